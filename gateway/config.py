@@ -1,0 +1,295 @@
+"""Configuration: read once at start, validated into frozen, typed objects.
+
+Every problem is reported as one `ConfigError` naming the file, the dotted key
+and what is wrong. Secrets never live in the file: they come from a file
+named in it, from the environment, or from systemd's `$CREDENTIALS_DIRECTORY`.
+This is the only module that reads environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+DEFAULT_CONFIG_PATH = Path("/etc/sensor-gateway/config.toml")
+ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+TOPIC_PATTERN = re.compile(r"[^#+\x00]+")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(Exception):
+    """A configuration problem; str() is the one line shown to the technician."""
+
+    def __init__(self, file: str | Path, key: str, problem: str):
+        self.file, self.key, self.problem = str(file), key, problem
+        super().__init__(f"{file}: {key}: {problem}")
+
+
+def _check(ok: bool, message: str) -> str | None:
+    return None if ok else message
+
+
+def _range(lo: float | None = None, hi: float | None = None):
+    def check(value: Any) -> str | None:
+        if lo is not None and value < lo:
+            return f"must be at least {lo}, got {value!r}"
+        if hi is not None and value > hi:
+            return f"must be at most {hi}, got {value!r}"
+        return None
+
+    return check
+
+
+def _matches(pattern: re.Pattern[str], what: str, empty_ok: bool = False):
+    def check(value: str) -> str | None:
+        if empty_ok and value == "":
+            return None
+        return _check(pattern.fullmatch(value) is not None, f"{what}, got {value!r}")
+
+    return check
+
+
+def _one_of(*choices: str):
+    def check(value: str) -> str | None:
+        return _check(value in choices, f"must be one of {', '.join(choices)}; got {value!r}")
+
+    return check
+
+
+def opt(default: Any = MISSING, check=None):
+    """A config field: its default and an optional value check returning a problem or None."""
+    meta = {"check": check}
+    if default is MISSING:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class GatewaySection:
+    id: str = opt(check=_matches(ID_PATTERN, "must match [A-Za-z0-9_.-]{1,64}"))
+    data_dir: Path = opt(Path("/var/lib/sensor-gateway"))
+    log_level: str = opt("info", _one_of(*LOG_LEVELS))
+
+
+@dataclass(frozen=True)
+class MqttSection:
+    host: str = opt("127.0.0.1")
+    port: int = opt(1883, _range(1, 65535))
+    topic_prefix: str = opt("sensors", _matches(TOPIC_PATTERN, "must be a topic without wildcards"))
+    out_prefix: str = opt("", _matches(TOPIC_PATTERN, "must be a topic without wildcards", True))
+    client_id: str = opt("")
+    keepalive_s: int = opt(30, _range(5, 3600))
+    session_expiry_s: int = opt(7 * 24 * 3600, _range(60, 0xFFFFFFFF))
+    receive_maximum: int = opt(1000, _range(1, 65535))
+    username: str = opt("")
+    password_file: str = opt("")
+    tls: bool = opt(False)
+    ca_file: str = opt("")
+    cert_file: str = opt("")
+    key_file: str = opt("")
+    # Filled from password_file / GATEWAY_MQTT_PASSWORD / $CREDENTIALS_DIRECTORY, never the file.
+    password: str = field(default="", repr=False, metadata={"derived": True})
+
+
+@dataclass(frozen=True)
+class IntakeSection:
+    max_batch: int = opt(500, _range(1, 10_000))
+    max_delay_ms: float = opt(20.0, _range(0.5, 1000))
+    queue_size: int = opt(20_000, _range(100, 1_000_000))
+    max_audio_bytes: int = opt(8 * 1024 * 1024, _range(1024, 256 * 1024 * 1024))
+    max_vibration_bytes: int = opt(4 * 1024 * 1024, _range(1024, 64 * 1024 * 1024))
+    max_telemetry_bytes: int = opt(64 * 1024, _range(256, 16 * 1024 * 1024))
+    rejected_keep: int = opt(10_000, _range(10, 10_000_000))
+    rejected_sample_bytes: int = opt(256, _range(0, 65536))
+
+
+@dataclass(frozen=True)
+class SyncSection:
+    url: str = opt("")
+    token_file: str = opt("")
+    interval_s: float = opt(30.0, _range(1, 86400))
+    token: str = field(default="", repr=False, metadata={"derived": True})
+
+
+@dataclass(frozen=True)
+class MicSection:
+    enabled: bool = opt(False)
+    device_id: str = opt("gateway-mic", _matches(ID_PATTERN, "must match [A-Za-z0-9_.-]{1,64}"))
+    input_device: str = opt("")
+    sample_rate: int = opt(16_000, _range(8_000, 96_000))
+    channels: int = opt(1, _range(1, 8))
+    window_s: float = opt(1.0, _range(0.25, 60))
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    gateway: GatewaySection
+    mqtt: MqttSection
+    intake: IntakeSection
+    sync: SyncSection
+    mic: MicSection
+
+    @property
+    def out_prefix(self) -> str:
+        return self.mqtt.out_prefix or f"gateway/{self.gateway.id}"
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or f"sensor-gateway-{self.gateway.id}"
+
+    @property
+    def store_path(self) -> Path:
+        return self.gateway.data_dir / "gateway.db"
+
+
+SECTIONS = {
+    "gateway": GatewaySection,
+    "mqtt": MqttSection,
+    "intake": IntakeSection,
+    "sync": SyncSection,
+    "mic": MicSection,
+}
+# section -> (secret attribute, environment variable, systemd credential name)
+SECRETS = {
+    "mqtt": ("password", "GATEWAY_MQTT_PASSWORD", "mqtt-password"),
+    "sync": ("token", "GATEWAY_SYNC_TOKEN", "sync-token"),
+}
+INLINE_SECRETS = {
+    "mqtt.password": "put it in a file named by mqtt.password_file or in GATEWAY_MQTT_PASSWORD",
+    "sync.token": "put it in a file named by sync.token_file or in GATEWAY_SYNC_TOKEN",
+}
+
+
+def resolve_config_path(given: str | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """-c FILE, else $GATEWAY_CONFIG, else the system-wide default."""
+    if given:
+        return Path(given)
+    if environ.get("GATEWAY_CONFIG"):
+        return Path(environ["GATEWAY_CONFIG"])
+    return DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] = os.environ) -> Config:
+    """Read and validate `path`; raise ConfigError on the first problem found."""
+    path = Path(path)
+    raw = _read_toml(path)
+    for name in raw:
+        if name not in SECTIONS:
+            raise ConfigError(path, name, f"unknown section (known: {', '.join(SECTIONS)})")
+    sections = {
+        name: _build_section(path, name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()
+    }
+    for name, (attr, env_name, credential) in SECRETS.items():
+        sections[name] = _with_secret(path, name, sections[name], attr, env_name, credential,
+                                      environ)
+    config = Config(path=path, **sections)
+    _check_cross_fields(config)
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(path, "-", "file not found") from None
+    except PermissionError:
+        raise ConfigError(path, "-", "permission denied reading the file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(path, "-", f"not valid TOML: {e}") from None
+
+
+def _build_section(path: Path, name: str, cls: type, raw: Any):
+    if not isinstance(raw, dict):
+        raise ConfigError(path, name, "must be a table ([" + name + "])")
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if not f.metadata.get("derived")}
+    values = {}
+    for key, value in raw.items():
+        dotted = f"{name}.{key}"
+        if dotted in INLINE_SECRETS:
+            raise ConfigError(path, dotted, f"secrets are not allowed in the config file; "
+                              f"{INLINE_SECRETS[dotted]}")
+        if key not in known:
+            raise ConfigError(path, dotted, f"unknown key (known: {', '.join(known)})")
+        values[key] = _coerce(path, dotted, hints[key], value)
+        problem = known[key].metadata["check"] and known[key].metadata["check"](values[key])
+        if problem:
+            raise ConfigError(path, dotted, problem)
+    for key, f in known.items():
+        if key not in values and f.default is MISSING:
+            raise ConfigError(path, f"{name}.{key}", "required key is missing")
+    return cls(**values)
+
+
+def _coerce(path: Path, dotted: str, hint: Any, value: Any) -> Any:
+    """Check a TOML value against the field's type; ints are accepted where floats are."""
+    if isinstance(hint, types.UnionType):
+        hint = next(t for t in hint.__args__ if t is not type(None))
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif hint is Path:
+        ok = isinstance(value, str) and value != ""
+        value = Path(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        kind = "a non-empty path" if hint is Path else f"a {hint.__name__}"
+        raise ConfigError(path, dotted, f"must be {kind}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _with_secret(path, name, section, attr, env_name, credential_name, environ):
+    """Fill a secret from its file, the environment, or systemd credentials, in that order."""
+    secret_file = getattr(section, f"{attr}_file")
+    creds = environ.get("CREDENTIALS_DIRECTORY")
+    if secret_file:
+        value = _read_secret(path, f"{name}.{attr}_file", secret_file)
+    elif environ.get(env_name):
+        value = environ[env_name]
+    elif creds and (Path(creds) / credential_name).is_file():
+        value = _read_secret(path, credential_name, Path(creds) / credential_name)
+    else:
+        return section
+    return _replace(section, **{attr: value})
+
+
+def _read_secret(path: Path, key: str, secret_file: str | Path) -> str:
+    try:
+        return Path(secret_file).read_text().strip()
+    except OSError as e:
+        problem = f"cannot read secret file {secret_file}: {e.strerror}"
+        raise ConfigError(path, key, problem) from None
+
+
+def _replace(section, **changes):
+    values = {f.name: getattr(section, f.name) for f in fields(section)}
+    values.update(changes)
+    return type(section)(**values)
+
+
+def _check_cross_fields(config: Config) -> None:
+    path, mqtt = config.path, config.mqtt
+    if mqtt.password and not mqtt.username:
+        raise ConfigError(path, "mqtt.username", "a broker password is set but no username")
+    for key in ("ca_file", "cert_file", "key_file"):
+        value = getattr(mqtt, key)
+        if value and not Path(value).is_file():
+            raise ConfigError(path, f"mqtt.{key}", f"file not found: {value}")
+    if (mqtt.cert_file or mqtt.key_file) and not (mqtt.cert_file and mqtt.key_file):
+        raise ConfigError(path, "mqtt.cert_file", "cert_file and key_file must be given together")
+    url = config.sync.url
+    if url and not re.match(r"https?://[^/\s]+", url):
+        raise ConfigError(path, "sync.url", f"must be an http:// or https:// URL, got {url!r}")

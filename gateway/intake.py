@@ -1,0 +1,139 @@
+"""The intake writer: the one thread that writes sources' records to the store.
+
+Records from every source queue up here; the writer takes whatever is waiting
+(lingering up to `max_delay_ms` for more, at most `max_batch`), commits it in
+one FULL-synchronous transaction, and only then calls each record's
+`on_durable` (for MQTT: the PUBACK). A failed commit is retried with backoff,
+never acknowledged, never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from gateway.config import IntakeSection
+from gateway.interfaces import OnDurable
+from gateway.logs import RateLimitedLog, kv
+from gateway.records import Record, Rejection
+from gateway.store import IntakeStore
+
+log = logging.getLogger("gateway.intake")
+_STOP = object()
+RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class IntakeStats:
+    """Live figures of the writer, read by the daemon for logs and the watchdog."""
+
+    batches: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    commit_failures: int = 0
+    last_commit_monotonic: float = field(default_factory=time.monotonic)
+
+
+class IntakeWriter:
+    """Implements RecordSink: `submit` from any thread; one thread commits."""
+
+    def __init__(self, store: IntakeStore, settings: IntakeSection):
+        self.store = store
+        self.max_batch = settings.max_batch
+        self.max_delay_s = settings.max_delay_ms / 1000
+        self.stats = IntakeStats()
+        self._queue: queue.Queue = queue.Queue(maxsize=settings.queue_size)
+        self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+        self._rejections = RateLimitedLog(log)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, record: Record, on_durable: OnDurable | None = None) -> None:
+        """Queue a record; blocks when the queue is full, which pushes back on the broker."""
+        self._queue.put((record, on_durable))
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Commit everything submitted so far, acknowledge it, and end the thread."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.error("intake writer did not finish in time; unacknowledged messages will be "
+                      "redelivered by the broker", extra=kv(timeout_s=timeout_s))
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch, stopping = self._collect()
+            if batch:
+                self._commit_until_done(batch)
+        log.info("intake writer stopped", extra=kv(batches=self.stats.batches,
+                                                   stored=self.stats.stored))
+
+    def _collect(self) -> tuple[list, bool]:
+        """Block for the first item, then gather until the batch is full or the linger ends."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch = [first]
+        deadline = time.monotonic() + self.max_delay_s
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if item is _STOP:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _commit_until_done(self, batch: list) -> None:
+        records = [record for record, _ in batch]
+        attempt = 0
+        while True:
+            try:
+                started = time.monotonic()
+                outcome = self.store.write_batch(records)
+                break
+            except Exception as e:  # disk full, I/O error, lock timeout: keep it, retry
+                self.stats.commit_failures += 1
+                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                log.error("intake commit failed; messages stay unacknowledged, retrying",
+                          extra=kv(records=len(records), error=repr(e), retry_in_s=delay))
+                attempt += 1
+                time.sleep(delay)
+        self._after_commit(batch, outcome.duplicates, time.monotonic() - started)
+
+    def _after_commit(self, batch: list, duplicates: int, seconds: float) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.stored += len(batch) - duplicates
+        stats.duplicates += duplicates
+        stats.last_commit_monotonic = time.monotonic()
+        for record, on_durable in batch:
+            if on_durable is not None:
+                try:
+                    on_durable()
+                except Exception:
+                    log.exception("acknowledging a stored message failed; the broker will "
+                                  "redeliver it and it will be stored once")
+            if isinstance(record, Rejection):
+                self._rejections.warning(record.reason, "message rejected", topic=record.topic,
+                                         reason=record.reason, detail=record.detail)
+        if duplicates:
+            log.info("redelivered messages already stored; acknowledged again",
+                     extra=kv(duplicates=duplicates))
+        log.debug("batch committed", extra=kv(records=len(batch), ms=seconds * 1000))

@@ -1,0 +1,96 @@
+"""A private Mosquitto for the demo, local trials and the test suite.
+
+Production uses the system's Mosquitto (configured by the installer, see
+docs/install.md); this starts one on a chosen loopback port with the same
+settings that matter to the gateway: persistence, so queued QoS 1 messages
+survive a broker restart, and an in-flight window above the intake's batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+# The settings the gateway relies on; the installer writes the same into
+# /etc/mosquitto/conf.d/sensor-gateway.conf.
+GATEWAY_BROKER_SETTINGS = """\
+persistence true
+autosave_interval 10
+max_inflight_messages 1000
+max_queued_messages 1000000
+message_size_limit 16777216
+"""
+
+
+class BrokerError(RuntimeError):
+    """Mosquitto is missing or did not start."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mosquitto_binary() -> str:
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise BrokerError("mosquitto is not installed: sudo apt-get install mosquitto")
+
+
+class LocalMosquitto:
+    def __init__(self, workdir: Path, port: int | None = None):
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self.log_path = workdir / "mosquitto.log"
+
+    def write_config(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            f"persistence_location {self.workdir}/\n"
+            "log_dest stderr\n"
+            + GATEWAY_BROKER_SETTINGS
+        )
+        return conf
+
+    def start(self, timeout_s: float = 10.0) -> LocalMosquitto:
+        conf = self.write_config()
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BrokerError(f"mosquitto exited at start; see {self.log_path}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise BrokerError(f"mosquitto did not listen on port {self.port} within {timeout_s}s")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM: mosquitto saves its persistence file on the way out."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> LocalMosquitto:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

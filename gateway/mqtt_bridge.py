@@ -1,0 +1,165 @@
+"""The MQTT side of the gateway: intake from sensor boxes and the status topic.
+
+paho-mqtt 2.x, MQTT v5, a persistent session (clean_start=False plus a
+session expiry), so QoS 1 messages published while the gateway is down wait
+at the broker. paho reconnects by itself; we subscribe in on_connect so every
+new connection is subscribed. Messages are acknowledged manually, only once
+the intake writer has committed them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway import __version__
+from gateway.config import Config
+from gateway.interfaces import RecordSink
+from gateway.logs import kv
+from gateway.payloads import Inbound, parse_message
+
+log = logging.getLogger("gateway.mqtt")
+RECONNECT_DELAY_S = (1, 30)
+
+
+def _connect_properties(session_expiry_s: int, receive_maximum: int) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = session_expiry_s
+    # How many unacknowledged QoS 1 messages the broker may have in flight to us:
+    # a commit batch can never grow past it, so keep it well above max_batch.
+    props.ReceiveMaximum = receive_maximum
+    return props
+
+
+def _ts_property(message: mqtt.MQTTMessage) -> str | None:
+    props = getattr(message, "properties", None)
+    for key, value in getattr(props, "UserProperty", None) or ():
+        if key == "ts":
+            return value
+    return None
+
+
+class MqttBridge:
+    """Source of inbound messages (implements Source) and owner of the broker connection."""
+
+    name = "mqtt"
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.status_topic = f"{config.out_prefix}/status"
+        self.subscription = f"{config.mqtt.topic_prefix}/+/+"
+        self.connected = threading.Event()
+        self.received = 0
+        self._sink: RecordSink | None = None
+        self._accepting = False
+        self._generation = 0
+        self._ack_lock = threading.Lock()
+        self.client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.config.mqtt
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
+                             protocol=mqtt.MQTTv5, manual_ack=True)
+        client.will_set(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password or None)
+        if cfg.tls:
+            client.tls_set(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
+                           keyfile=cfg.key_file or None, cert_reqs=ssl.CERT_REQUIRED)
+        client.reconnect_delay_set(*RECONNECT_DELAY_S)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        return client
+
+    def _status_payload(self, state: str) -> str:
+        return json.dumps({"state": state, "gateway_id": self.config.gateway.id,
+                           "version": __version__, "ts": int(time.time() * 1000)})
+
+    def start(self, sink: RecordSink) -> None:
+        """Connect in the background; paho keeps reconnecting until close()."""
+        self._sink = sink
+        self._accepting = True
+        cfg = self.config.mqtt
+        self.client.connect_async(
+            cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False,
+            properties=_connect_properties(cfg.session_expiry_s, cfg.receive_maximum))
+        self.client.loop_start()
+        log.info("connecting to broker", extra=kv(host=cfg.host, port=cfg.port,
+                                                  client_id=self.config.client_id))
+
+    def stop(self) -> None:
+        """Stop taking messages; ones arriving from now on stay unacknowledged at the broker."""
+        self._accepting = False
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Announce "offline" (retained), disconnect, and stop paho's thread."""
+        if self.connected.is_set():
+            info = self.client.publish(self.status_topic, self._status_payload("offline"),
+                                       qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout_s)
+            except (RuntimeError, ValueError) as e:
+                log.warning("could not publish offline status", extra=kv(error=repr(e)))
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection; retrying",
+                      extra=kv(reason=str(reason_code), host=self.config.mqtt.host))
+            return
+        with self._ack_lock:
+            self._generation += 1
+        client.subscribe(self.subscription, qos=1)
+        client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
+        self.connected.set()
+        log.info("connected to broker", extra=kv(session_present=flags.session_present,
+                                                 subscription=self.subscription))
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.connected.clear()
+        if self._accepting:
+            log.warning("disconnected from broker; paho will reconnect",
+                        extra=kv(reason=str(reason_code)))
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        log.warning("cannot reach broker; retrying", extra=kv(host=self.config.mqtt.host,
+                                                             port=self.config.mqtt.port))
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        # An exception escaping here would kill paho's network thread without a word.
+        try:
+            if not self._accepting:
+                return
+            self.received += 1
+            inbound = Inbound(topic=message.topic, payload=message.payload,
+                              received_at_ms=int(time.time() * 1000),
+                              ts_property=_ts_property(message))
+            record = parse_message(inbound, self.config.mqtt.topic_prefix, self.config.intake)
+            on_durable = None
+            if message.qos > 0:
+                generation = self._generation
+                on_durable = lambda: self._ack(generation, message.mid, message.qos)  # noqa: E731
+            self._sink.submit(record, on_durable)
+        except Exception:
+            log.exception("handling an inbound message failed; it stays unacknowledged and "
+                          "the broker redelivers it on reconnect",
+                          extra=kv(topic=getattr(message, "topic", "?")))
+
+    def _ack(self, generation: int, mid: int, qos: int) -> None:
+        """Acknowledge, unless the connection the message came on is gone: message ids restart
+        per connection, so a stale id could acknowledge a different, uncommitted message. The
+        broker redelivers the message on the new connection and it is stored once."""
+        with self._ack_lock:
+            if generation == self._generation:
+                self.client.ack(mid, qos)

@@ -1,0 +1,249 @@
+"""Parsing and validation of inbound messages, exactly as docs/mqtt.md specifies.
+
+`parse_message` turns one (topic, payload) into a record: a Window, a
+Telemetry, or a Rejection carrying the reason. It never raises, so no bad
+message can stop the intake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.config import IntakeSection
+from gateway.logs import kv
+from gateway.records import Record, Rejection, Telemetry, Window, content_digest
+from gateway.wav import WavError, inspect_wav
+
+log = logging.getLogger("gateway.payloads")
+DEVICE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+EARLIEST_TS_MS = 946_684_800_000  # 2000-01-01: anything before is a box without a clock
+MAX_CLOCK_AHEAD_MS = 24 * 3600 * 1000
+VIBRATION_UNITS = ("m/s2", "g")
+MIN_VIBRATION_SAMPLES = 8
+VIBRATION_RATE_HZ = (1.0, 200_000.0)
+TELEMETRY_MAX_FIELDS = 256
+TELEMETRY_MAX_DEPTH = 4
+TELEMETRY_MAX_STRING = 256
+
+
+class PayloadError(ValueError):
+    """Why a message is not valid: a short machine `reason` and a human `detail`."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message as it came off the broker."""
+
+    topic: str
+    payload: bytes
+    received_at_ms: int
+    ts_property: str | None = None  # MQTT v5 user property "ts" (epoch ms), audio only
+
+
+def parse_message(msg: Inbound, topic_prefix: str, limits: IntakeSection) -> Record:
+    """Validate one message; invalid ones come back as a Rejection, never as an exception."""
+    try:
+        device_id, stream = parse_topic(msg.topic, topic_prefix)
+        _check_size(stream, len(msg.payload), limits)
+        if stream == "audio":
+            captured = _audio_ts(msg.ts_property, msg.received_at_ms)
+            return audio_window(device_id=device_id, topic=msg.topic, payload=msg.payload,
+                                captured_at_ms=captured, received_at_ms=msg.received_at_ms,
+                                source="mqtt")
+        if stream == "vibration":
+            return vibration_window(device_id, msg)
+        return telemetry_record(device_id, msg)
+    except PayloadError as e:
+        return rejection(msg, e.reason, e.detail, limits.rejected_sample_bytes)
+    except Exception as e:  # a bug of ours must not stop the intake; keep the evidence
+        log.exception("message validation crashed", extra=kv(topic=msg.topic))
+        return rejection(msg, "internal_error", f"validation crashed: {e!r}"[:200],
+                         limits.rejected_sample_bytes)
+
+
+def rejection(msg: Inbound, reason: str, detail: str, sample_bytes: int) -> Rejection:
+    digest = content_digest(msg.topic, msg.payload)
+    return Rejection(topic=msg.topic, received_at_ms=msg.received_at_ms, reason=reason,
+                     detail=detail, payload_size=len(msg.payload),
+                     sample=msg.payload[:sample_bytes], digest=digest)
+
+
+def parse_topic(topic: str, prefix: str) -> tuple[str, str]:
+    """`<prefix>/<device_id>/<stream>` → (device_id, stream)."""
+    if not topic.startswith(prefix + "/"):
+        raise PayloadError("bad_topic", f"topic {topic!r} is not under {prefix!r}")
+    parts = topic[len(prefix) + 1:].split("/")
+    if len(parts) != 2:
+        raise PayloadError("bad_topic", f"topic {topic!r} is not <prefix>/<device_id>/<stream>")
+    device_id, stream = parts
+    if not DEVICE_ID.fullmatch(device_id):
+        raise PayloadError("invalid_device_id",
+                           f"device id {device_id[:80]!r} does not match [A-Za-z0-9_.-]{{1,64}}")
+    if stream not in ("audio", "vibration", "telemetry"):
+        raise PayloadError("unknown_stream",
+                           f"stream {stream[:40]!r} is not audio, vibration or telemetry")
+    return device_id, stream
+
+
+def _check_size(stream: str, size: int, limits: IntakeSection) -> None:
+    limit = getattr(limits, f"max_{stream}_bytes")
+    if size > limit:
+        raise PayloadError("oversize", f"{stream} payload of {size} bytes exceeds {limit} bytes")
+    if size == 0:
+        raise PayloadError("empty", f"{stream} payload is empty")
+
+
+def _plausible_ms(ts_ms: int, received_at_ms: int, what: str) -> int:
+    if not EARLIEST_TS_MS <= ts_ms <= received_at_ms + MAX_CLOCK_AHEAD_MS:
+        raise PayloadError("bad_timestamp",
+                           f"{what} {ts_ms} ms is before 2000 or more than a day ahead")
+    return ts_ms
+
+
+def _audio_ts(ts_property: str | None, received_at_ms: int) -> int:
+    if ts_property is None:
+        return received_at_ms
+    try:
+        ts_ms = int(ts_property)
+    except ValueError:
+        raise PayloadError("bad_timestamp",
+                           f"user property ts {ts_property[:40]!r} is not epoch milliseconds"
+                           ) from None
+    return _plausible_ms(ts_ms, received_at_ms, "user property ts")
+
+
+def _json_ts_ms(value: object, received_at_ms: int, key: str) -> int:
+    if value is None:
+        return received_at_ms
+    if not _is_number(value) or not math.isfinite(value):
+        raise PayloadError("bad_timestamp", f"{key} {value!r} is not epoch seconds")
+    return _plausible_ms(round(value * 1000), received_at_ms, key)
+
+
+def audio_window(*, device_id: str, topic: str, payload: bytes, captured_at_ms: int,
+                 received_at_ms: int, source: str) -> Window:
+    """Validate a WAV payload and describe it as a window; raises PayloadError."""
+    try:
+        info = inspect_wav(payload)
+    except WavError as e:
+        raise PayloadError(e.code, e.detail) from None
+    return Window(device_id=device_id, stream="audio", source=source, topic=topic,
+                  captured_at_ms=captured_at_ms, received_at_ms=received_at_ms,
+                  sample_rate=float(info.sample_rate), channels=info.channels,
+                  frames=info.frames, duration_s=info.duration_s, encoding=info.encoding,
+                  digest=content_digest(topic, payload), payload=payload)
+
+
+def _reject_constant(name: str) -> None:
+    raise PayloadError("non_finite", f"{name} is not a number JSON allows")
+
+
+def _load_json_object(payload: bytes) -> tuple[dict, str]:
+    """The payload as a JSON object, and as text (strict UTF-8, as JSON on the wire must be)."""
+    try:
+        text = payload.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as e:
+        if isinstance(e, PayloadError):
+            raise
+        raise PayloadError("not_json", f"payload is not JSON: {str(e)[:120]}") from None
+    if not isinstance(value, dict):
+        raise PayloadError("not_json", f"payload is JSON {type(value).__name__}, not an object")
+    return value, text
+
+
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float)
+
+
+def _axis(doc: dict, name: str) -> np.ndarray:
+    values = doc.get(name)
+    if not isinstance(values, list):
+        raise PayloadError("bad_vibration", f"{name} must be an array of numbers")
+    if not set(map(type, values)) <= {int, float}:
+        raise PayloadError("bad_vibration", f"{name} holds something other than numbers")
+    try:
+        axis = np.asarray(values, dtype=np.float64)
+    except OverflowError:
+        raise PayloadError("non_finite", f"{name} holds a number too large for a float") from None
+    if not np.isfinite(axis).all():
+        raise PayloadError("non_finite", f"{name} holds a value that is not finite")
+    return axis
+
+
+def vibration_window(device_id: str, msg: Inbound) -> Window:
+    doc, _ = _load_json_object(msg.payload)
+    rate = doc.get("sample_rate")
+    lo, hi = VIBRATION_RATE_HZ
+    if not _is_number(rate) or not lo <= rate <= hi:
+        raise PayloadError("bad_vibration", f"sample_rate {rate!r} is not a number in {lo:g}-"
+                           f"{hi:g} Hz")
+    unit = doc.get("unit", "m/s2")
+    if unit not in VIBRATION_UNITS:
+        raise PayloadError("bad_vibration", f"unit {unit!r} is not one of m/s2, g")
+    lengths = {name: len(_axis(doc, name)) for name in ("x", "y", "z")}
+    if len(set(lengths.values())) != 1:
+        raise PayloadError("unequal_arrays", "x, y, z lengths differ: " +
+                           ", ".join(f"{k}={v}" for k, v in lengths.items()))
+    frames = lengths["x"]
+    if frames < MIN_VIBRATION_SAMPLES:
+        raise PayloadError("bad_vibration", f"{frames} samples per axis; at least "
+                           f"{MIN_VIBRATION_SAMPLES} needed")
+    captured = _json_ts_ms(doc.get("ts"), msg.received_at_ms, "ts")
+    return Window(device_id=device_id, stream="vibration", source="mqtt", topic=msg.topic,
+                  captured_at_ms=captured, received_at_ms=msg.received_at_ms,
+                  sample_rate=float(rate), channels=3, frames=frames,
+                  duration_s=frames / rate, encoding="json",
+                  digest=content_digest(msg.topic, msg.payload), payload=msg.payload)
+
+
+def _check_telemetry_value(key: str, value: object, depth: int) -> None:
+    if value is None or type(value) in (bool, int):
+        return
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise PayloadError("non_finite", f"field {key} is not finite")
+        return
+    if isinstance(value, str):
+        if len(value) > TELEMETRY_MAX_STRING:
+            raise PayloadError("bad_telemetry", f"field {key} is a string over "
+                               f"{TELEMETRY_MAX_STRING} characters")
+        return
+    if isinstance(value, dict) and depth < TELEMETRY_MAX_DEPTH:
+        for sub_key, sub_value in value.items():
+            _check_telemetry_value(f"{key}.{sub_key}", sub_value, depth + 1)
+        return
+    if isinstance(value, list) and len(value) <= TELEMETRY_MAX_FIELDS:
+        for i, item in enumerate(value):
+            if isinstance(item, dict | list):
+                raise PayloadError("bad_telemetry", f"field {key}[{i}] nests too deep")
+            _check_telemetry_value(f"{key}[{i}]", item, depth + 1)
+        return
+    raise PayloadError("bad_telemetry", f"field {key} is not a number, string, flag or object "
+                       f"(or nests deeper than {TELEMETRY_MAX_DEPTH})")
+
+
+def telemetry_record(device_id: str, msg: Inbound) -> Telemetry:
+    doc, text = _load_json_object(msg.payload)
+    inner_id = doc.get("device_id", device_id)
+    if inner_id != device_id:
+        raise PayloadError("device_mismatch", f"device_id {str(inner_id)[:80]!r} in the payload "
+                           f"differs from {device_id!r} in the topic")
+    if len(doc) > TELEMETRY_MAX_FIELDS:
+        raise PayloadError("bad_telemetry", f"{len(doc)} fields; at most {TELEMETRY_MAX_FIELDS}")
+    ts_ms = _json_ts_ms(doc.get("timestamp"), msg.received_at_ms, "timestamp")
+    for key, value in doc.items():
+        _check_telemetry_value(key, value, 1)
+    return Telemetry(device_id=device_id, topic=msg.topic, ts_ms=ts_ms,
+                     received_at_ms=msg.received_at_ms,
+                     digest=content_digest(msg.topic, msg.payload), data=text)

@@ -1,0 +1,64 @@
+"""The records that flow from sources into the store.
+
+Sources build these; the intake writer persists them. They are plain, frozen
+values so a record can cross threads without anyone mutating it on the way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+STREAMS = ("audio", "vibration", "telemetry")
+
+
+def content_digest(topic: str, payload: bytes) -> bytes:
+    """Identity of a message: a broker redelivery (same topic and payload) has the same digest."""
+    return hashlib.sha256(topic.encode() + b"\0" + payload).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One audio or vibration capture window, stored raw for later analysis."""
+
+    device_id: str
+    stream: str  # "audio" | "vibration"
+    source: str  # "mqtt" | "mic"
+    topic: str
+    captured_at_ms: int
+    received_at_ms: int
+    sample_rate: float
+    channels: int
+    frames: int
+    duration_s: float
+    encoding: str  # "pcm16" | "pcm24" | "pcm32" | "float32" | "json"
+    digest: bytes
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """One telemetry message; `data` is the validated JSON object, re-serialised compactly."""
+
+    device_id: str
+    topic: str
+    ts_ms: int
+    received_at_ms: int
+    digest: bytes
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message that was not valid: kept for the operator, never stored as data."""
+
+    topic: str
+    received_at_ms: int
+    reason: str  # short machine code, e.g. "not_json"
+    detail: str  # one human sentence
+    payload_size: int
+    sample: bytes  # the first bytes of the payload, bounded
+    digest: bytes
+
+
+Record = Window | Telemetry | Rejection

@@ -1,0 +1,1 @@
+"""Record sources: each one feeds a RecordSink and depends only on gateway.interfaces."""

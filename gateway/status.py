@@ -1,0 +1,110 @@
+"""`gateway status`: counts and state read from the data dir.
+
+Reads the store through its own read-only connection, so it works the same
+while the daemon runs (WAL lets readers in beside the writer) and while it is
+stopped. Never writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from gateway.config import Config
+from gateway.runlock import running_pid
+from gateway.store import open_database
+
+RECENT_REJECTIONS = 5
+
+
+def collect_status(config: Config) -> dict[str, Any]:
+    """The status document; the keys of INTERFACES.md first, details after."""
+    status: dict[str, Any] = {
+        "received": {"audio": 0, "vibration": 0, "telemetry": 0},
+        "rejected": 0, "inferred": 0, "pending_inference": 0,
+        "pending_sync": 0, "synced": 0, "dead_letters": 0,
+    }
+    pid = running_pid(config.gateway.data_dir)
+    status.update({"gateway_id": config.gateway.id, "running": pid is not None, "pid": pid,
+                   "data_dir": str(config.gateway.data_dir), "devices": [],
+                   "rejected_by_reason": {}, "recent_rejections": []})
+    if not config.store_path.exists():
+        status["note"] = "no data yet: the daemon has not stored anything in this data dir"
+        return status
+    db = open_database(config.store_path, read_only=True)
+    try:
+        _fill_from_store(db.conn, status)
+    finally:
+        db.close()
+    return status
+
+
+def _fill_from_store(conn: sqlite3.Connection, status: dict[str, Any]) -> None:
+    counters = dict(conn.execute("SELECT name, value FROM counters"))
+    for stream in status["received"]:
+        status["received"][stream] = counters.get(f"received_{stream}", 0)
+    status["rejected"] = counters.get("rejected", 0)
+    # Every stored window awaits analysis until the inference stage records a result.
+    status["pending_inference"] = conn.execute("SELECT count(*) FROM windows").fetchone()[0]
+    status["rejected_by_reason"] = dict(conn.execute(
+        "SELECT reason, count(*) FROM rejected GROUP BY reason ORDER BY 2 DESC"))
+    status["recent_rejections"] = [
+        {"received_at_ms": ts, "topic": topic, "reason": reason, "detail": detail}
+        for ts, topic, reason, detail in conn.execute(
+            "SELECT received_at_ms, topic, reason, detail FROM rejected ORDER BY id DESC "
+            "LIMIT ?", (RECENT_REJECTIONS,))
+    ]
+    status["devices"] = [
+        {"device_id": device, "last_seen_ms": last_seen}
+        for device, last_seen in conn.execute(
+            "SELECT device_id, max(last) FROM ("
+            " SELECT device_id, max(received_at_ms) AS last FROM windows GROUP BY device_id"
+            " UNION ALL"
+            " SELECT device_id, max(received_at_ms) FROM telemetry GROUP BY device_id"
+            ") GROUP BY device_id ORDER BY device_id")
+    ]
+
+
+def _ago(ms: int | None, now_ms: int) -> str:
+    if ms is None:
+        return "never"
+    seconds = max(0, (now_ms - ms) // 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
+    """One screen for a technician."""
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    running = f"running (pid {status['pid']})" if status["running"] else "stopped"
+    received = status["received"]
+    lines = [
+        f"gateway {status['gateway_id']}: {running}",
+        f"data dir:   {status['data_dir']}",
+        f"received:   audio {received['audio']}, vibration {received['vibration']}, "
+        f"telemetry {received['telemetry']}",
+        f"rejected:   {status['rejected']}" + "".join(
+            f"  {reason}={n}" for reason, n in status["rejected_by_reason"].items()),
+        f"inference:  {status['inferred']} analysed, {status['pending_inference']} waiting, "
+        f"{status['dead_letters']} dead letters",
+        f"sync:       {status['synced']} sent, {status['pending_sync']} waiting",
+    ]
+    if status.get("note"):
+        lines.append(status["note"])
+    if status["devices"]:
+        lines.append("devices:")
+        lines += [f"  {d['device_id']:<24} last seen {_ago(d['last_seen_ms'], now_ms)}"
+                  for d in status["devices"]]
+    if status["recent_rejections"]:
+        lines.append("recent rejections:")
+        lines += [f"  {_ago(r['received_at_ms'], now_ms):>8}  {r['topic']}  {r['reason']}: "
+                  f"{r['detail']}" for r in status["recent_rejections"]]
+    return "\n".join(lines)
+
+
+def status_json(status: dict[str, Any]) -> str:
+    return json.dumps(status, sort_keys=False)
