@@ -8,6 +8,8 @@ survive a broker restart, and an in-flight window above the intake's batch.
 
 from __future__ import annotations
 
+import getpass
+import os
 import shutil
 import socket
 import subprocess
@@ -57,6 +59,9 @@ class LocalMosquitto:
             "allow_anonymous true\n"
             f"persistence_location {self.workdir}/\n"
             "log_dest stderr\n"
+            # Started as root, mosquitto would switch to its own user, which cannot write
+            # persistence into our directory.
+            + (f"user {getpass.getuser()}\n" if os.geteuid() == 0 else "")
             + GATEWAY_BROKER_SETTINGS
         )
         return conf

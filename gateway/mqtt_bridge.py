@@ -57,6 +57,7 @@ class MqttBridge:
         self.status_topic = f"{config.out_prefix}/status"
         self.subscription = f"{config.mqtt.topic_prefix}/+/+"
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self.received = 0
         self._sink: RecordSink | None = None
         self._accepting = False
@@ -79,6 +80,7 @@ class MqttBridge:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _status_payload(self, state: str) -> str:
@@ -123,11 +125,20 @@ class MqttBridge:
         client.subscribe(self.subscription, qos=1)
         client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
         self.connected.set()
-        log.info("connected to broker", extra=kv(session_present=flags.session_present,
-                                                 subscription=self.subscription))
+        log.info("connected to broker", extra=kv(session_present=flags.session_present))
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failed = [str(code) for code in reason_codes if code.is_failure]
+        if failed:
+            log.error("broker refused the subscription; no sensor data will arrive",
+                      extra=kv(subscription=self.subscription, reason=",".join(failed)))
+            return
+        self.subscribed.set()
+        log.info("subscribed", extra=kv(subscription=self.subscription))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if self._accepting:
             log.warning("disconnected from broker; paho will reconnect",
                         extra=kv(reason=str(reason_code)))
