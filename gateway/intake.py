@@ -24,6 +24,7 @@ from gateway.store import IntakeStore
 log = logging.getLogger("gateway.intake")
 _STOP = object()
 RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+LINGER_POLL_S = 0.001
 
 
 @dataclass
@@ -78,27 +79,29 @@ class IntakeWriter:
                                                    stored=self.stats.stored))
 
     def _collect(self) -> tuple[list, bool]:
-        """Block for the first item, then gather until the batch is full or the linger ends."""
+        """Block for the first item, then gather until the batch is full or the linger ends.
+
+        The linger polls with short sleeps instead of blocking on the queue: a blocked
+        reader would be woken by every single put, a thread switch per message.
+        """
         first = self._queue.get()
         if first is _STOP:
             return [], True
         batch = [first]
         deadline = time.monotonic() + self.max_delay_s
-        while len(batch) < self.max_batch:
+        while True:
             try:
-                item = self._queue.get_nowait()
+                while len(batch) < self.max_batch:
+                    item = self._queue.get_nowait()
+                    if item is _STOP:
+                        return batch, True
+                    batch.append(item)
+                return batch, False
             except queue.Empty:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-            if item is _STOP:
-                return batch, True
-            batch.append(item)
-        return batch, False
+                    return batch, False
+                time.sleep(min(remaining, LINGER_POLL_S))
 
     def _commit_until_done(self, batch: list) -> None:
         records = [record for record, _ in batch]

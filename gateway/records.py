@@ -1,13 +1,15 @@
 """The records that flow from sources into the store.
 
-Sources build these; the intake writer persists them. They are plain, frozen
-values so a record can cross threads without anyone mutating it on the way.
+Sources build these; the intake writer persists them. They are immutable
+named tuples, so a record can cross threads without anyone mutating it on the
+way, and so that building one per message and turning it into a table row
+costs next to nothing on the intake hot path (a frozen dataclass costs ~5x).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 STREAMS = ("audio", "vibration", "telemetry")
 
@@ -17,8 +19,7 @@ def content_digest(topic: str, payload: bytes) -> bytes:
     return hashlib.sha256(topic.encode() + b"\0" + payload).digest()
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(NamedTuple):
     """One audio or vibration capture window, stored raw for later analysis."""
 
     device_id: str
@@ -36,8 +37,7 @@ class Window:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Telemetry:
+class Telemetry(NamedTuple):
     """One telemetry message; `data` is the validated JSON object, re-serialised compactly."""
 
     device_id: str
@@ -48,8 +48,7 @@ class Telemetry:
     data: str
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(NamedTuple):
     """A message that was not valid: kept for the operator, never stored as data."""
 
     topic: str

@@ -9,8 +9,8 @@ Readers (status, later stages) open their own connections.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, fields
-from operator import attrgetter
+from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -21,20 +21,44 @@ from gateway.records import Record, Rejection, Telemetry, Window
 BUSY_TIMEOUT_MS = 10_000
 
 
-def _insert_sql(table: str, record_type: type) -> tuple[str, attrgetter]:
-    """The INSERT for a record type and a fast getter of its row, in column order."""
-    columns = [f.name for f in fields(record_type)]
-    sql = (f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) "
-           f"VALUES ({', '.join('?' for _ in columns)})")
-    return sql, attrgetter(*columns)
+ROWS_PER_STATEMENT = 100
 
 
-# counter name -> (INSERT statement, row getter); windows are counted per stream
+class _Insert:
+    """Multi-row INSERT OR IGNORE for one record type.
+
+    Many rows per statement, because sqlite3 releases the GIL on every statement step:
+    one step per row lets the MQTT thread starve the writer (measured: ~1,000 rows/s
+    under load, against tens of thousands with 100 rows per statement).
+    """
+
+    def __init__(self, table: str, record_type: type):
+        self.columns = record_type._fields  # records are named tuples in column order
+        self._head = f"INSERT OR IGNORE INTO {table} ({', '.join(self.columns)}) VALUES "
+        self._one = f"({', '.join('?' for _ in self.columns)})"
+        self._sql: dict[int, str] = {}
+
+    def sql(self, rows: int) -> str:
+        if rows not in self._sql:
+            self._sql[rows] = self._head + ", ".join([self._one] * rows)
+        return self._sql[rows]
+
+    def run(self, conn: sqlite3.Connection, records: list) -> int:
+        """Insert the records; return how many were new."""
+        stored = 0
+        for start in range(0, len(records), ROWS_PER_STATEMENT):
+            chunk = records[start:start + ROWS_PER_STATEMENT]
+            params = list(chain.from_iterable(chunk))
+            stored += conn.execute(self.sql(len(chunk)), params).rowcount
+        return stored
+
+
+# counter name -> insert; windows are counted per stream
 _INSERTS = {
-    "received_audio": _insert_sql("windows", Window),
-    "received_vibration": _insert_sql("windows", Window),
-    "received_telemetry": _insert_sql("telemetry", Telemetry),
-    "rejected": _insert_sql("rejected", Rejection),
+    "received_audio": _Insert("windows", Window),
+    "received_vibration": _Insert("windows", Window),
+    "received_telemetry": _Insert("telemetry", Telemetry),
+    "rejected": _Insert("rejected", Rejection),
 }
 _BUMP_COUNTER = (
     "INSERT INTO counters (name, value) VALUES (?, ?) "
@@ -104,8 +128,7 @@ class IntakeStore:
         with self.db.atomic():
             for name, group in groups.items():
                 if group:
-                    sql, row_of = _INSERTS[name]
-                    stored[name] = conn.executemany(sql, map(row_of, group)).rowcount
+                    stored[name] = _INSERTS[name].run(conn, group)
             conn.executemany(_BUMP_COUNTER, [(k, n) for k, n in stored.items() if n])
             if stored.get("rejected"):
                 conn.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?",
