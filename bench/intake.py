@@ -37,6 +37,10 @@ from gateway.local_broker import LocalMosquitto
 from gateway.wav import encode_wav
 
 REPO = Path(__file__).resolve().parent.parent
+# The daemon and the do-nothing subscriber each get one core; the broker the other.
+CORES = sorted(os.sched_getaffinity(0))
+GATEWAY_CORE = CORES[-1] if len(CORES) > 1 else None
+BROKER_CORE = CORES[0] if len(CORES) > 1 else None
 GOALS = {"telemetry_per_s": 10_000, "ratio_to_broker": 0.5, "audio_per_s": 500, "peak_rss_mb": 80}
 
 
@@ -121,11 +125,17 @@ def write_gateway_config(workdir: Path, port: int) -> Path:
     return config
 
 
+def pinned(core: int | None):
+    """preexec_fn that keeps a child on one core, so 'one core' figures mean one core."""
+    if core is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {core})
+
+
 def start_gateway(config: Path, env: dict) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(config)],
+    return subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(config)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    return proc
+                            stderr=subprocess.DEVNULL, preexec_fn=pinned(GATEWAY_CORE))
 
 
 def wait_subscribed(db: Path, proc: subprocess.Popen, timeout_s: float = 30) -> None:
@@ -195,7 +205,7 @@ def one_run(kind: str, count: int, slow_fsync_ms: float, shim: Path | None) -> d
         env = {**os.environ}
         if slow_fsync_ms and shim:
             env.update(LD_PRELOAD=str(shim), SLOW_FSYNC_MS=str(slow_fsync_ms))
-        with LocalMosquitto(workdir / "broker") as broker:
+        with LocalMosquitto(workdir / "broker", preexec_fn=pinned(BROKER_CORE)) as broker:
             if kind == "null":
                 null = NullSubscriber(broker.port, count)
                 null.create_session()
@@ -225,6 +235,8 @@ def main() -> int:
     parser.add_argument("--slow-fsync-ms", type=float, default=5.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if GATEWAY_CORE is not None:
+        os.sched_setaffinity(0, {GATEWAY_CORE})  # the null subscriber runs in this process
     with tempfile.TemporaryDirectory() as tmp:
         shim = build_shim(Path(tmp))
         null = median_of(args.runs, "null", args.telemetry)
@@ -233,7 +245,8 @@ def main() -> int:
         audio = median_of(args.runs, "audio", args.audio)
         audio_slow = median_of(args.runs, "audio", args.audio, args.slow_fsync_ms, shim)
     figures = {
-        "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}",
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}, "
+                   f"daemon pinned to core {GATEWAY_CORE}",
         "broker_null_subscriber_per_s": round(null["rate"]),
         "telemetry_per_s": round(telemetry["rate"]),
         "ratio_to_broker": round(telemetry["rate"] / null["rate"], 2),

@@ -28,7 +28,8 @@ class ConfigError(Exception):
 
     def __init__(self, file: str | Path, key: str, problem: str):
         self.file, self.key, self.problem = str(file), key, problem
-        super().__init__(f"{file}: {key}: {problem}")
+        # One line, whatever odd characters a key or value holds.
+        super().__init__(f"{file}: {key}: {problem}".replace("\r", "\\r").replace("\n", "\\n"))
 
 
 def _check(ok: bool, message: str) -> str | None:
@@ -37,6 +38,8 @@ def _check(ok: bool, message: str) -> str | None:
 
 def _range(lo: float | None = None, hi: float | None = None):
     def check(value: Any) -> str | None:
+        if value != value:  # NaN compares false with every bound
+            return "must be a number, got nan"
         if lo is not None and value < lo:
             return f"must be at least {lo}, got {value!r}"
         if hi is not None and value > hi:
@@ -79,7 +82,7 @@ class GatewaySection:
 
 @dataclass(frozen=True)
 class MqttSection:
-    host: str = opt("127.0.0.1")
+    host: str = opt("127.0.0.1", lambda v: None if v.strip() else "must not be empty")
     port: int = opt(1883, _range(1, 65535))
     topic_prefix: str = opt("sensors", _matches(TOPIC_PATTERN, "must be a topic without wildcards"))
     out_prefix: str = opt("", _matches(TOPIC_PATTERN, "must be a topic without wildcards", True))
@@ -246,7 +249,8 @@ def _coerce(path: Path, dotted: str, hint: Any, value: Any) -> Any:
     else:
         ok = isinstance(value, str)
     if not ok:
-        kind = "a non-empty path" if hint is Path else f"a {hint.__name__}"
+        kind = {Path: "a non-empty path", int: "an integer", bool: "true or false",
+                float: "a number"}.get(hint, "a string")
         raise ConfigError(path, dotted, f"must be {kind}, got {type(value).__name__} {value!r}")
     return value
 
@@ -260,7 +264,8 @@ def _with_secret(path, name, section, attr, env_name, credential_name, environ):
     elif environ.get(env_name):
         value = environ[env_name]
     elif creds and (Path(creds) / credential_name).is_file():
-        value = _read_secret(path, credential_name, Path(creds) / credential_name)
+        value = _read_secret(path, f"{name}.{attr} ($CREDENTIALS_DIRECTORY/{credential_name})",
+                             Path(creds) / credential_name)
     else:
         return section
     return _replace(section, **{attr: value})
@@ -268,10 +273,15 @@ def _with_secret(path, name, section, attr, env_name, credential_name, environ):
 
 def _read_secret(path: Path, key: str, secret_file: str | Path) -> str:
     try:
-        return Path(secret_file).read_text().strip()
+        secret = Path(secret_file).read_text(encoding="utf-8").strip()
     except OSError as e:
-        problem = f"cannot read secret file {secret_file}: {e.strerror}"
-        raise ConfigError(path, key, problem) from None
+        raise ConfigError(path, key, f"cannot read secret file {secret_file}: "
+                                     f"{e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, key, f"secret file {secret_file} is not UTF-8 text") from None
+    if not secret:
+        raise ConfigError(path, key, f"secret file {secret_file} is empty")
+    return secret
 
 
 def _replace(section, **changes):

@@ -45,8 +45,9 @@ def mosquitto_binary() -> str:
 
 
 class LocalMosquitto:
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, preexec_fn=None):
         self.workdir = workdir
+        self.preexec_fn = preexec_fn
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / "mosquitto.log"
@@ -70,7 +71,8 @@ class LocalMosquitto:
         conf = self.write_config()
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -24,6 +24,7 @@ log = logging.getLogger("gateway.payloads")
 DEVICE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 EARLIEST_TS_MS = 946_684_800_000  # 2000-01-01: anything before is a box without a clock
 MAX_CLOCK_AHEAD_MS = 24 * 3600 * 1000
+MAX_EPOCH_S = 1e12
 VIBRATION_UNITS = ("m/s2", "g")
 MIN_VIBRATION_SAMPLES = 8
 VIBRATION_RATE_HZ = (1.0, 200_000.0)
@@ -58,7 +59,7 @@ def parse_message(msg: Inbound, topic_prefix: str, limits: IntakeSection) -> Rec
             captured = _audio_ts(msg.ts_property, msg.received_at_ms)
             return audio_window(device_id=device_id, topic=msg.topic, payload=msg.payload,
                                 captured_at_ms=captured, received_at_ms=msg.received_at_ms,
-                                source="mqtt")
+                                source="mqtt", stamp=msg.ts_property or "")
         if stream == "vibration":
             return vibration_window(device_id, msg)
         return telemetry_record(device_id, msg)
@@ -124,14 +125,19 @@ def _audio_ts(ts_property: str | None, received_at_ms: int) -> int:
 def _json_ts_ms(value: object, received_at_ms: int, key: str) -> int:
     if value is None:
         return received_at_ms
-    if not _is_number(value) or not math.isfinite(value):
-        raise PayloadError("bad_timestamp", f"{key} {value!r} is not epoch seconds")
+    # The bound also keeps round() away from huge ints and floats that would overflow.
+    if not _is_number(value) or not abs(value) < MAX_EPOCH_S:
+        raise PayloadError("bad_timestamp", f"{key} {str(value)[:40]} is not epoch seconds")
     return _plausible_ms(round(value * 1000), received_at_ms, key)
 
 
 def audio_window(*, device_id: str, topic: str, payload: bytes, captured_at_ms: int,
-                 received_at_ms: int, source: str) -> Window:
-    """Validate a WAV payload and describe it as a window; raises PayloadError."""
+                 received_at_ms: int, source: str, stamp: str = "") -> Window:
+    """Validate a WAV payload and describe it as a window; raises PayloadError.
+
+    `stamp` is the sender's own time stamp, if any: it tells two identical windows (a
+    silent microphone) apart, where a broker redelivery carries the same stamp.
+    """
     try:
         info = inspect_wav(payload)
     except WavError as e:
@@ -140,7 +146,7 @@ def audio_window(*, device_id: str, topic: str, payload: bytes, captured_at_ms: 
                   captured_at_ms=captured_at_ms, received_at_ms=received_at_ms,
                   sample_rate=float(info.sample_rate), channels=info.channels,
                   frames=info.frames, duration_s=info.duration_s, encoding=info.encoding,
-                  digest=content_digest(topic, payload), payload=payload)
+                  digest=content_digest(topic, payload, stamp), payload=payload)
 
 
 def _reject_constant(name: str) -> None:

@@ -14,9 +14,10 @@ from typing import NamedTuple
 STREAMS = ("audio", "vibration", "telemetry")
 
 
-def content_digest(topic: str, payload: bytes) -> bytes:
-    """Identity of a message: a broker redelivery (same topic and payload) has the same digest."""
-    return hashlib.sha256(topic.encode() + b"\0" + payload).digest()
+def content_digest(topic: str, payload: bytes, stamp: str = "") -> bytes:
+    """Identity of a message: a broker redelivery (same topic, payload and sender-given time
+    stamp) has the same digest, so it is stored once."""
+    return hashlib.sha256(b"\0".join((topic.encode(), stamp.encode(), payload))).digest()
 
 
 class Window(NamedTuple):
@@ -38,14 +39,14 @@ class Window(NamedTuple):
 
 
 class Telemetry(NamedTuple):
-    """One telemetry message; `data` is the validated JSON object, re-serialised compactly."""
+    """One telemetry message, validated."""
 
     device_id: str
     topic: str
     ts_ms: int
     received_at_ms: int
     digest: bytes
-    data: str
+    data: str  # the payload's JSON text, as received
 
 
 class Rejection(NamedTuple):

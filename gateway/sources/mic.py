@@ -241,6 +241,7 @@ class MicSource:
             device_id=self._device_id, topic=self._topic, source="mic",
             payload=encode_wav(samples, self._rate, "pcm16"),
             captured_at_ms=captured_at_ms, received_at_ms=round(self._clock() * 1000),
+            stamp=str(captured_at_ms),
         )
 
     def _recover(self, exc: Exception) -> bool:
