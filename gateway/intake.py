@@ -18,13 +18,35 @@ from dataclasses import dataclass, field
 from gateway.config import IntakeSection
 from gateway.interfaces import OnDurable
 from gateway.logs import RateLimitedLog, kv
-from gateway.records import Record, Rejection
+from gateway.records import Record, Rejection, Window
 from gateway.store import IntakeStore
 
 log = logging.getLogger("gateway.intake")
 _STOP = object()
 RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 LINGER_POLL_S = 0.001
+
+
+class _ByteBudget:
+    """Bounds the bytes of raw windows waiting in the queue: a count bound alone would let a
+    queue of 60 s audio windows take hundreds of MB on a 1 GB box."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used = limit, 0
+        self._cond = threading.Condition()
+
+    def take(self, size: int) -> None:
+        with self._cond:
+            # A window larger than the whole budget still passes when the queue is empty.
+            while self.used and self.used + size > self.limit:
+                self._cond.wait()
+            self.used += size
+
+    def give(self, size: int) -> None:
+        if size:
+            with self._cond:
+                self.used -= size
+                self._cond.notify_all()
 
 
 @dataclass
@@ -47,6 +69,7 @@ class IntakeWriter:
         self.max_delay_s = settings.max_delay_ms / 1000
         self.stats = IntakeStats()
         self._queue: queue.Queue = queue.Queue(maxsize=settings.queue_size)
+        self._window_budget = _ByteBudget(settings.queue_bytes)
         self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
         self._rejections = RateLimitedLog(log)
 
@@ -55,6 +78,8 @@ class IntakeWriter:
 
     def submit(self, record: Record, on_durable: OnDurable | None = None) -> None:
         """Queue a record; blocks when the queue is full, which pushes back on the broker."""
+        if isinstance(record, Window):
+            self._window_budget.take(len(record.payload))
         self._queue.put((record, on_durable))
 
     def stop(self, timeout_s: float = 30.0) -> None:
@@ -121,6 +146,7 @@ class IntakeWriter:
         self._after_commit(batch, outcome.duplicates, time.monotonic() - started)
 
     def _after_commit(self, batch: list, duplicates: int, seconds: float) -> None:
+        self._window_budget.give(sum(len(r.payload) for r, _ in batch if isinstance(r, Window)))
         stats = self.stats
         stats.batches += 1
         stats.stored += len(batch) - duplicates
