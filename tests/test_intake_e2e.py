@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import paho.mqtt.client as mqtt
 
+from gateway.config import load_config
 from gateway.wav import decode_wav, encode_wav
 from tests.support import Publisher, Subscriber, status_json, store_rows, wait_for
 
@@ -161,32 +163,32 @@ def test_messages_published_while_the_gateway_is_stopped_arrive_after_restart(
              what="queued messages delivered")
 
 
-def test_sigterm_stops_cleanly_and_announces_offline(gateway, gateway_config, broker):
-    gateway_id = gateway_config.read_text().split('id = "')[1].split('"')[0]
-    topic = f"gateway/{gateway_id}/status"
-    watcher = Subscriber(broker.port, topic)
+@contextmanager
+def _status_states(config_path, port):
+    """The states seen on the gateway's retained status topic, after "online" has arrived."""
+    topic = f"gateway/{load_config(config_path).gateway.id}/status"
+    watcher = Subscriber(port, topic)
     try:
-        wait_for(lambda: watcher.json_payloads(topic), what="retained online status")
-        assert watcher.json_payloads(topic)[-1]["state"] == "online"
-        assert gateway.terminate() == 0
-        wait_for(lambda: watcher.json_payloads(topic)[-1]["state"] == "offline",
-                 what="offline status")
-        assert 'msg="gateway stopped"' in gateway.log_text()
+        def states():
+            return [doc["state"] for doc in watcher.json_payloads(topic)]
+
+        wait_for(lambda: states() == ["online"], what="retained online status")
+        yield states
     finally:
         watcher.close()
+
+
+def test_sigterm_stops_cleanly_and_announces_offline(gateway, gateway_config, broker):
+    with _status_states(gateway_config, broker.port) as states:
+        assert gateway.terminate() == 0
+        wait_for(lambda: states()[-1] == "offline", what="offline status")
+    assert 'msg="gateway stopped"' in gateway.log_text()
 
 
 def test_sigkill_leaves_offline_as_the_last_will(gateway, gateway_config, broker):
-    gateway_id = gateway_config.read_text().split('id = "')[1].split('"')[0]
-    topic = f"gateway/{gateway_id}/status"
-    watcher = Subscriber(broker.port, topic)
-    try:
-        wait_for(lambda: watcher.json_payloads(topic), what="online status")
+    with _status_states(gateway_config, broker.port) as states:
         gateway.kill()
-        wait_for(lambda: watcher.json_payloads(topic)[-1]["state"] == "offline", timeout_s=60,
-                 what="last will")
-    finally:
-        watcher.close()
+        wait_for(lambda: states()[-1] == "offline", timeout_s=60, what="last will")
 
 
 def test_broker_restart_reconnects_and_loses_nothing(gateway, gateway_config, broker, publisher):
