@@ -80,9 +80,10 @@ class Daemon:
     def run(self) -> int:
         for signum in STOP_SIGNALS:
             signal.signal(signum, self.request_stop)
-        self.start()
         try:
+            self.start()
             self.stop_requested.wait()
         finally:
+            # Also after a failed start: commit what was taken, close what was opened.
             self.stop()
         return 0
