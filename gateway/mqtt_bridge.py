@@ -155,7 +155,9 @@ class MqttBridge:
             self.received += 1
             inbound = Inbound(topic=message.topic, payload=message.payload,
                               received_at_ms=int(time.time() * 1000),
-                              ts_property=_ts_property(message))
+                              # only audio carries a ts property; skip the lookup otherwise
+                              ts_property=_ts_property(message)
+                              if message.topic.endswith("/audio") else None)
             record = parse_message(inbound, self.config.mqtt.topic_prefix, self.config.intake)
             on_durable = None
             if message.qos > 0:
