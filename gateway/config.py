@@ -21,6 +21,7 @@ DEFAULT_CONFIG_PATH = Path("/etc/sensor-gateway/config.toml")
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TOPIC_PATTERN = re.compile(r"[^#+\x00]+")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+QUEUE_URL_PATTERN = re.compile(r"rediss?://\S+")
 
 
 class ConfigError(Exception):
@@ -78,6 +79,7 @@ class GatewaySection:
     id: str = opt(check=_matches(ID_PATTERN, "must match [A-Za-z0-9_.-]{1,64}"))
     data_dir: Path = opt(Path("/var/lib/sensor-gateway"))
     log_level: str = opt("info", _one_of(*LOG_LEVELS))
+    stop_grace_s: float = opt(10.0, _range(0, 300))
 
 
 @dataclass(frozen=True)
@@ -114,11 +116,55 @@ class IntakeSection:
 
 
 @dataclass(frozen=True)
+class QueueSection:
+    url: str = opt("", _matches(QUEUE_URL_PATTERN, "must be empty (SQLite in the data dir) or a "
+                                                   "redis:// or rediss:// URL", True))
+    workers: int = opt(1, _range(1, 16))
+    sweep_interval_s: float = opt(60.0, _range(1, 3600))
+
+
+@dataclass(frozen=True)
+class InferenceSection:
+    model: str = opt("")
+    baseline_windows: int = opt(100, _range(10, 10_000))
+    threshold_sigmas: float = opt(6.0, _range(1, 100))
+    alert_after: int = opt(3, _range(1, 100))
+    alert_window: int = opt(5, _range(1, 100))
+    max_attempts: int = opt(5, _range(1, 100))
+    retry_base_s: float = opt(2.0, _range(0.1, 3600))
+    retry_max_s: float = opt(300.0, _range(1, 86400))
+    time_limit_s: float = opt(30.0, _range(1, 3600))
+
+
+@dataclass(frozen=True)
 class SyncSection:
     url: str = opt("")
     token_file: str = opt("")
     interval_s: float = opt(30.0, _range(1, 86400))
+    ca_file: str = opt("")
+    batch_records: int = opt(1000, _range(1, 100_000))
+    batch_bytes: int = opt(1_048_576, _range(1024, 67_108_864))
+    connect_timeout_s: float = opt(5.0, _range(0.5, 120))
+    read_timeout_s: float = opt(30.0, _range(1, 600))
+    backoff_max_s: float = opt(300.0, _range(1, 86400))
     token: str = field(default="", repr=False, metadata={"derived": True})
+
+
+@dataclass(frozen=True)
+class RetentionSection:
+    disk_budget_mb: int = opt(2048, _range(16, 10_000_000))
+    min_free_mb: int = opt(200, _range(0, 1_000_000))
+    raw_normal_days: float = opt(7.0, _range(0.01, 3650))
+    raw_anomaly_days: float = opt(30.0, _range(0.01, 3650))
+    synced_days: float = opt(30.0, _range(0.01, 3650))
+    interval_s: float = opt(300.0, _range(10, 86400))
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    enabled: bool = opt(True)
+    host: str = opt("127.0.0.1", lambda v: None if v.strip() else "must not be empty")
+    port: int = opt(9310, _range(1, 65535))
 
 
 @dataclass(frozen=True)
@@ -137,7 +183,11 @@ class Config:
     gateway: GatewaySection
     mqtt: MqttSection
     intake: IntakeSection
+    queue: QueueSection
+    inference: InferenceSection
     sync: SyncSection
+    retention: RetentionSection
+    metrics: MetricsSection
     mic: MicSection
 
     @property
@@ -152,12 +202,21 @@ class Config:
     def store_path(self) -> Path:
         return self.gateway.data_dir / "gateway.db"
 
+    @property
+    def queue_path(self) -> Path:
+        """The SqliteHuey file, used when queue.url is empty."""
+        return self.gateway.data_dir / "queue.db"
+
 
 SECTIONS = {
     "gateway": GatewaySection,
     "mqtt": MqttSection,
     "intake": IntakeSection,
+    "queue": QueueSection,
+    "inference": InferenceSection,
     "sync": SyncSection,
+    "retention": RetentionSection,
+    "metrics": MetricsSection,
     "mic": MicSection,
 }
 # section -> (secret attribute, environment variable, systemd credential name)
@@ -304,3 +363,12 @@ def _check_cross_fields(config: Config) -> None:
     url = config.sync.url
     if url and not re.match(r"https?://[^/\s]+", url):
         raise ConfigError(path, "sync.url", f"must be an http:// or https:// URL, got {url!r}")
+    for key, value in (("sync.ca_file", config.sync.ca_file),
+                       ("inference.model", config.inference.model)):
+        if value and not Path(value).is_file():
+            raise ConfigError(path, key, f"file not found: {value}")
+    inference = config.inference
+    if inference.alert_after > inference.alert_window:
+        raise ConfigError(path, "inference.alert_after",
+                          f"must be at most inference.alert_window ({inference.alert_window}), "
+                          f"got {inference.alert_after}")

@@ -59,3 +59,106 @@ def intake_tables(db: Database) -> None:
     )
     # Cumulative counts survive retention deleting the rows they counted.
     db.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+
+
+@migrations(name="0002_inference_and_outbox")
+def inference_and_outbox_tables(db: Database) -> None:
+    # A random name for this store: upstream record ids are "<store_id>-<outbox seq>", unique
+    # even when a data dir is wiped and the sequence starts again.
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(4))))")
+    db.execute(
+        """CREATE TABLE analysis (
+            window_id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('trying', 'done', 'dead')),
+            attempts INTEGER NOT NULL,
+            last_error TEXT,
+            updated_at_ms INTEGER NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE results (
+            window_id INTEGER PRIMARY KEY,
+            record_id TEXT NOT NULL UNIQUE,
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            score REAL NOT NULL,
+            threshold REAL,
+            anomaly INTEGER,
+            details TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            published INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("CREATE INDEX results_unpublished ON results (published) WHERE published = 0")
+    db.execute("CREATE INDEX results_device_time ON results (device_id, ts_ms)")
+    db.execute(
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            record_id TEXT NOT NULL UNIQUE,
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('anomaly', 'normal')),
+            ts_ms INTEGER NOT NULL,
+            score REAL NOT NULL,
+            reason TEXT NOT NULL,
+            window_id INTEGER NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            published INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("CREATE INDEX alerts_unpublished ON alerts (published) WHERE published = 0")
+    db.execute(
+        """CREATE TABLE baselines (
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            model TEXT NOT NULL,
+            scores TEXT NOT NULL,
+            threshold REAL,
+            updated_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (device_id, stream)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE device_states (
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('learning', 'normal', 'anomaly')),
+            recent TEXT NOT NULL,
+            last_score REAL,
+            last_ts_ms INTEGER,
+            updated_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (device_id, stream)
+        )"""
+    )
+    # Upstream records, oldest first; a row leaves when the cloud accepted it.
+    db.execute(
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('result', 'alert', 'telemetry')),
+            device_id TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            data TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY,
+            stage TEXT NOT NULL CHECK (stage IN ('inference', 'sync')),
+            ref TEXT NOT NULL,
+            error TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            payload TEXT,
+            UNIQUE (stage, ref)
+        )"""
+    )
+    db.execute("CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    # Telemetry stored before this migration still has to go upstream.
+    db.execute(
+        "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
+        "SELECT 'telemetry', device_id, ts_ms, received_at_ms, data FROM telemetry ORDER BY id"
+    )

@@ -65,6 +65,12 @@ _BUMP_COUNTER = (
     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
 )
 
+_TELEMETRY_TO_OUTBOX = (
+    "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
+    "SELECT 'telemetry', device_id, ts_ms, received_at_ms, data FROM telemetry "
+    "WHERE id > ? ORDER BY id"
+)
+
 
 class StoreError(Exception):
     """The store could not be opened or used; the message says which file and why."""
@@ -126,9 +132,13 @@ class IntakeStore:
         stored: dict[str, int] = {}
         conn = self.db.conn
         with self.db.atomic():
+            last_telemetry = conn.execute("SELECT max(id) FROM telemetry").fetchone()[0] or 0
             for name, group in groups.items():
                 if group:
                     stored[name] = _INSERTS[name].run(conn, group)
+            if stored.get("received_telemetry"):
+                # Each new telemetry message becomes an upstream record in the same transaction.
+                conn.execute(_TELEMETRY_TO_OUTBOX, (last_telemetry,))
             conn.executemany(_BUMP_COUNTER, [(k, n) for k, n in stored.items() if n])
             if stored.get("rejected"):
                 conn.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?",
