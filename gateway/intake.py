@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.config import IntakeSection
@@ -25,6 +26,7 @@ log = logging.getLogger("gateway.intake")
 _STOP = object()
 RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 LINGER_POLL_S = 0.001
+IDLE_BEAT_S = 2.0  # an idle writer still shows the watchdog it is alive this often
 
 
 class _ByteBudget:
@@ -63,8 +65,14 @@ class IntakeStats:
 class IntakeWriter:
     """Implements RecordSink: `submit` from any thread; one thread commits."""
 
-    def __init__(self, store: IntakeStore, settings: IntakeSection):
+    def __init__(self, store: IntakeStore, settings: IntakeSection,
+                 on_windows: Callable[[list[int]], None] = lambda ids: None,
+                 beat: Callable[[], None] = lambda: None):
         self.store = store
+        # Called with the ids of windows just committed (the next stage queues them); must not
+        # block for long, and a failure is only logged: the sweep finds unqueued windows.
+        self.on_windows = on_windows
+        self._beat = beat
         self.max_batch = settings.max_batch
         self.max_delay_s = settings.max_delay_ms / 1000
         self.stats = IntakeStats()
@@ -109,7 +117,13 @@ class IntakeWriter:
         The linger polls with short sleeps instead of blocking on the queue: a blocked
         reader would be woken by every single put, a thread switch per message.
         """
-        first = self._queue.get()
+        while True:
+            self._beat()
+            try:
+                first = self._queue.get(timeout=IDLE_BEAT_S)
+                break
+            except queue.Empty:
+                continue
         if first is _STOP:
             return [], True
         batch = [first]
@@ -144,6 +158,13 @@ class IntakeWriter:
                 attempt += 1
                 time.sleep(delay)
         self._after_commit(batch, outcome.duplicates, time.monotonic() - started)
+        if outcome.window_ids:
+            try:
+                self.on_windows(outcome.window_ids)
+            except Exception as e:
+                log.error("queueing stored windows for analysis failed; the periodic sweep "
+                          "will queue them", extra=kv(windows=len(outcome.window_ids),
+                                                      error=repr(e)))
 
     def _after_commit(self, batch: list, duplicates: int, seconds: float) -> None:
         self._window_budget.give(sum(len(r.payload) for r, _ in batch if isinstance(r, Window)))

@@ -99,6 +99,13 @@ class MqttBridge:
         log.info("connecting to broker", extra=kv(host=cfg.host, port=cfg.port,
                                                   client_id=self.config.client_id))
 
+    def publish(self, topic: str, payload: bytes) -> mqtt.MQTTMessageInfo:
+        """QoS 1 publish of the gateway's own output (results, alerts)."""
+        return self.client.publish(topic, payload, qos=1)
+
+    def is_connected(self) -> bool:
+        return self.connected.is_set()
+
     def stop(self) -> None:
         """Stop taking messages; ones arriving from now on stay unacknowledged at the broker."""
         self._accepting = False

@@ -9,6 +9,8 @@ Readers (status, later stages) open their own connections.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -32,7 +34,8 @@ class _Insert:
     under load, against tens of thousands with 100 rows per statement).
     """
 
-    def __init__(self, table: str, record_type: type):
+    def __init__(self, table: str, record_type: type, returns_ids: bool = False):
+        self.returns_ids = returns_ids
         self.columns = record_type._fields  # records are named tuples in column order
         self._head = f"INSERT OR IGNORE INTO {table} ({', '.join(self.columns)}) VALUES "
         self._one = f"({', '.join('?' for _ in self.columns)})"
@@ -43,20 +46,26 @@ class _Insert:
             self._sql[rows] = self._head + ", ".join([self._one] * rows)
         return self._sql[rows]
 
-    def run(self, conn: sqlite3.Connection, records: list) -> int:
-        """Insert the records; return how many were new."""
+    def run(self, conn: sqlite3.Connection, records: list, new_ids: list) -> int:
+        """Insert the records; return how many were new (their ids go to new_ids if this
+        insert returns ids)."""
         stored = 0
         for start in range(0, len(records), ROWS_PER_STATEMENT):
             chunk = records[start:start + ROWS_PER_STATEMENT]
             params = list(chain.from_iterable(chunk))
-            stored += conn.execute(self.sql(len(chunk)), params).rowcount
+            if not self.returns_ids:
+                stored += conn.execute(self.sql(len(chunk)), params).rowcount
+            else:
+                ids = conn.execute(self.sql(len(chunk)) + " RETURNING id", params).fetchall()
+                new_ids.extend(row[0] for row in ids)
+                stored += len(ids)
         return stored
 
 
 # counter name -> insert; windows are counted per stream
 _INSERTS = {
-    "received_audio": _Insert("windows", Window),
-    "received_vibration": _Insert("windows", Window),
+    "received_audio": _Insert("windows", Window, returns_ids=True),
+    "received_vibration": _Insert("windows", Window, returns_ids=True),
     "received_telemetry": _Insert("telemetry", Telemetry),
     "rejected": _Insert("rejected", Rejection),
 }
@@ -82,6 +91,7 @@ class BatchOutcome:
 
     stored: dict[str, int]
     duplicates: int
+    window_ids: list[int]  # windows newly stored, to be analysed
 
 
 def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
@@ -99,6 +109,20 @@ def _counter_of(record: Record) -> str:
     if isinstance(record, Telemetry):
         return "received_telemetry"
     return "rejected"
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction that takes the write lock up front: a read-then-write transaction
+    that has to upgrade its lock can fail with "database is locked" at once, without waiting
+    out the busy timeout."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
 
 
 def open_database(path: Path, *, read_only: bool = False) -> Database:
@@ -130,12 +154,13 @@ class IntakeStore:
         for record in records:
             groups[_counter_of(record)].append(record)
         stored: dict[str, int] = {}
+        window_ids: list[int] = []
         conn = self.db.conn
         with self.db.atomic():
             last_telemetry = conn.execute("SELECT max(id) FROM telemetry").fetchone()[0] or 0
             for name, group in groups.items():
                 if group:
-                    stored[name] = _INSERTS[name].run(conn, group)
+                    stored[name] = _INSERTS[name].run(conn, group, window_ids)
             if stored.get("received_telemetry"):
                 # Each new telemetry message becomes an upstream record in the same transaction.
                 conn.execute(_TELEMETRY_TO_OUTBOX, (last_telemetry,))
@@ -143,7 +168,8 @@ class IntakeStore:
             if stored.get("rejected"):
                 conn.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?",
                              (self.rejected_keep,))
-        return BatchOutcome(stored=stored, duplicates=len(records) - sum(stored.values()))
+        return BatchOutcome(stored=stored, duplicates=len(records) - sum(stored.values()),
+                            window_ids=window_ids)
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,206 @@
+"""The analysis stage's reads and writes in the store, one connection per worker thread.
+
+Each analysis claims its window (an attempt counter written before any work, so a
+window that crashes or hangs the process is given up after `max_attempts` starts),
+then writes everything the result changes in one transaction: the result, the
+device's baseline and state, an alert when the state changed, their upstream
+outbox records, and the analysis marked done. A window analysed twice (after a
+crash, or queued twice) therefore leaves one result.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from gateway.inference.verdict import DeviceMemory, Verdict
+from gateway.store import immediate, open_database
+
+ERROR_CHARS = 500
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class StoredWindow(NamedTuple):
+    id: int
+    device_id: str
+    stream: str
+    captured_at_ms: int
+    sample_rate: float
+    encoding: str
+    payload: bytes | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the analysis computed for one window."""
+
+    model: str
+    score: float
+    details: dict
+
+
+class Claim(NamedTuple):
+    state: str  # "trying" | "done" | "dead"
+    attempts: int
+
+
+_CLAIM = (
+    "INSERT INTO analysis (window_id, state, attempts, updated_at_ms) VALUES (?, 'trying', 1, ?) "
+    "ON CONFLICT (window_id) DO UPDATE SET "
+    "attempts = attempts + (state = 'trying'), updated_at_ms = excluded.updated_at_ms "
+    "RETURNING state, attempts"
+)
+_BUMP = ("INSERT INTO counters (name, value) VALUES (?, 1) "
+         "ON CONFLICT (name) DO UPDATE SET value = value + 1")
+_OUTBOX = ("INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
+           "VALUES (?, ?, ?, ?, ?) RETURNING seq")
+
+
+class ResultStore:
+    """Owned by one worker thread."""
+
+    def __init__(self, path: Path):
+        self.db = open_database(path)
+        self.conn = self.db.conn
+        self.store_id = self.conn.execute(
+            "SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+    def claim(self, window_id: int) -> Claim | None:
+        """Count one more attempt at the window; None if there is no such window."""
+        if not self.conn.execute("SELECT 1 FROM windows WHERE id = ?", (window_id,)).fetchone():
+            return None
+        # NORMAL, not FULL: the count must survive the process dying (it does: the WAL is in
+        # the page cache); after a power cut, one attempt more or less does not matter.
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with immediate(self.conn):
+                row = self.conn.execute(_CLAIM, (window_id, now_ms())).fetchone()
+        finally:
+            self.conn.execute("PRAGMA synchronous = FULL")
+        return Claim(*row)
+
+    def load_window(self, window_id: int) -> StoredWindow:
+        row = self.conn.execute(
+            "SELECT id, device_id, stream, captured_at_ms, sample_rate, encoding, payload "
+            "FROM windows WHERE id = ?", (window_id,)).fetchone()
+        return StoredWindow(*row)
+
+    def memory(self, device_id: str, stream: str, model: str) -> DeviceMemory:
+        base = self.conn.execute(
+            "SELECT model, scores, threshold FROM baselines WHERE device_id = ? AND stream = ?",
+            (device_id, stream)).fetchone()
+        state = self.conn.execute(
+            "SELECT state, recent FROM device_states WHERE device_id = ? AND stream = ?",
+            (device_id, stream)).fetchone()
+        if base is None:
+            return DeviceMemory(model=model)
+        return DeviceMemory(model=base[0], baseline=tuple(json.loads(base[1])),
+                            threshold=base[2], state=state[0] if state else "learning",
+                            recent=state[1] if state else "")
+
+    def record_failure(self, window_id: int, error: str) -> None:
+        with immediate(self.conn):
+            self.conn.execute("UPDATE analysis SET last_error = ?, updated_at_ms = ? "
+                              "WHERE window_id = ?", (error[:ERROR_CHARS], now_ms(), window_id))
+
+    def dead_letter(self, window_id: int, error: str, attempts: int) -> None:
+        """Give the window up: it is listed by `gateway dlq list` until retried."""
+        with immediate(self.conn):
+            self.conn.execute("UPDATE analysis SET state = 'dead', last_error = ?, "
+                              "updated_at_ms = ? WHERE window_id = ?",
+                              (error[:ERROR_CHARS], now_ms(), window_id))
+            self.conn.execute(
+                "INSERT INTO dead_letters (stage, ref, error, attempts, created_at_ms) "
+                "VALUES ('inference', ?, ?, ?, ?) ON CONFLICT (stage, ref) DO UPDATE SET "
+                "error = excluded.error, attempts = excluded.attempts, "
+                "created_at_ms = excluded.created_at_ms",
+                (str(window_id), error[:ERROR_CHARS], attempts, now_ms()))
+
+    def save(self, window: StoredWindow, outcome: Outcome, judge) -> bool:
+        """Write the result and everything it changes; False if the window already has one.
+
+        `judge(memory) -> Verdict` runs inside the transaction, on the device memory as it is
+        now, so two workers finishing windows of one device cannot lose an update.
+        """
+        conn = self.conn
+        with immediate(conn):
+            if conn.execute("SELECT 1 FROM results WHERE window_id = ?",
+                            (window.id,)).fetchone():
+                conn.execute("UPDATE analysis SET state = 'done' WHERE window_id = ?",
+                             (window.id,))
+                return False
+            verdict: Verdict = judge(self.memory(window.device_id, window.stream, outcome.model))
+            self._insert_result(window, outcome, verdict)
+            self._remember(window, outcome, verdict)
+            if verdict.alert:
+                self._insert_alert(window, outcome, verdict)
+            conn.execute("UPDATE analysis SET state = 'done', last_error = NULL, "
+                         "updated_at_ms = ? WHERE window_id = ?", (now_ms(), window.id))
+            conn.execute(_BUMP, ("inferred",))
+        return True
+
+    def _record(self, kind: str, device_id: str, ts_ms: int, data: dict) -> str:
+        seq = self.conn.execute(_OUTBOX, (kind, device_id, ts_ms, now_ms(),
+                                          json.dumps(data, separators=(",", ":")))).fetchone()[0]
+        return f"{self.store_id}-{seq}"
+
+    def _insert_result(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
+        anomaly = None if verdict.anomaly is None else bool(verdict.anomaly)
+        data = {"stream": window.stream, "model": outcome.model, "score": outcome.score,
+                "threshold": verdict.threshold, "anomaly": anomaly, "details": outcome.details}
+        record_id = self._record("result", window.device_id, window.captured_at_ms, data)
+        self.conn.execute(
+            "INSERT INTO results (window_id, record_id, device_id, stream, ts_ms, model, score, "
+            "threshold, anomaly, details, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (window.id, record_id, window.device_id, window.stream, window.captured_at_ms,
+             outcome.model, outcome.score, verdict.threshold, anomaly,
+             json.dumps(outcome.details, separators=(",", ":")), now_ms()))
+
+    def _insert_alert(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
+        data = {"stream": window.stream, "state": verdict.alert, "score": outcome.score,
+                "reason": verdict.reason}
+        record_id = self._record("alert", window.device_id, window.captured_at_ms, data)
+        self.conn.execute(
+            "INSERT INTO alerts (record_id, device_id, stream, state, ts_ms, score, reason, "
+            "window_id, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record_id, window.device_id, window.stream, verdict.alert, window.captured_at_ms,
+             outcome.score, verdict.reason, window.id, now_ms()))
+
+    def _remember(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
+        memory, stamp = verdict.memory, now_ms()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO baselines (device_id, stream, model, scores, threshold, "
+            "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            (window.device_id, window.stream, memory.model, json.dumps(memory.baseline),
+             memory.threshold, stamp))
+        self.conn.execute(
+            "INSERT OR REPLACE INTO device_states (device_id, stream, state, recent, last_score, "
+            "last_ts_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (window.device_id, window.stream, memory.state, memory.recent, outcome.score,
+             window.captured_at_ms, stamp))
+
+
+_UNANALYSED = (
+    "SELECT w.id FROM windows w LEFT JOIN analysis a ON a.window_id = w.id "
+    "WHERE (a.window_id IS NULL AND w.received_at_ms < ?) "
+    "OR (a.state = 'trying' AND a.updated_at_ms < ?) ORDER BY w.id LIMIT ?"
+)
+
+
+def unanalysed(conn: sqlite3.Connection, new_before_ms: int, trying_before_ms: int,
+               limit: int = 100_000) -> list[int]:
+    """Windows that should be in the queue but may not be: never claimed and stored before
+    new_before_ms, or claimed but silent since trying_before_ms (the worker died)."""
+    return [row[0] for row in conn.execute(_UNANALYSED,
+                                           (new_before_ms, trying_before_ms, limit))]
+
