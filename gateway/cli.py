@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
-from gateway import __version__
-from gateway.config import ConfigError, load_config, resolve_config_path
-from gateway.daemon import Daemon
+from gateway import __version__, receiver
+from gateway.config import ConfigError, load_config, resolve_config_path, service_environ
+from gateway.daemon import Daemon, model_path
+from gateway.dlq import DlqError, list_dead_letters, retry
+from gateway.doctor import render, run_checks
+from gateway.inference.model import ModelError
 from gateway.logs import setup_logging
+from gateway.metrics import MetricsError
+from gateway.queue import AnalysisQueue, QueueError, build_huey
 from gateway.runlock import AlreadyRunning
 from gateway.sources.mic import CaptureError
 from gateway.status import collect_status, render_status, status_json
-from gateway.store import StoreError
+from gateway.store import StoreError, open_database
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
@@ -35,13 +41,46 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print one JSON object")
     check = commands.add_parser("check-config", help="validate the config file and exit")
     _add_config_arg(check)
+    doctor = commands.add_parser("doctor", help="check config, storage, broker, model, clock "
+                                                "and uplink; exit 0 only if all pass")
+    _add_config_arg(doctor)
+    _add_dlq_commands(commands)
+    _add_baseline_commands(commands)
+    receiving = commands.add_parser("receiver", help="run the reference receiver of the "
+                                                     "upstream API (tests, demo, cloud team)")
+    receiver.add_arguments(receiving)
     return parser
+
+
+def _add_dlq_commands(commands) -> None:
+    dlq = commands.add_parser("dlq", help="the dead-letter list: windows the analysis gave "
+                                          "up on, records the cloud refused")
+    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="show the dead letters")
+    _add_config_arg(listing)
+    again = actions.add_parser("retry", help="put dead letters back: analyse again / resend")
+    _add_config_arg(again)
+    which = again.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID",
+                       help="dead-letter id(s) from `gateway dlq list`")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+
+
+def _add_baseline_commands(commands) -> None:
+    baseline = commands.add_parser("baseline", help="per-device baselines of normal behaviour")
+    actions = baseline.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reset = actions.add_parser("reset", help="forget a device's baseline: it learns anew "
+                                             "(after a repair or a move)")
+    _add_config_arg(reset)
+    reset.add_argument("device", metavar="DEVICE", help="device id")
+    reset.add_argument("--stream", choices=("audio", "vibration"),
+                       help="only this stream (default: both)")
 
 
 def cmd_run(args) -> int:
     config = load_config(resolve_config_path(args.config))
     setup_logging(config.gateway.log_level)
-    return Daemon(config).run()
+    return Daemon(config, service_environ()).run()
 
 
 def cmd_status(args) -> int:
@@ -56,7 +95,69 @@ def cmd_check_config(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "status": cmd_status, "check-config": cmd_check_config}
+def cmd_doctor(args) -> int:
+    try:
+        config = load_config(resolve_config_path(args.config))
+    except ConfigError as e:
+        print(f"FAIL  config   {e}\n      -> fix that line, then run gateway doctor again")
+        return EXIT_FAILURE
+    print(f"PASS  config   {config.path} is valid")
+    checks = run_checks(config, model_path)
+    print(render(checks))
+    return 0 if all(check.ok for check in checks) else EXIT_FAILURE
+
+
+def _when(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
+
+
+def cmd_dlq(args) -> int:
+    config = load_config(resolve_config_path(args.config))
+    db = open_database(config.store_path)
+    try:
+        if args.action == "list":
+            letters = list_dead_letters(db.conn)
+            for d in letters:
+                what = f"window {d.ref}" if d.stage == "inference" else f"record {d.ref}"
+                print(f"{d.id:>6}  {_when(d.created_at_ms)}  {d.stage:<9}  {what}  "
+                      f"attempts={d.attempts}  {d.error}")
+            print(f"{len(letters)} dead letter(s)")
+            return 0
+        done = retry(db.conn, None if args.all else args.ids)
+    finally:
+        db.close()
+    if done.window_ids:
+        AnalysisQueue(build_huey(config)).enqueue(done.window_ids)
+    print(f"queued {len(done.window_ids)} window(s) for analysis, put {done.records} "
+          f"record(s) back for upload")
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    config = load_config(resolve_config_path(args.config))
+    streams = (args.stream,) if args.stream else ("audio", "vibration")
+    db = open_database(config.store_path)
+    try:
+        with db.conn:
+            marks = ", ".join("?" for _ in streams)
+            forgotten = db.conn.execute(
+                f"DELETE FROM baselines WHERE device_id = ? AND stream IN ({marks})",
+                (args.device, *streams)).rowcount
+            db.conn.execute(f"DELETE FROM device_states WHERE device_id = ? AND stream IN "
+                            f"({marks})", (args.device, *streams))
+    finally:
+        db.close()
+    if not forgotten:
+        print(f"{args.device}: no baseline to reset", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"{args.device}: baseline reset ({', '.join(streams)}); the next "
+          f"{config.inference.baseline_windows} windows are learned as normal")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "status": cmd_status, "check-config": cmd_check_config,
+            "doctor": cmd_doctor, "dlq": cmd_dlq, "baseline": cmd_baseline,
+            "receiver": receiver.run}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    except (StoreError, AlreadyRunning, CaptureError) as e:
+    except (StoreError, AlreadyRunning, CaptureError, ModelError, QueueError, DlqError,
+            MetricsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILURE

@@ -230,6 +230,15 @@ INLINE_SECRETS = {
 }
 
 
+SERVICE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+def service_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """What systemd tells the service through its environment: the sd_notify socket and the
+    watchdog interval (read here, so that no other module reads the environment)."""
+    return {name: environ[name] for name in SERVICE_ENV if name in environ}
+
+
 def resolve_config_path(given: str | None, environ: Mapping[str, str] = os.environ) -> Path:
     """-c FILE, else $GATEWAY_CONFIG, else the system-wide default."""
     if given:

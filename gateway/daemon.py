@@ -1,57 +1,159 @@
 """The composition root: builds the pipeline, starts it in order, stops it in reverse.
 
-Flow: sources (MQTT bridge, microphone) → intake writer → store.
-Signal handlers only set a flag; the main thread does the stopping.
+Flow: sources (MQTT bridge, microphone) → intake writer → store → analysis queue →
+workers → store (results, alerts, outbox) → publisher (local broker) / uplink (cloud).
+Downstream stages start first, intake last, so nothing arrives before it can be
+kept and handled. Signal handlers only set a flag; the main thread does the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
+import time
+from pathlib import Path
 
-from gateway.config import Config
+from gateway.config import Config, ConfigError, load_config
+from gateway.health import Heartbeats, WatchdogPinger
+from gateway.inference.model import AudioModel, shipped_model_path
+from gateway.inference.results import unanalysed
+from gateway.inference.verdict import VerdictRules
+from gateway.inference.worker import Analyser, RetryPolicy
 from gateway.intake import IntakeWriter
 from gateway.interfaces import Source
-from gateway.logs import kv
+from gateway.logs import kv, set_level
+from gateway.metrics import GatewayMetrics, MetricsServer, start_metrics_server
 from gateway.mqtt_bridge import MqttBridge
+from gateway.observe import metrics_snapshot
+from gateway.publisher import Publisher
+from gateway.queue import AnalysisQueue, build_huey
 from gateway.runlock import RunLock
+from gateway.sdnotify import Notifier
 from gateway.sources.mic import MicSource, open_pyaudio_capture
 from gateway.store import IntakeStore
+from gateway.uplink import Uplink, sync_disabled_reason
 
 log = logging.getLogger("gateway.daemon")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+TICK_S = 1.0
+SWEEP_GRACE_MS = 60_000  # a window younger than this may simply still be on its way
+LOOP_SILENCE_S = 30.0  # a loop silent this long is stuck: the watchdog pings stop
+
+
+def model_path(config: Config) -> Path:
+    return Path(config.inference.model) if config.inference.model else shipped_model_path()
+
+
+def build_analyser(config: Config, on_result=lambda: None,
+                   on_analysed=lambda stream, seconds: None) -> Analyser:
+    inf = config.inference
+    path = model_path(config)
+    return Analyser(
+        config.store_path, lambda: AudioModel(path),
+        VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
+                     inf.alert_window),
+        RetryPolicy(inf.max_attempts, inf.retry_base_s, inf.retry_max_s),
+        inf.time_limit_s, on_result=on_result, on_analysed=on_analysed)
 
 
 class Daemon:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, service_env: dict[str, str] | None = None):
         self.config = config
         self.stop_requested = threading.Event()
+        self.reload_requested = threading.Event()
+        self._wake = threading.Event()  # set by the signal handlers
+        self.notifier = Notifier.from_environ(service_env or {})
+        self.heartbeats = Heartbeats()
+        self.pinger: WatchdogPinger | None = None
+        self.metrics = GatewayMetrics(self._metrics_snapshot)
+        self.metrics_server: MetricsServer | None = None
+        self.analyser: Analyser | None = None
+        self.ready = False
         self.lock = RunLock(config.gateway.data_dir)
         self.store: IntakeStore | None = None
+        self.queue: AnalysisQueue | None = None
+        self.publisher: Publisher | None = None
+        self.uplink: Uplink | None = None
         self.writer: IntakeWriter | None = None
         self.bridge: MqttBridge | None = None
         self.sources: list[Source] = []
+        self._next_sweep = 0.0
 
     def request_stop(self, signum: int | None = None, frame=None) -> None:
         self.stop_requested.set()
+        self._wake.set()
+
+    def request_reload(self, signum: int | None = None, frame=None) -> None:
+        self.reload_requested.set()
+        self._wake.set()
 
     def start(self) -> None:
-        """Store first, intake sources last, so nothing arrives before it can be kept."""
+        """Store first, then the stages downstream of it, intake sources last."""
         cfg = self.config
         self.lock.acquire()
         self.store = IntakeStore(cfg.store_path, rejected_keep=cfg.intake.rejected_keep)
-        self.writer = IntakeWriter(self.store, cfg.intake)
-        self.writer.start()
-        if cfg.mic.enabled:
+        if cfg.mic.enabled:  # opened early: a missing device stops the start before the rest
             self.sources.append(self._make_mic())
+        model = AudioModel(model_path(cfg))  # a missing or misfit model stops the start here
+        log.info("model loaded", extra=kv(model=model.name_version, path=model_path(cfg)))
         self.bridge = MqttBridge(cfg)
+        self._watch("main", "publisher", "intake", "workers")
+        self.publisher = Publisher(cfg.store_path, cfg.out_prefix, self.bridge.publish,
+                                   self.bridge.is_connected, beat=self._beat("publisher"))
+        self.publisher.start()
+        self.uplink = self._start_uplink()
+        self.analyser = build_analyser(cfg, on_result=self._on_result,
+                                       on_analysed=self.metrics.observe_inference)
+        self.queue = AnalysisQueue(build_huey(cfg), self.analyser.handle)
+        self.queue.huey.on_startup()(self.analyser.prepare_worker)
+        self.queue.start(cfg.queue.workers)
+        self._sweep(at_start=True)
+        self.writer = IntakeWriter(self.store, cfg.intake, on_windows=self.queue.enqueue,
+                                   beat=self._beat("intake"))
+        self.writer.start()
+        self.metrics_server = start_metrics_server(cfg.metrics, self.metrics.registry)
+        self.pinger = WatchdogPinger(self.notifier, self.heartbeats, self._status_line).start()
         self.sources.append(self.bridge)
         for source in self.sources:
             source.start(self.writer)
         log.info("gateway started", extra=kv(gateway_id=cfg.gateway.id,
                                              data_dir=cfg.gateway.data_dir,
                                              sources=",".join(s.name for s in self.sources)))
+
+    def _watch(self, *loops: str) -> None:
+        for loop in loops:
+            self.heartbeats.register(loop, LOOP_SILENCE_S)
+
+    def _beat(self, loop: str):
+        return lambda: self.heartbeats.beat(loop)
+
+    def _status_line(self) -> str:
+        """STATUS= for `systemctl status`: in-memory figures only (runs in the pinger)."""
+        broker = "broker connected" if self.bridge.is_connected() else "BROKER DOWN"
+        return (f"{broker}; stored {self.writer.stats.stored}, analysed "
+                f"{self.analyser.analysed}, published {self.publisher.published}")
+
+    def _metrics_snapshot(self) -> dict:
+        return metrics_snapshot(self.config, self.queue.depth() if self.queue else 0,
+                                self.heartbeats.silence())
+
+    def _start_uplink(self) -> Uplink | None:
+        reason = sync_disabled_reason(self.config.sync)
+        if reason:
+            log.info("upstream sync off; everything is kept on this gateway",
+                     extra=kv(reason=reason))
+            return None
+        uplink = Uplink(self.config.sync, self.config.gateway.id, self.config.store_path)
+        uplink.start()
+        return uplink
+
+    def _on_result(self) -> None:
+        """A result (maybe with an alert) was committed: out to the broker and the cloud."""
+        self.publisher.wake()
+        if self.uplink:
+            self.uplink.wake()
 
     def _make_mic(self) -> MicSource:
         mic = self.config.mic
@@ -63,26 +165,113 @@ class Daemon:
         return MicSource(open_device(), device_id=mic.device_id, sample_rate=mic.sample_rate,
                          channels=mic.channels, window_s=mic.window_s, reopen=open_device)
 
+    def _sweep(self, at_start: bool = False) -> None:
+        """Queue windows stored but never analysed (a crash between commit and enqueue, a
+        queue lost with the process). At start: all of them. Later: only when the queue is
+        idle, so a backlog is never queued twice, and only windows that had time to arrive."""
+        now = int(time.time() * 1000)
+        if not at_start and self.queue.depth() > 0:
+            return
+        inf = self.config.inference
+        stale_ms = int((inf.retry_max_s + inf.time_limit_s) * 1000) + SWEEP_GRACE_MS
+        ids = unanalysed(self.store.db.conn, now if at_start else now - SWEEP_GRACE_MS,
+                         now if at_start else now - stale_ms)
+        if ids:
+            self.queue.enqueue(ids)
+            log.info("queued windows found without a result",
+                     extra=kv(windows=len(ids), at_start=at_start))
+        self._next_sweep = time.monotonic() + self.config.queue.sweep_interval_s
+
+    def _tick(self) -> None:
+        """Periodic jobs, run by the main thread between signals."""
+        self.heartbeats.beat("main")
+        if self.analyser.oldest_running_s() < 2 * self.config.inference.time_limit_s + 10:
+            self.heartbeats.beat("workers")
+        if not self.ready and self.bridge.subscribed.is_set():
+            # READY only once the store is open and the broker session is up.
+            self.ready = True
+            self.notifier.ready(self._status_line())
+            log.info("gateway ready", extra=kv(broker="connected"))
+        if time.monotonic() >= self._next_sweep:
+            try:
+                self._sweep()
+            except Exception as e:
+                log.error("sweep for unqueued windows failed; next try at the next interval",
+                          extra=kv(error=repr(e)))
+                self._next_sweep = time.monotonic() + self.config.queue.sweep_interval_s
+
     def stop(self) -> None:
-        """Stop intake, commit and acknowledge what was taken, say offline, close."""
+        """Stop intake, commit and acknowledge what was taken, let analyses finish within the
+        grace period, publish what is ready, say offline, close."""
         log.info("gateway stopping")
+        self.notifier.stopping()
         for source in reversed(self.sources):
             source.stop()
         if self.writer:
             self.writer.stop()
+        if self.queue:
+            self.queue.stop(self.config.gateway.stop_grace_s)
+            self.queue.close()
+        if self.publisher:
+            self.publisher.stop()
+        if self.uplink:
+            self.uplink.stop(self.config.sync.read_timeout_s + 1)
         if self.bridge:
             self.bridge.close()
+        if self.metrics_server:
+            self.metrics_server.stop()
+        if self.pinger:
+            self.pinger.stop()
         if self.store:
             self.store.close()
         self.lock.release()
         log.info("gateway stopped")
 
+    def reload(self) -> None:
+        """SIGHUP: re-read the config file; apply the log level and the sync settings (the
+        uplink restarts with them); everything else needs a restart, and the log says so."""
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config.path)
+        except ConfigError as e:
+            log.error("reload refused: the config file has a mistake; running on unchanged",
+                      extra=kv(error=str(e)))
+            self.notifier.ready()
+            return
+        applied = []
+        if new.gateway.log_level != self.config.gateway.log_level:
+            set_level(new.gateway.log_level)
+            applied.append("gateway.log_level")
+        if new.sync != self.config.sync:
+            if self.uplink:
+                self.uplink.stop(self.config.sync.read_timeout_s + 1)
+            self.config = dataclasses.replace(self.config, sync=new.sync)
+            self.uplink = self._start_uplink()
+            applied.append("sync")
+        self.config = dataclasses.replace(
+            self.config, gateway=dataclasses.replace(self.config.gateway,
+                                                     log_level=new.gateway.log_level))
+        others = [name for name in ("mqtt", "intake", "queue", "inference", "retention",
+                                    "metrics", "mic")
+                  if getattr(new, name) != getattr(self.config, name)]
+        log.info("configuration reloaded", extra=kv(
+            applied=",".join(applied) or "nothing changed",
+            needs_restart=",".join(others) or "none"))
+        self.notifier.ready()
+
     def run(self) -> int:
         for signum in STOP_SIGNALS:
             signal.signal(signum, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
         try:
             self.start()
-            self.stop_requested.wait()
+            while not self.stop_requested.is_set():
+                self._wake.wait(TICK_S)
+                self._wake.clear()
+                if self.reload_requested.is_set() and not self.stop_requested.is_set():
+                    self.reload_requested.clear()
+                    self.reload()
+                self._tick()
         finally:
             # Also after a failed start: commit what was taken, close what was opened.
             self.stop()

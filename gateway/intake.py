@@ -27,6 +27,7 @@ _STOP = object()
 RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 LINGER_POLL_S = 0.001
 IDLE_BEAT_S = 2.0  # an idle writer still shows the watchdog it is alive this often
+DISK_FULL = "disk_full"  # rejection reason of windows refused for lack of disk (retention)
 
 
 class _ByteBudget:
@@ -51,6 +52,16 @@ class _ByteBudget:
                 self._cond.notify_all()
 
 
+def refused_window(window: Window) -> Rejection:
+    """A valid window turned away while raw intake is refused: acknowledged (the broker would
+    resend it forever), counted and kept aside like an invalid message, but without a sample,
+    since the disk is what is short."""
+    return Rejection(topic=window.topic, received_at_ms=window.received_at_ms,
+                     reason=DISK_FULL, detail=f"raw intake refused: the disk is short; "
+                     f"{window.stream} window of {len(window.payload)} bytes not stored",
+                     payload_size=len(window.payload), sample=b"", digest=window.digest)
+
+
 @dataclass
 class IntakeStats:
     """Live figures of the writer, read by the daemon for logs and the watchdog."""
@@ -67,8 +78,12 @@ class IntakeWriter:
 
     def __init__(self, store: IntakeStore, settings: IntakeSection,
                  on_windows: Callable[[list[int]], None] = lambda ids: None,
-                 beat: Callable[[], None] = lambda: None):
+                 beat: Callable[[], None] = lambda: None,
+                 refuse_raw: Callable[[], bool] = lambda: False):
         self.store = store
+        # True while retention finds the disk short: windows are then turned away (acked and
+        # counted as "disk_full" rejections), telemetry is still stored. Called per window.
+        self._refuse_raw = refuse_raw
         # Called with the ids of windows just committed (the next stage queues them); must not
         # block for long, and a failure is only logged: the sweep finds unqueued windows.
         self.on_windows = on_windows
@@ -87,7 +102,10 @@ class IntakeWriter:
     def submit(self, record: Record, on_durable: OnDurable | None = None) -> None:
         """Queue a record; blocks when the queue is full, which pushes back on the broker."""
         if isinstance(record, Window):
-            self._window_budget.take(len(record.payload))
+            if self._refuse_raw():
+                record = refused_window(record)
+            else:
+                self._window_budget.take(len(record.payload))
         self._queue.put((record, on_durable))
 
     def stop(self, timeout_s: float = 30.0) -> None:

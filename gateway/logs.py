@@ -52,8 +52,13 @@ def setup_logging(level: str = "info", with_time: bool | None = None) -> None:
         with_time = sys.stdout.isatty()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(KeyValueFormatter(with_time))
+    logging.getLogger().handlers[:] = [handler]
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    """The gateway's log level; chatty libraries stay at warning or above."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in NOISY_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

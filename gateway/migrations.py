@@ -162,3 +162,10 @@ def inference_and_outbox_tables(db: Database) -> None:
         "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
         "SELECT 'telemetry', device_id, ts_ms, received_at_ms, data FROM telemetry ORDER BY id"
     )
+
+
+@migrations(name="0003_retention")
+def retention_index(db: Database) -> None:
+    # Retention finds raw payloads oldest first and by age. This index holds only the windows
+    # that still have one (a budget's worth), so the search never walks weeks of metadata.
+    db.execute("CREATE INDEX windows_raw ON windows (received_at_ms) WHERE payload IS NOT NULL")

@@ -15,6 +15,7 @@ from typing import Any
 from gateway.config import Config
 from gateway.runlock import running_pid
 from gateway.store import open_database
+from gateway.uplink import read_sync_status, sync_disabled_reason
 
 RECENT_REJECTIONS = 5
 
@@ -28,6 +29,8 @@ def collect_status(config: Config) -> dict[str, Any]:
     }
     pid = running_pid(config.gateway.data_dir)
     status.update({"gateway_id": config.gateway.id, "running": pid is not None, "pid": pid,
+                   "baseline_needed": config.inference.baseline_windows,
+                   "sync_off": sync_disabled_reason(config.sync) or "",
                    "data_dir": str(config.gateway.data_dir), "devices": [],
                    "rejected_by_reason": {}, "recent_rejections": []})
     if not config.store_path.exists():
@@ -46,8 +49,14 @@ def _fill_from_store(conn: sqlite3.Connection, status: dict[str, Any]) -> None:
     for stream in status["received"]:
         status["received"][stream] = counters.get(f"received_{stream}", 0)
     status["rejected"] = counters.get("rejected", 0)
-    # Every stored window awaits analysis until the inference stage records a result.
-    status["pending_inference"] = conn.execute("SELECT count(*) FROM windows").fetchone()[0]
+    status["inferred"] = counters.get("inferred", 0)
+    status["synced"] = counters.get("synced", 0)
+    status["pending_inference"] = conn.execute(
+        "SELECT count(*) FROM windows w LEFT JOIN analysis a ON a.window_id = w.id "
+        "WHERE a.state IS NULL OR a.state = 'trying'").fetchone()[0]
+    status["sync"] = read_sync_status(conn)
+    status["pending_sync"] = status["sync"]["pending_total"]
+    status["dead_letters"] = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
     status["rejected_by_reason"] = dict(conn.execute(
         "SELECT reason, count(*) FROM rejected GROUP BY reason ORDER BY 2 DESC"))
     status["recent_rejections"] = [
@@ -57,7 +66,7 @@ def _fill_from_store(conn: sqlite3.Connection, status: dict[str, Any]) -> None:
             "LIMIT ?", (RECENT_REJECTIONS,))
     ]
     status["devices"] = [
-        {"device_id": device, "last_seen_ms": last_seen}
+        {"device_id": device, "last_seen_ms": last_seen, "streams": {}}
         for device, last_seen in conn.execute(
             "SELECT device_id, max(last) FROM ("
             " SELECT device_id, max(received_at_ms) AS last FROM windows GROUP BY device_id"
@@ -65,6 +74,21 @@ def _fill_from_store(conn: sqlite3.Connection, status: dict[str, Any]) -> None:
             " SELECT device_id, max(received_at_ms) FROM telemetry GROUP BY device_id"
             ") GROUP BY device_id ORDER BY device_id")
     ]
+    _fill_device_states(conn, status["devices"])
+
+
+def _fill_device_states(conn: sqlite3.Connection, devices: list[dict[str, Any]]) -> None:
+    """Per device and stream: state, last score, threshold and baseline progress."""
+    by_id = {d["device_id"]: d for d in devices}
+    rows = conn.execute(
+        "SELECT s.device_id, s.stream, s.state, s.last_score, s.last_ts_ms, b.threshold, "
+        "json_array_length(b.scores), b.model FROM device_states s LEFT JOIN baselines b "
+        "ON b.device_id = s.device_id AND b.stream = s.stream ORDER BY s.device_id, s.stream")
+    for device, stream, state, score, ts_ms, threshold, learned, model in rows:
+        if device in by_id:
+            by_id[device]["streams"][stream] = {
+                "state": state, "last_score": score, "last_ts_ms": ts_ms,
+                "threshold": threshold, "baseline_windows": learned or 0, "model": model}
 
 
 def _ago(ms: int | None, now_ms: int) -> str:
@@ -75,6 +99,33 @@ def _ago(ms: int | None, now_ms: int) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit} ago"
     return f"{seconds}s ago"
+
+
+def _stream_line(stream: dict[str, Any], needed: int) -> str:
+    score = "-" if stream["last_score"] is None else f"{stream['last_score']:.4g}"
+    if stream["state"] == "learning":
+        return (f"learning baseline ({stream['baseline_windows']}/{needed} windows), "
+                f"last score {score}")
+    state = "ANOMALY" if stream["state"] == "anomaly" else "normal"
+    return f"{state}, last score {score} (threshold {stream['threshold']:.4g})"
+
+
+def _sync_line(status: dict[str, Any], now_ms: int) -> str:
+    line = f"sync:       {status['synced']} sent, {status['pending_sync']} waiting"
+    sync = status.get("sync")
+    if status["sync_off"]:
+        return f"{line} (sync off: {status['sync_off']})"
+    if not sync:
+        return line
+    if sync["pending_total"]:
+        line += f", oldest {_ago(now_ms - sync['oldest_pending_age_ms'], now_ms)}"
+    line += f"; last success {_ago(sync['last_success_ms'], now_ms)}"
+    if sync["paused"] == "auth":
+        line += "\n            PAUSED: the cloud refused the token (check sync.token_file)"
+    elif sync["consecutive_failures"]:
+        line += (f"\n            failing ({sync['consecutive_failures']} in a row): "
+                 f"{sync['last_error']}")
+    return line
 
 
 def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
@@ -91,14 +142,16 @@ def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
             f"  {reason}={n}" for reason, n in status["rejected_by_reason"].items()),
         f"inference:  {status['inferred']} analysed, {status['pending_inference']} waiting, "
         f"{status['dead_letters']} dead letters",
-        f"sync:       {status['synced']} sent, {status['pending_sync']} waiting",
+        _sync_line(status, now_ms),
     ]
     if status.get("note"):
         lines.append(status["note"])
     if status["devices"]:
         lines.append("devices:")
-        lines += [f"  {d['device_id']:<24} last seen {_ago(d['last_seen_ms'], now_ms)}"
-                  for d in status["devices"]]
+        for d in status["devices"]:
+            lines.append(f"  {d['device_id']:<24} last seen {_ago(d['last_seen_ms'], now_ms)}")
+            lines += [f"    {stream:<10} {_stream_line(s, status['baseline_needed'])}"
+                      for stream, s in d["streams"].items()]
     if status["recent_rejections"]:
         lines.append("recent rejections:")
         lines += [f"  {_ago(r['received_at_ms'], now_ms):>8}  {r['topic']}  {r['reason']}: "

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from gateway.migrations import migrations
-from gateway.records import Record, Rejection, Telemetry, Window
+from gateway.records import STREAMS, Record, Rejection, Telemetry, Window
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -34,8 +34,8 @@ class _Insert:
     under load, against tens of thousands with 100 rows per statement).
     """
 
-    def __init__(self, table: str, record_type: type, returns_ids: bool = False):
-        self.returns_ids = returns_ids
+    def __init__(self, table: str, record_type: type, returning: str = ""):
+        self.returning = returning  # columns of the rows actually inserted, e.g. "id"
         self.columns = record_type._fields  # records are named tuples in column order
         self._head = f"INSERT OR IGNORE INTO {table} ({', '.join(self.columns)}) VALUES "
         self._one = f"({', '.join('?' for _ in self.columns)})"
@@ -46,28 +46,29 @@ class _Insert:
             self._sql[rows] = self._head + ", ".join([self._one] * rows)
         return self._sql[rows]
 
-    def run(self, conn: sqlite3.Connection, records: list, new_ids: list) -> int:
-        """Insert the records; return how many were new (their ids go to new_ids if this
-        insert returns ids)."""
+    def run(self, conn: sqlite3.Connection, records: list, returned: list) -> int:
+        """Insert the records; return how many were new (their `returning` columns go to
+        returned, if this insert returns any)."""
         stored = 0
         for start in range(0, len(records), ROWS_PER_STATEMENT):
             chunk = records[start:start + ROWS_PER_STATEMENT]
             params = list(chain.from_iterable(chunk))
-            if not self.returns_ids:
+            if not self.returning:
                 stored += conn.execute(self.sql(len(chunk)), params).rowcount
             else:
-                ids = conn.execute(self.sql(len(chunk)) + " RETURNING id", params).fetchall()
-                new_ids.extend(row[0] for row in ids)
-                stored += len(ids)
+                rows = conn.execute(f"{self.sql(len(chunk))} RETURNING {self.returning}",
+                                    params).fetchall()
+                returned.extend(rows)
+                stored += len(rows)
         return stored
 
 
 # counter name -> insert; windows are counted per stream
 _INSERTS = {
-    "received_audio": _Insert("windows", Window, returns_ids=True),
-    "received_vibration": _Insert("windows", Window, returns_ids=True),
+    "received_audio": _Insert("windows", Window, returning="id"),
+    "received_vibration": _Insert("windows", Window, returning="id"),
     "received_telemetry": _Insert("telemetry", Telemetry),
-    "rejected": _Insert("rejected", Rejection),
+    "rejected": _Insert("rejected", Rejection, returning="topic, reason"),
 }
 _BUMP_COUNTER = (
     "INSERT INTO counters (name, value) VALUES (?, ?) "
@@ -101,6 +102,17 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(path, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
+
+
+def _rejection_counters(rows: list[tuple[str, str]]) -> dict[str, int]:
+    """`rejected:<stream>:<reason>` for each newly kept rejection (topic, reason); the
+    stream is the topic's last level, "unknown" when that names no stream."""
+    counts: dict[str, int] = {}
+    for topic, reason in rows:
+        stream = topic.rsplit("/", 1)[-1]
+        name = f"rejected:{stream if stream in STREAMS else 'unknown'}:{reason}"
+        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _counter_of(record: Record) -> str:
@@ -154,20 +166,22 @@ class IntakeStore:
         for record in records:
             groups[_counter_of(record)].append(record)
         stored: dict[str, int] = {}
-        window_ids: list[int] = []
+        returned: dict[str, list] = {name: [] for name in _INSERTS}
         conn = self.db.conn
         with self.db.atomic():
             last_telemetry = conn.execute("SELECT max(id) FROM telemetry").fetchone()[0] or 0
             for name, group in groups.items():
                 if group:
-                    stored[name] = _INSERTS[name].run(conn, group, window_ids)
+                    stored[name] = _INSERTS[name].run(conn, group, returned[name])
             if stored.get("received_telemetry"):
                 # Each new telemetry message becomes an upstream record in the same transaction.
                 conn.execute(_TELEMETRY_TO_OUTBOX, (last_telemetry,))
-            conn.executemany(_BUMP_COUNTER, [(k, n) for k, n in stored.items() if n])
+            bumps = {**stored, **_rejection_counters(returned["rejected"])}
+            conn.executemany(_BUMP_COUNTER, [(k, n) for k, n in bumps.items() if n])
             if stored.get("rejected"):
                 conn.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?",
                              (self.rejected_keep,))
+        window_ids = [row[0] for row in returned["received_audio"] + returned["received_vibration"]]
         return BatchOutcome(stored=stored, duplicates=len(records) - sum(stored.values()),
                             window_ids=window_ids)
 

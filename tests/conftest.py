@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import subprocess
 
 import pytest
+import redis
 
-from gateway.local_broker import LocalMosquitto
-from tests.support import GatewayProcess, Publisher, write_config
+from gateway.local_broker import LocalMosquitto, free_port
+from tests.support import GatewayProcess, Publisher, wait_for, write_config
 
 _ids = itertools.count(1)
 
@@ -38,3 +41,27 @@ def publisher(broker):
     pub = Publisher(broker.port)
     yield pub
     pub.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is missing: run ./scripts/setup (installs Debian's package)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    wait_for(lambda: _pings(client), what="redis-server to answer")
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
+
+
+def _pings(client) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False

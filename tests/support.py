@@ -17,6 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gateway.local_broker import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -36,7 +38,9 @@ def write_config(path: Path, *, gateway_id: str, data_dir: Path, port: int,
                  extra: str = "") -> Path:
     path.write_text(
         f'[gateway]\nid = "{gateway_id}"\ndata_dir = "{data_dir}"\nlog_level = "debug"\n\n'
-        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ntopic_prefix = "sensors"\n\n' + extra
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ntopic_prefix = "sensors"\n\n'
+        # a free port of its own: several daemons may run at once in one test
+        f'[metrics]\nport = {free_port()}\n\n' + extra
     )
     return path
 

@@ -4,44 +4,16 @@ redis-server."""
 from __future__ import annotations
 
 import itertools
-import shutil
-import subprocess
 import threading
 import time
 
 import pytest
-import redis
 
 from gateway.config import load_config
-from gateway.local_broker import free_port
 from gateway.queue import AnalysisQueue, JsonSerializer, build_huey
 from tests.support import wait_for
 
 _ids = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is missing: run ./scripts/setup (installs Debian's package)")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1",
-                                "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    wait_for(lambda: _pings(client), what="redis-server to answer")
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
-
-
-def _pings(client) -> bool:
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -125,6 +125,10 @@ class ResultStore:
                 "error = excluded.error, attempts = excluded.attempts, "
                 "created_at_ms = excluded.created_at_ms",
                 (str(window_id), error[:ERROR_CHARS], attempts, now_ms()))
+            self.conn.execute(
+                "INSERT INTO counters (name, value) SELECT 'analysed:' || stream || ':dead', 1 "
+                "FROM windows WHERE id = ? ON CONFLICT (name) DO UPDATE SET value = value + 1",
+                (window_id,))
 
     def save(self, window: StoredWindow, outcome: Outcome, judge) -> bool:
         """Write the result and everything it changes; False if the window already has one.
@@ -147,6 +151,8 @@ class ResultStore:
             conn.execute("UPDATE analysis SET state = 'done', last_error = NULL, "
                          "updated_at_ms = ? WHERE window_id = ?", (now_ms(), window.id))
             conn.execute(_BUMP, ("inferred",))
+            outcome_name = {None: "learning", True: "anomaly", False: "normal"}[verdict.anomaly]
+            conn.execute(_BUMP, (f"analysed:{window.stream}:{outcome_name}",))
         return True
 
     def _record(self, kind: str, device_id: str, ts_ms: int, data: dict) -> str:

@@ -1,0 +1,289 @@
+"""Inference benchmark: the analysis stage through the real daemon, the queue and the model.
+
+Figures (each a median over --runs runs):
+- throughput: windows analysed per second end to end through the queue, the daemon pinned
+  to one core: N windows stored while it is stopped, then started; the start-up sweep
+  queues them all; timed from the first result to the last (goal ≥ 300/s);
+- compute alone per 1 s window: features and model (AudioModel.score timings), vibration
+  features; and a raw LiteRT invoke loop on the same input, the practical limit;
+- latency: 30 simulated sensors, each one 1 s window every 5 s, plus telemetry (100 msg/s in
+  all, the earlier test plan's load), for --latency-s seconds: publish → result received on
+  the result topic, p50 / p95 (goal p95 ≤ 50 ms);
+- peak RSS of the whole daemon (VmHWM) over both runs (goal ≤ 100 MB).
+
+    .venv/bin/python bench/inference.py [--runs 3] [--windows 3000] [--latency-s 60] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.intake import (  # noqa: E402
+    BROKER_CORE,
+    GATEWAY_CORE,
+    peak_rss_mb,
+    pinned,
+    start_gateway,
+)
+from gateway import synth  # noqa: E402
+from gateway.inference.features import vibration_features  # noqa: E402
+from gateway.inference.model import (  # noqa: E402
+    AudioModel,
+    make_interpreter,
+    shipped_model_path,
+)
+from gateway.local_broker import LocalMosquitto  # noqa: E402
+from gateway.payloads import audio_window  # noqa: E402
+from gateway.store import IntakeStore  # noqa: E402
+from gateway.wav import decode_wav, encode_wav  # noqa: E402
+from tests.support import Publisher  # noqa: E402
+
+GOALS = {"windows_per_s": (">=", 300), "latency_p95_ms": ("<=", 50),
+         "peak_rss_mb": ("<=", 100)}
+SENSORS = 30
+WINDOW_EVERY_S = 5.0
+TELEMETRY_PER_S = 100
+
+
+def sensor_wavs(count: int, devices: int = SENSORS) -> list[tuple[str, bytes]]:
+    """Distinct synthetic windows, round-robin over devices."""
+    rng = np.random.default_rng(1)
+    out = []
+    for i in range(count):
+        device = f"box-{i % devices}"
+        samples = synth.audio_window(synth.profile_for(device), duration_s=1.0,
+                                     sample_rate=16_000, t0_s=float(i), rng=rng)
+        out.append((device, encode_wav(samples[:, None], 16_000)))
+    return out
+
+
+def gateway_config(workdir: Path, port: int) -> Path:
+    config = workdir / "config.toml"
+    config.write_text(f'[gateway]\nid = "gw-bench"\ndata_dir = "{workdir / "data"}"\n'
+                      f'log_level = "warning"\n[mqtt]\nport = {port}\n'
+                      f'[metrics]\nenabled = false\n')
+    return config
+
+
+def prefill(data_dir: Path, wavs: list[tuple[str, bytes]]) -> None:
+    store = IntakeStore(data_dir / "gateway.db")
+    now = int(time.time() * 1000)
+    windows = [audio_window(device_id=device, topic=f"sensors/{device}/audio", payload=payload,
+                            captured_at_ms=now + i, received_at_ms=now + i, source="mqtt",
+                            stamp=str(i))
+               for i, (device, payload) in enumerate(wavs)]
+    for start in range(0, len(windows), 500):
+        store.write_batch(windows[start:start + 500])
+    store.close()
+
+
+def throughput_run(wavs) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp:
+        workdir = Path(tmp)
+        with LocalMosquitto(workdir / "broker", preexec_fn=pinned(BROKER_CORE)) as broker:
+            config = gateway_config(workdir, broker.port)
+            prefill(workdir / "data", wavs)
+            proc = start_gateway(config, dict(os.environ))
+            db = workdir / "data" / "gateway.db"
+            try:
+                first, last = _wait_results(db, proc, len(wavs))
+                rss = peak_rss_mb(proc.pid)
+            finally:
+                proc.terminate()
+                proc.wait(60)
+    return {"rate": len(wavs) / max((last - first) / 1000, 1e-9), "rss_mb": rss}
+
+
+def _wait_results(db: Path, proc, expected: int) -> tuple[int, int]:
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("gateway died during the run")
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            count, first, last = conn.execute(
+                "SELECT count(*), min(created_at_ms), max(created_at_ms) FROM results"
+            ).fetchone()
+        finally:
+            conn.close()
+        if count >= expected:
+            return first, last
+        time.sleep(0.1)
+    raise RuntimeError("results did not all arrive in time")
+
+
+class ResultClock:
+    """Receives results and turns (device, ts) into publish → result latency."""
+
+    def __init__(self, port: int):
+        self.latencies_ms: list[float] = []
+        self.sent: dict[tuple[str, int], float] = {}
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, *_: c.subscribe("gateway/gw-bench/+/result", qos=1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, message) -> None:
+        now = time.monotonic()
+        result = json.loads(message.payload)
+        with self._lock:
+            sent = self.sent.pop((result["device_id"], result["ts"]), None)
+        if sent is not None:
+            self.latencies_ms.append((now - sent) * 1000)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def latency_run(wavs, seconds: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+        workdir = Path(tmp)
+        with LocalMosquitto(workdir / "broker", preexec_fn=pinned(BROKER_CORE)) as broker:
+            config = gateway_config(workdir, broker.port)
+            proc = start_gateway(config, dict(os.environ))
+            time.sleep(3.0)  # model loaded, connected, subscribed
+            clock, boxes = ResultClock(broker.port), Publisher(broker.port)
+            try:
+                _drive_sensors(boxes, clock, wavs, seconds)
+                time.sleep(2.0)
+                rss = peak_rss_mb(proc.pid)
+            finally:
+                clock.close()
+                boxes.close()
+                proc.terminate()
+                proc.wait(60)
+    latencies = sorted(clock.latencies_ms)
+    return {"p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95)),
+            "results": len(latencies), "rss_mb": rss}
+
+
+def _drive_sensors(boxes: Publisher, clock: ResultClock, wavs, seconds: float) -> None:
+    """Each sensor sends a window every WINDOW_EVERY_S (staggered) and telemetry in between."""
+    start = time.monotonic()
+    tick = 1.0 / TELEMETRY_PER_S
+    next_window = {i: start + i * WINDOW_EVERY_S / SENSORS for i in range(SENSORS)}
+    n = 0
+    while time.monotonic() - start < seconds:
+        now = time.monotonic()
+        for i, due in next_window.items():
+            if now >= due:
+                device, payload = f"box-{i}", wavs[(n + i) % len(wavs)][1]
+                ts = int(time.time() * 1000)  # a device's windows are seconds apart: unique
+                with clock._lock:
+                    clock.sent[(device, ts)] = time.monotonic()
+                boxes.publish(f"sensors/{device}/audio", payload, ts_ms=ts)
+                next_window[i] = due + WINDOW_EVERY_S
+        device = f"box-{n % SENSORS}"
+        boxes.publish(f"sensors/{device}/telemetry", json.dumps(
+            {"device_id": device, "timestamp": time.time(), "temperature": -18.2,
+             "power_consumption": 45.2, "audio_level": 150, "sensor_quality": 0.95}))
+        n += 1
+        time.sleep(max(0.0, start + n * tick - time.monotonic()))
+
+
+def compute_alone(wavs, repeats: int = 300) -> dict:
+    """Per-window compute without queue or store, and the raw interpreter loop beside it."""
+    model = AudioModel(shipped_model_path())
+    decoded = [decode_wav(payload) for _, payload in wavs[:50]]
+    features_ms, model_ms, total_ms = [], [], []
+    for i in range(repeats):
+        samples, rate = decoded[i % len(decoded)]
+        started = time.perf_counter()
+        scored = model.score(samples, rate)
+        total_ms.append((time.perf_counter() - started) * 1000)
+        features_ms.append(scored.features_ms)
+        model_ms.append(scored.model_ms)
+    xyz = synth.vibration_window(synth.profile_for("box-0"), duration_s=1.0, sample_rate=3200,
+                                 rng=np.random.default_rng(0))
+    vib_ms = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        vibration_features(xyz, 3200)
+        vib_ms.append((time.perf_counter() - started) * 1000)
+    return {"features_ms": statistics.median(features_ms), "model_ms": statistics.median(model_ms),
+            "score_ms": statistics.median(total_ms), "vibration_ms": statistics.median(vib_ms),
+            "raw_invoke_ms": raw_invoke_ms(repeats, scored.details["vectors"])}
+
+
+def raw_invoke_ms(repeats: int, vectors: int) -> float:
+    """The practical limit: the bare interpreter on a ready input of one window's vectors."""
+    interpreter = make_interpreter(shipped_model_path())
+    detail = interpreter.get_input_details()[0]
+    shape = list(detail["shape"])
+    if list(detail["shape_signature"])[0] == -1:
+        shape[0] = vectors
+        interpreter.resize_tensor_input(detail["index"], shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(detail["index"], np.zeros(shape, detail["dtype"]))
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        interpreter.invoke()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--windows", type=int, default=3000)
+    parser.add_argument("--latency-s", type=float, default=60.0)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    wavs = sensor_wavs(args.windows)
+    if GATEWAY_CORE is not None:
+        os.sched_setaffinity(0, {BROKER_CORE})  # publishers and subscriber stay off its core
+    compute = compute_alone(wavs)
+    throughput = [throughput_run(wavs) for _ in range(args.runs)]
+    latency = [latency_run(wavs, args.latency_s) for _ in range(args.runs)]
+    figures = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}, "
+                   f"daemon pinned to core {GATEWAY_CORE}",
+        "windows_per_s": round(statistics.median(r["rate"] for r in throughput)),
+        "score_ms_per_window": round(compute["score_ms"], 3),
+        "features_ms_per_window": round(compute["features_ms"], 3),
+        "model_ms_per_window": round(compute["model_ms"], 3),
+        "raw_litert_invoke_ms": round(compute["raw_invoke_ms"], 3),
+        "vibration_features_ms": round(compute["vibration_ms"], 3),
+        "latency_p50_ms": round(statistics.median(r["p50"] for r in latency), 1),
+        "latency_p95_ms": round(statistics.median(r["p95"] for r in latency), 1),
+        "peak_rss_mb": round(max(r["rss_mb"] for r in throughput + latency), 1),
+        "runs": {"windows_per_s": [round(r["rate"]) for r in throughput],
+                 "latency_p95_ms": [round(r["p95"], 1) for r in latency],
+                 "results_timed": [r["results"] for r in latency]},
+    }
+    figures["ratio_model_to_raw_invoke"] = round(
+        compute["model_ms"] / max(compute["raw_invoke_ms"], 1e-9), 2)
+    print(f"inference benchmark — {figures['machine']}, median of {args.runs} runs")
+    for key, value in figures.items():
+        if key in ("machine", "runs"):
+            continue
+        goal = GOALS.get(key)
+        print(f"  {key:<28} {value:>10} {f'(goal {goal[0]} {goal[1]})' if goal else ''}")
+    print(f"  runs: {figures['runs']}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

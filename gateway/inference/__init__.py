@@ -1,0 +1,1 @@
+"""Local analysis of audio and vibration windows: features, the TFLite audio model, the worker."""

@@ -1,0 +1,263 @@
+"""The audio anomaly model: a .tflite file, its model card, and the scorer a worker thread uses.
+
+A model is two files side by side, ``<name>.tflite`` and ``<name>.json`` (the card). The card
+names the feature parameters the model was trained on and the sha256 of the .tflite; a model
+whose bytes, tensor shapes or card do not agree is refused with a :class:`ModelError` when it is
+loaded, so a bad replacement stops the gateway at start instead of scoring garbage.
+docs/inference.md describes the card and how to ship a replacement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from gateway.inference.features import FeatureError, MelParams, audio_vectors
+
+__all__ = ["AudioModel", "AudioScore", "FeatureError", "ModelCard", "ModelError",
+           "load_model_card", "make_interpreter", "shipped_model_path"]
+
+INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
+SCORE_KINDS = ("vector_error", "reconstruction")
+SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "compressor_ae.tflite"
+
+
+class ModelError(Exception):
+    """The model cannot be used as it is: says which file, what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the gateway must know about a model, read from ``<name>.json`` beside it.
+
+    score_kind "vector_error": the model outputs one anomaly value per input vector
+    (shape [batch] or [batch, 1]); "reconstruction": it outputs its reconstruction of the input
+    and the gateway computes the squared error. Either way the window's score is the mean over
+    its vectors. A batch size of -1 means any batch (the gateway resizes the input).
+    """
+
+    name: str
+    version: str
+    sha256: str
+    features: MelParams
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    score_kind: str
+    score_definition: str
+    training_data: str
+
+    @property
+    def name_version(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def shipped_model_path() -> Path:
+    """The model installed with the package (used when ``[inference] model`` is empty)."""
+    return SHIPPED_MODEL
+
+
+def card_path(tflite_path: Path) -> Path:
+    return Path(tflite_path).with_suffix(".json")
+
+
+def _card_fields(doc: object, path: Path) -> dict:
+    """The card's JSON object with each field checked for presence and type."""
+    if not isinstance(doc, dict):
+        raise ModelError(f"{path}: model card is not a JSON object; see docs/inference.md")
+    expected = {f.name for f in fields(ModelCard)}
+    unknown, missing = sorted(set(doc) - expected), sorted(expected - set(doc))
+    if unknown or missing:
+        problems = ([f"unknown fields {unknown}"] if unknown else []) + (
+            [f"missing fields {missing}"] if missing else [])
+        raise ModelError(f"{path}: model card has {' and '.join(problems)}; see the card format "
+                         "in docs/inference.md")
+    for key in ("name", "version", "sha256", "score_kind", "score_definition", "training_data"):
+        if not isinstance(doc[key], str) or not doc[key]:
+            raise ModelError(f"{path}: model card field {key!r} must be a non-empty string")
+    for key in ("input_shape", "output_shape"):
+        shape = doc[key]
+        if not isinstance(shape, list) or not all(type(d) is int for d in shape):
+            raise ModelError(f"{path}: model card field {key!r} must be a list of integers")
+    if doc["score_kind"] not in SCORE_KINDS:
+        raise ModelError(f"{path}: score_kind {doc['score_kind']!r} is not one of {SCORE_KINDS}")
+    return doc
+
+
+def _card_features(raw: object, path: Path) -> MelParams:
+    try:
+        return MelParams(**raw)
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"{path}: model card 'features' are not valid mel parameters: {e}") from e
+
+
+def load_model_card(tflite_path: Path) -> ModelCard:
+    """Read and check the card beside a .tflite file; ModelError names what is wrong."""
+    path = card_path(tflite_path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: model card missing; every model needs its card beside it "
+                         "(same name, .json)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: model card unreadable: {e}") from e
+    doc = _card_fields(doc, path)
+    card = ModelCard(**{**doc, "features": _card_features(doc["features"], path),
+                        "input_shape": tuple(doc["input_shape"]),
+                        "output_shape": tuple(doc["output_shape"])})
+    wanted = card.features.vector_size
+    if len(card.input_shape) != 2 or card.input_shape[1] != wanted:
+        raise ModelError(f"{path}: input_shape {list(card.input_shape)} does not fit the card's "
+                         f"features ({card.features.context_frames} frames x "
+                         f"{card.features.n_mels} mels = [batch, {wanted}])")
+    return card
+
+
+def make_interpreter(path: Path, content: bytes | None = None,
+                     module_names: tuple[str, ...] = INTERPRETER_MODULES):
+    """A TFLite interpreter from the first importable runtime in module_names (LiteRT, then
+    the older tflite_runtime), running on one thread: each worker thread has its own."""
+    tried = []
+    for name in module_names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as e:
+            tried.append(f"{name} ({e})")
+            continue
+        try:
+            if content is None:
+                return module.Interpreter(model_path=str(path), num_threads=1)
+            return module.Interpreter(model_content=content, num_threads=1)
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{path}: not a loadable TFLite model ({e}); check the file "
+                             "or replace it") from e
+    raise ModelError(f"{path}: no TFLite runtime importable, tried {'; '.join(tried)}; install "
+                     "ai-edge-litert (pip install ai-edge-litert)")
+
+
+def _read_model(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"{path}: model file missing; point [inference] model at an existing "
+                         ".tflite, or leave it empty for the shipped model") from None
+    except OSError as e:
+        raise ModelError(f"{path}: model file unreadable: {e}") from e
+
+
+def _verify_sha256(path: Path, content: bytes, sha256: str) -> None:
+    """Prove the bytes are the ones the card describes."""
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != sha256.lower():
+        raise ModelError(f"{path}: sha256 {actual} does not match the card's {sha256}; the file "
+                         "is damaged or the card belongs to another model: copy both again")
+
+
+class _Tensors(NamedTuple):
+    input_index: int
+    output_index: int
+    batch: int  # -1: any batch, the input is resized to each window's vector count
+
+
+def _signature(detail: dict) -> list[int]:
+    return [int(d) for d in detail.get("shape_signature", detail["shape"])]
+
+
+def _check_tensors(interpreter, card: ModelCard, path: Path) -> _Tensors:
+    """Refuse a model whose tensors do not take the card's features or give its score."""
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(f"{path}: the model has {len(inputs)} inputs and {len(outputs)} outputs; "
+                         "the gateway feeds one input and reads one output")
+    got_in, got_out = _signature(inputs[0]), _signature(outputs[0])
+    want_in, want_out = list(card.input_shape), list(card.output_shape)
+    if got_in != want_in or got_out != want_out:
+        raise ModelError(f"{path}: wrong shape: the card and its features expect input {want_in} "
+                         f"and output {want_out}, the model has input {got_in} and output "
+                         f"{got_out}; export the model for these features or fix the card")
+    kind_fits = (got_out in ([got_in[0]], [got_in[0], 1]) if card.score_kind == "vector_error"
+                 else got_out == got_in)
+    if not kind_fits:
+        raise ModelError(f"{path}: wrong shape: output {got_out} does not fit score_kind "
+                         f"{card.score_kind!r} for input {got_in} (see docs/inference.md)")
+    for detail in (inputs[0], outputs[0]):
+        if np.dtype(detail["dtype"]) != np.float32:
+            raise ModelError(f"{path}: tensor {detail['name']!r} is {np.dtype(detail['dtype'])}, "
+                             "the gateway feeds and reads float32")
+    return _Tensors(inputs[0]["index"], outputs[0]["index"], got_in[0])
+
+
+class AudioScore(NamedTuple):
+    score: float  # mean anomaly value over the window's vectors (higher = more unusual)
+    features_ms: float
+    model_ms: float
+    details: dict  # small and JSON-able: vectors, mean_db, max_vector_score
+
+
+class AudioModel:
+    """One model, ready to score windows. Not thread-safe: one per worker thread."""
+
+    def __init__(self, tflite_path: Path, module_names: tuple[str, ...] = INTERPRETER_MODULES):
+        self.path = Path(tflite_path)
+        content = _read_model(self.path)
+        self.card = load_model_card(self.path)
+        _verify_sha256(self.path, content, self.card.sha256)
+        self._interpreter = make_interpreter(self.path, content, module_names)
+        self._tensors = _check_tensors(self._interpreter, self.card, self.path)
+        self._allocated = 0  # batch size the interpreter's tensors are sized for
+        params = self.card.features
+        per_second = 1 + params.sample_rate // params.hop_length - params.context_frames + 1
+        self._vector_scores(np.zeros((per_second, params.vector_size), np.float32))  # warm-up
+
+    @property
+    def name_version(self) -> str:
+        return self.card.name_version
+
+    def score(self, samples: np.ndarray, sample_rate: float) -> AudioScore:
+        """Score a decoded window: float32 (frames,) or (frames, channels) at any rate.
+        FeatureError if it cannot be analysed (too short, not finite)."""
+        started = time.perf_counter()
+        vectors = audio_vectors(samples, sample_rate, self.card.features)
+        featured = time.perf_counter()
+        scores = self._vector_scores(vectors)
+        done = time.perf_counter()
+        details = {"vectors": int(vectors.shape[0]),
+                   "mean_db": round(float(vectors.mean()), 2),
+                   "max_vector_score": float(scores.max())}
+        return AudioScore(float(scores.mean()), (featured - started) * 1000,
+                          (done - featured) * 1000, details)
+
+    def _vector_scores(self, vectors: np.ndarray) -> np.ndarray:
+        """One anomaly value per vector, in as few invocations as the model's batch allows."""
+        batch = self._tensors.batch
+        if batch == -1:
+            return self._invoke(vectors)
+        rows = vectors.shape[0]
+        padded = np.resize(vectors, (-(-rows // batch) * batch, vectors.shape[1]))  # repeats
+        chunks = [self._invoke(padded[i : i + batch]) for i in range(0, padded.shape[0], batch)]
+        return np.concatenate(chunks)[:rows]
+
+    def _invoke(self, vectors: np.ndarray) -> np.ndarray:
+        interpreter, tensors = self._interpreter, self._tensors
+        if tensors.batch == -1 and vectors.shape[0] != self._allocated:
+            interpreter.resize_tensor_input(tensors.input_index, list(vectors.shape))
+            interpreter.allocate_tensors()
+        elif not self._allocated:
+            interpreter.allocate_tensors()
+        self._allocated = vectors.shape[0]
+        interpreter.set_tensor(tensors.input_index, np.ascontiguousarray(vectors, np.float32))
+        interpreter.invoke()
+        output = interpreter.get_tensor(tensors.output_index)
+        if self.card.score_kind == "reconstruction":
+            output = np.mean((output - vectors) ** 2, axis=1)
+        output = output.reshape(vectors.shape[0])
+        if not np.isfinite(output).all():
+            raise ModelError(f"{self.path}: the model produced NaN or Inf scores; it is broken "
+                             "for this input: replace it")
+        return output.astype(np.float64)

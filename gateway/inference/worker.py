@@ -1,0 +1,201 @@
+"""The analysis of one window, as a queue worker runs it.
+
+`Analyser.handle(window_id)` is the Huey task body. It never raises: it returns
+None when the window is finished with (a result stored, or given up to the
+dead-letter list) and a delay in seconds when a transient failure should be
+retried. Permanent failures (the window cannot be decoded, the model does not
+fit the features) go to the dead-letter list at once.
+
+Each worker thread has its own interpreter and its own store connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from gateway.inference.features import FeatureError, vibration_features
+from gateway.inference.model import ModelError
+from gateway.inference.results import Outcome, ResultStore, StoredWindow
+from gateway.inference.verdict import VerdictRules, judge
+from gateway.logs import kv
+from gateway.wav import WavError, decode_wav
+
+log = logging.getLogger("gateway.inference")
+STANDARD_GRAVITY = 9.80665
+VIBRATION_MODEL = "iso10816-velocity@1"
+
+
+class AudioScorer(Protocol):
+    name_version: str
+
+    def score(self, samples: np.ndarray, sample_rate: float): ...
+
+
+class PermanentError(Exception):
+    """This window can never be analysed as it is; retrying will not help."""
+
+
+class AnalysisTimeout(Exception):
+    """The analysis ran over its time limit."""
+
+
+PERMANENT = (PermanentError, WavError, FeatureError, ModelError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    base_s: float
+    cap_s: float
+
+    def delay(self, attempt: int) -> float:
+        """Exponential back-off with full jitter: retries of many failed windows spread out
+        instead of arriving together."""
+        return random.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+
+
+class Analyser:
+    def __init__(self, store_path: Path, make_audio_model: Callable[[], AudioScorer],
+                 rules: VerdictRules, retry: RetryPolicy, time_limit_s: float,
+                 on_result: Callable[[], None] = lambda: None,
+                 on_analysed: Callable[[str, float], None] = lambda stream, seconds: None):
+        self.store_path = store_path
+        self.make_audio_model = make_audio_model
+        self.rules, self.retry, self.time_limit_s = rules, retry, time_limit_s
+        self.on_result, self.on_analysed = on_result, on_analysed
+        self.analysed = 0
+        self._running: dict[int, float] = {}  # thread id -> monotonic start of its analysis
+        self._local = threading.local()
+
+    def prepare_worker(self) -> None:
+        """Load and warm this thread's interpreter before the first window arrives."""
+        self._resources()
+
+    def _resources(self) -> tuple[ResultStore, AudioScorer]:
+        local = self._local
+        if not hasattr(local, "store"):
+            local.store = ResultStore(self.store_path)
+            local.model = self.make_audio_model()
+        return local.store, local.model
+
+    def oldest_running_s(self) -> float:
+        """How long the longest analysis now running has taken: a worker stuck far past the
+        time limit (a hung interpreter cannot be interrupted) must stop the watchdog."""
+        starts = list(self._running.values())
+        return time.monotonic() - min(starts) if starts else 0.0
+
+    def handle(self, window_id: int) -> float | None:
+        me = threading.get_ident()
+        self._running[me] = time.monotonic()
+        try:
+            return self._handle(window_id)
+        finally:
+            del self._running[me]
+
+    def _handle(self, window_id: int) -> float | None:
+        try:
+            store, model = self._resources()
+            claim = store.claim(window_id)
+        except Exception as e:  # store locked or unreadable: try later
+            log.error("cannot start analysis; retrying",
+                      extra=kv(window_id=window_id, error=repr(e)))
+            return self.retry.delay(1)
+        if claim is None:
+            log.warning("window not in the store; nothing to analyse",
+                        extra=kv(window_id=window_id))
+            return None
+        if claim.state != "trying":
+            return None  # analysed or given up already: a duplicate task
+        if claim.attempts > self.retry.max_attempts:
+            store.dead_letter(window_id, "analysis never finished (the process died or hung "
+                              "during it)", claim.attempts - 1)
+            log.error("window given up: analysis never finished",
+                      extra=kv(window_id=window_id, attempts=claim.attempts - 1))
+            return None
+        return self._attempt(store, model, window_id, claim.attempts)
+
+    def _attempt(self, store: ResultStore, model: AudioScorer, window_id: int,
+                 attempt: int) -> float | None:
+        started = time.monotonic()
+        try:
+            window = store.load_window(window_id)
+            outcome = self._analyse(window, model, started)
+            saved = store.save(window, outcome, partial(judge, score=outcome.score,
+                                                        model=outcome.model, rules=self.rules))
+        except PERMANENT as e:
+            store.dead_letter(window_id, f"{type(e).__name__}: {e}", attempt)
+            log.error("window cannot be analysed; moved to the dead-letter list",
+                      extra=kv(window_id=window_id, error=str(e)))
+            return None
+        except Exception as e:
+            return self._failed(store, window_id, attempt, e)
+        self.on_analysed(window.stream, time.monotonic() - started)
+        if saved:
+            self.analysed += 1
+            self.on_result()
+        return None
+
+    def _failed(self, store: ResultStore, window_id: int, attempt: int,
+                error: Exception) -> float | None:
+        message = f"{type(error).__name__}: {error}"
+        try:
+            if attempt >= self.retry.max_attempts:
+                store.dead_letter(window_id, message, attempt)
+                log.error("window given up after its last attempt; moved to the dead-letter "
+                          "list", extra=kv(window_id=window_id, attempts=attempt, error=message))
+                return None
+            store.record_failure(window_id, message)
+        except Exception as e:
+            log.error("cannot record a failed analysis", extra=kv(window_id=window_id,
+                                                                  error=repr(e)))
+        delay = self.retry.delay(attempt)
+        log.warning("analysis failed; retrying", extra=kv(window_id=window_id, attempt=attempt,
+                                                          retry_in_s=round(delay, 2),
+                                                          error=message))
+        return delay
+
+    def _analyse(self, window: StoredWindow, model: AudioScorer, started: float) -> Outcome:
+        if window.payload is None:
+            raise PermanentError("the raw data was deleted (retention) before analysis")
+        if window.stream == "audio":
+            samples, rate = decode_wav(window.payload)
+            scored = model.score(samples, rate)
+            outcome = Outcome(model=model.name_version, score=float(scored.score),
+                              details={**scored.details,
+                                       "features_ms": round(scored.features_ms, 3),
+                                       "model_ms": round(scored.model_ms, 3)})
+        else:
+            xyz, rate = decode_vibration(window.payload)
+            features = vibration_features(xyz, rate)
+            outcome = Outcome(model=VIBRATION_MODEL, score=float(features.rms_velocity_mm_s),
+                              details=features.as_dict())
+        elapsed = time.monotonic() - started
+        if elapsed > self.time_limit_s:
+            raise AnalysisTimeout(f"took {elapsed:.1f} s, limit {self.time_limit_s:g} s")
+        outcome.details["analysis_ms"] = round(elapsed * 1000, 3)
+        outcome.details["window_id"] = window.id
+        return outcome
+
+
+def decode_vibration(payload: bytes) -> tuple[np.ndarray, float]:
+    """The stored vibration JSON (validated at intake) as a (3, n) array in m/s²."""
+    try:
+        doc = json.loads(payload)
+        xyz = np.array([doc["x"], doc["y"], doc["z"]], dtype=np.float64)
+        rate = float(doc["sample_rate"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise PermanentError(f"vibration payload unreadable: {e}") from e
+    if doc.get("unit", "m/s2") == "g":
+        xyz *= STANDARD_GRAVITY
+    return xyz, rate
