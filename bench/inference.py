@@ -83,10 +83,10 @@ def gateway_config(workdir: Path, port: int) -> Path:
 
 def prefill(data_dir: Path, wavs: list[tuple[str, bytes]]) -> None:
     store = IntakeStore(data_dir / "gateway.db")
-    now = int(time.time() * 1000)
+    start = int(time.time() * 1000) - len(wavs)  # one window per ms, all in the past
     windows = [audio_window(device_id=device, topic=f"sensors/{device}/audio", payload=payload,
-                            captured_at_ms=now + i, received_at_ms=now + i, source="mqtt",
-                            stamp=str(i))
+                            captured_at_ms=start + i, received_at_ms=start + i,
+                            source="mqtt", stamp=str(i))
                for i, (device, payload) in enumerate(wavs)]
     for start in range(0, len(windows), 500):
         store.write_batch(windows[start:start + 500])

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from gateway import __version__, receiver
+from gateway import __version__, receiver, simulate
 from gateway.config import ConfigError, load_config, resolve_config_path, service_environ
 from gateway.daemon import Daemon, model_path
 from gateway.dlq import DlqError, list_dead_letters, retry
@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     receiving = commands.add_parser("receiver", help="run the reference receiver of the "
                                                      "upstream API (tests, demo, cloud team)")
     receiver.add_arguments(receiving)
+    simulating = commands.add_parser("simulate", help="simulated sensor boxes publishing over "
+                                                      "MQTT as real ones do (demo, tests)")
+    simulate.add_arguments(simulating)
     return parser
 
 
@@ -157,7 +160,7 @@ def cmd_baseline(args) -> int:
 
 COMMANDS = {"run": cmd_run, "status": cmd_status, "check-config": cmd_check_config,
             "doctor": cmd_doctor, "dlq": cmd_dlq, "baseline": cmd_baseline,
-            "receiver": receiver.run}
+            "receiver": receiver.run, "simulate": simulate.run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,8 +27,10 @@ from gateway.logs import kv, set_level
 from gateway.metrics import GatewayMetrics, MetricsServer, start_metrics_server
 from gateway.mqtt_bridge import MqttBridge
 from gateway.observe import metrics_snapshot
+from gateway.periodic import PeriodicJob
 from gateway.publisher import Publisher
 from gateway.queue import AnalysisQueue, build_huey
+from gateway.retention import Retention
 from gateway.runlock import RunLock
 from gateway.sdnotify import Notifier
 from gateway.sources.mic import MicSource, open_pyaudio_capture
@@ -38,8 +40,11 @@ from gateway.uplink import Uplink, sync_disabled_reason
 log = logging.getLogger("gateway.daemon")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 TICK_S = 1.0
+EVER = 2**62  # a time bound that every stored time stamp is below
 SWEEP_GRACE_MS = 60_000  # a window younger than this may simply still be on its way
-LOOP_SILENCE_S = 30.0  # a loop silent this long is stuck: the watchdog pings stop
+# A loop silent for WatchdogSec (at least this) is stuck: the watchdog pings stop.
+MIN_LOOP_SILENCE_S = 5.0
+DEFAULT_LOOP_SILENCE_S = 30.0
 
 
 def model_path(config: Config) -> Path:
@@ -76,6 +81,8 @@ class Daemon:
         self.queue: AnalysisQueue | None = None
         self.publisher: Publisher | None = None
         self.uplink: Uplink | None = None
+        self.retention: Retention | None = None
+        self.retention_job: PeriodicJob | None = None
         self.writer: IntakeWriter | None = None
         self.bridge: MqttBridge | None = None
         self.sources: list[Source] = []
@@ -110,8 +117,12 @@ class Daemon:
         self.queue.huey.on_startup()(self.analyser.prepare_worker)
         self.queue.start(cfg.queue.workers)
         self._sweep(at_start=True)
+        self.retention = Retention(cfg.retention, cfg.gateway.data_dir, cfg.store_path)
+        self.retention_job = PeriodicJob("retention", cfg.retention.interval_s,
+                                         self.retention.run_once).start()
         self.writer = IntakeWriter(self.store, cfg.intake, on_windows=self.queue.enqueue,
-                                   beat=self._beat("intake"))
+                                   beat=self._beat("intake"),
+                                   refuse_raw=lambda: self.retention.raw_refused)
         self.writer.start()
         self.metrics_server = start_metrics_server(cfg.metrics, self.metrics.registry)
         self.pinger = WatchdogPinger(self.notifier, self.heartbeats, self._status_line).start()
@@ -123,8 +134,10 @@ class Daemon:
                                              sources=",".join(s.name for s in self.sources)))
 
     def _watch(self, *loops: str) -> None:
+        usec = self.notifier.watchdog_usec
+        silence = max(usec / 1e6, MIN_LOOP_SILENCE_S) if usec else DEFAULT_LOOP_SILENCE_S
         for loop in loops:
-            self.heartbeats.register(loop, LOOP_SILENCE_S)
+            self.heartbeats.register(loop, silence)
 
     def _beat(self, loop: str):
         return lambda: self.heartbeats.beat(loop)
@@ -174,8 +187,10 @@ class Daemon:
             return
         inf = self.config.inference
         stale_ms = int((inf.retry_max_s + inf.time_limit_s) * 1000) + SWEEP_GRACE_MS
-        ids = unanalysed(self.store.db.conn, now if at_start else now - SWEEP_GRACE_MS,
-                         now if at_start else now - stale_ms)
+        if at_start:  # everything: no worker of ours is running yet (whatever the clock said)
+            ids = unanalysed(self.store.db.conn, EVER, EVER)
+        else:
+            ids = unanalysed(self.store.db.conn, now - SWEEP_GRACE_MS, now - stale_ms)
         if ids:
             self.queue.enqueue(ids)
             log.info("queued windows found without a result",
@@ -218,6 +233,10 @@ class Daemon:
             self.uplink.stop(self.config.sync.read_timeout_s + 1)
         if self.bridge:
             self.bridge.close()
+        if self.retention_job:
+            self.retention_job.stop()
+        if self.retention:
+            self.retention.close()
         if self.metrics_server:
             self.metrics_server.stop()
         if self.pinger:

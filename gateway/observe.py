@@ -5,16 +5,12 @@ connection; never writes."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Any
 
 from gateway.config import Config
 from gateway.records import STREAMS
+from gateway.retention import dir_bytes
 from gateway.store import open_database
-
-
-def dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def _nested_counters(counters: dict[str, int], prefix: str) -> dict[str, dict[str, int]]:

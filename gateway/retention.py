@@ -1,29 +1,21 @@
 """Retention: how long each kind of data stays, and the disk budget of the data dir.
 
-`Retention.run_once()` is the periodic clean-up. It first applies the age limits, then,
-while the data dir is over `disk_budget_mb` or its file system has less than `min_free_mb`
-free, deletes in a fixed order of value, each step oldest first (docs/retention.md):
+`Retention.run_once()` is the periodic clean-up (the policy for technicians is in
+docs/retention.md). It applies the age limits, then, while the data dir is over
+`disk_budget_mb` or its file system below `min_free_mb`, deletes oldest first: raw payloads
+of normal windows; local copies the cloud accepted (results, alerts, telemetry), rejections
+and bare window metadata; raw payloads of dead-lettered windows; of anomalous windows. If
+that is not enough, raw intake is refused (`raw_refused`, persisted in `meta` for `gateway
+status`) until usage is under the low-water mark. Raw data waiting for analysis goes only
+when the file system itself runs short. A record still in the outbox is never deleted.
 
-1. raw payloads of normal windows (and of windows scored while learning a baseline);
-2. local copies the cloud already has: results, alerts, telemetry, kept-aside rejections,
-   and the metadata of windows whose raw data and result are gone;
-3. raw payloads of windows whose analysis was given up (inference dead letters);
-4. raw payloads of anomalous windows.
+SQLite does not give deleted space back to the file system, it reuses free pages; so "used"
+is the files minus the store's free pages, and "free" the file system's plus them. No
+VACUUM: it rewrites the whole file, needing as much free space again (exactly what is
+short), holds the write lock for minutes on an SD card and wears it; incremental auto-vacuum
+would itself need a VACUUM to switch on.
 
-If that is not enough, raw intake is refused (`raw_refused`, also written to `meta` for
-`gateway status`) until usage is back under the low-water mark; telemetry is still taken.
-Raw data of windows not analysed yet goes only when the file system itself is short of
-`min_free_mb`, because a full card stops every write, telemetry included. A record still
-in the outbox (not accepted by the cloud) is never deleted.
-
-SQLite does not give deleted space back to the file system; its free pages are reused by
-later writes. So "used" is the size of the files minus the store's free pages, and "free"
-is the file system's free space plus them. There is no VACUUM: it rewrites the whole file,
-needs as much free space again (exactly what is short), holds the write lock for minutes on
-an SD card and wears it; incremental auto-vacuum would itself need a VACUUM to switch on.
-
-This is a second writer beside the intake writer, on its own connection, in transactions of
-at most CHUNK_ROWS rows, so the intake never waits long for the lock.
+A second writer beside the intake writer: its own connection, short transactions.
 """
 
 from __future__ import annotations
@@ -36,7 +28,8 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -47,7 +40,10 @@ from gateway.store import BUSY_TIMEOUT_MS, immediate, open_database
 
 log = logging.getLogger("gateway.retention")
 
-CHUNK_ROWS = 500  # per transaction: ~5 ms on a PC for 500 windows (measured), the intake waits
+CHUNK_ROWS = 500  # per transaction: 5-35 ms on a PC (measured); the intake waits meanwhile
+# After each chunk. SQLite's busy handler polls every 25-50 ms once a writer has waited a while,
+# so back-to-back chunks can make a waiting intake commit miss every gap (measured: 110 ms).
+CHUNK_PAUSE_S = 0.05
 LOW_WATER = 0.95  # deleting for space goes this far under the budget, so intake has headroom
 CHECKPOINT_BUSY_MS = 50  # a TRUNCATE checkpoint holds off writers while it waits for readers
 ORPHAN_LOOKS = 100
@@ -139,20 +135,12 @@ def fs_free_bytes(path: Path) -> int:
 
 
 def dir_bytes(path: Path) -> int:
-    """Sizes of the files under path; a file vanishing meanwhile (a truncated WAL) is skipped."""
+    """Sizes of the files under path; one vanishing meanwhile (a truncated WAL) is skipped."""
     total = 0
-    try:
-        entries = list(os.scandir(path))
-    except FileNotFoundError:
-        return 0
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                total += dir_bytes(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                total += entry.stat(follow_symlinks=False).st_size
-        except FileNotFoundError:
-            continue
+    for root, _, files in os.walk(path):
+        for name in files:
+            with suppress(FileNotFoundError):
+                total += os.lstat(os.path.join(root, name)).st_size
     return total
 
 
@@ -181,8 +169,8 @@ class RetentionReport:
 
 
 class Retention:
-    """Runs the clean-up on its own store connection; `raw_refused` may be read from any
-    thread. `data_dir` should hold `store_path` (its free pages are counted as free)."""
+    """Runs the clean-up on its own store connection, from one thread at a time; `raw_refused`
+    may be read from any thread. `data_dir` should hold `store_path`."""
 
     def __init__(self, section: RetentionSection, data_dir: Path, store_path: Path, *,
                  free_bytes: Callable[[Path], int] = fs_free_bytes):
@@ -323,7 +311,7 @@ class Retention:
         if not rows:
             return 0
         sizes = dict(rows)
-        with immediate(self.conn):
+        with self._chunk():
             cleared = [row[0] for row in self.conn.execute(
                 _RAW_CLEAR.format(cls=_RAW_CLASSES[cls]), {"ids": json.dumps(list(sizes))})]
         deleted[f"raw_{cls}"] += len(cleared)
@@ -341,13 +329,20 @@ class Retention:
             return after, True
         ids = [key for key, old, ok in rows if old and ok]
         if ids:
-            with immediate(self.conn):
+            with self._chunk():
                 gone = [row[0] for row in self.conn.execute(
                     table.delete_sql(), {**params, "ids": json.dumps(ids)})]
                 if table.also and gone:
                     self.conn.execute(table.also, {"ids": json.dumps(gone)})
             deleted[table.table] += len(gone)
         return rows[-1][0], not any(old for _, old, _ in rows)
+
+    @contextmanager
+    def _chunk(self) -> Iterator[None]:
+        """One short write transaction, then a pause that lets a waiting writer in."""
+        with immediate(self.conn):
+            yield
+        time.sleep(CHUNK_PAUSE_S)
 
     def _telemetry_mark(self) -> int:
         """Telemetry rows with a lower id are out of the outbox (accepted by the cloud).

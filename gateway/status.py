@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from gateway.config import Config
+from gateway.retention import read_refusal
 from gateway.runlock import running_pid
 from gateway.store import open_database
 from gateway.uplink import read_sync_status, sync_disabled_reason
@@ -57,6 +58,7 @@ def _fill_from_store(conn: sqlite3.Connection, status: dict[str, Any]) -> None:
     status["sync"] = read_sync_status(conn)
     status["pending_sync"] = status["sync"]["pending_total"]
     status["dead_letters"] = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+    status["raw_intake_refused"] = read_refusal(conn)
     status["rejected_by_reason"] = dict(conn.execute(
         "SELECT reason, count(*) FROM rejected GROUP BY reason ORDER BY 2 DESC"))
     status["recent_rejections"] = [
@@ -146,6 +148,11 @@ def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
     ]
     if status.get("note"):
         lines.append(status["note"])
+    refusal = status.get("raw_intake_refused")
+    if refusal:
+        lines.append(f"DISK FULL:  new audio/vibration refused since "
+                     f"{_ago(refusal['since_ms'], now_ms)}: {refusal['reason']} "
+                     f"(docs/retention.md)")
     if status["devices"]:
         lines.append("devices:")
         for d in status["devices"]:

@@ -168,7 +168,9 @@ class IntakeStore:
         stored: dict[str, int] = {}
         returned: dict[str, list] = {name: [] for name in _INSERTS}
         conn = self.db.conn
-        with self.db.atomic():
+        # IMMEDIATE: this transaction reads before it writes, and with a deferred one a commit
+        # by another writer in between (results, uplink, retention) fails it at once.
+        with immediate(conn):
             last_telemetry = conn.execute("SELECT max(id) FROM telemetry").fetchone()[0] or 0
             for name, group in groups.items():
                 if group:

@@ -50,6 +50,9 @@ _BATCH_SQL = (
     " || ',\"data\":' || data || '}' AS BLOB) FROM outbox WHERE seq > :after ORDER BY seq"
     " LIMIT :limit"
 )
+# Upload results by class, for the metrics endpoint: accepted, rejected, retry, paused.
+_BUMP_UPLOADS = ("INSERT INTO counters (name, value) VALUES (?, 1) "
+                 "ON CONFLICT (name) DO UPDATE SET value = value + 1")
 _BUMP_SYNCED = (
     "INSERT INTO counters (name, value) VALUES ('synced', ?) "
     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
@@ -387,6 +390,7 @@ class Uplink:
             deleted = self.conn.executemany("DELETE FROM outbox WHERE seq = ?",
                                             [(seq,) for seq in batch.seqs]).rowcount
             self.conn.execute(_BUMP_SYNCED, (deleted,))
+            self.conn.execute(_BUMP_UPLOADS, ("uploads:accepted",))
             self._set_state(last_success_ms=str(now_ms()))
 
     def _dead_letter(self, batch: Batch, answer: Answer) -> None:
@@ -395,6 +399,7 @@ class Uplink:
             self.conn.execute(_DEAD_LETTER, (record_id, answer.describe(), now_ms(),
                                              batch.pieces[0].decode()))
             self.conn.execute("DELETE FROM outbox WHERE seq = ?", (batch.seqs[0],))
+            self.conn.execute(_BUMP_UPLOADS, ("uploads:rejected",))
         log.warning("record refused by the cloud, set aside in the dead-letter list",
                     extra=kv(record_id=record_id, answer=answer.describe(),
                              action="gateway dlq list; fix, then gateway dlq retry"))
@@ -418,6 +423,9 @@ class Uplink:
             return
         self.failures += 1
         self._log_failure(outcome)
+        with self.db.atomic():
+            self.conn.execute(_BUMP_UPLOADS, (
+                "uploads:paused" if outcome.failure == "auth" else "uploads:retry",))
         self._set_state(paused="auth" if outcome.failure == "auth" else "",
                         last_error=outcome.error, last_error_ms=str(now_ms()),
                         consecutive_failures=str(self.failures))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -373,6 +375,29 @@ def test_rejections_are_counted_per_stream_and_reason_once(site):
     assert {k: v for k, v in counters.items() if k.startswith("rejected")} == {
         "rejected": 4, "rejected:audio:not_wav": 2, "rejected:telemetry:not_json": 1,
         "rejected:unknown:unknown_stream": 1}
+
+
+def test_a_batch_waits_for_another_writer_instead_of_failing(site):
+    """Retention is a second writer: an intake batch that started reading while it held the
+    lock must wait and commit after it, not fail when it commits."""
+    other = sqlite3.connect(site.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO counters (name, value) VALUES ('other', 1)")
+    errors: list[Exception] = []
+
+    def write() -> None:
+        try:
+            site.telemetry(age_ms=0)
+        except Exception as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    time.sleep(0.2)  # the batch is under way, waiting for the lock
+    other.execute("COMMIT")
+    thread.join()
+    other.close()
+    assert errors == [] and len(site.ids("telemetry")) == 1
 
 
 # --- the WAL -------------------------------------------------------------------------------
