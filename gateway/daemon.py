@@ -9,6 +9,7 @@ kept and handled. Signal handlers only set a flag; the main thread does the rest
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import signal
 import threading
@@ -34,13 +35,14 @@ from gateway.retention import Retention
 from gateway.runlock import RunLock
 from gateway.sdnotify import Notifier
 from gateway.sources.mic import MicSource, open_pyaudio_capture
-from gateway.store import IntakeStore
+from gateway.store import IntakeStore, open_database
 from gateway.uplink import Uplink, sync_disabled_reason
 
 log = logging.getLogger("gateway.daemon")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 TICK_S = 1.0
 EVER = 2**62  # a time bound that every stored time stamp is below
+STATE_EVERY_S = 10.0  # how often the daemon's own state is written for `gateway status`
 SWEEP_GRACE_MS = 60_000  # a window younger than this may simply still be on its way
 # A loop silent for WatchdogSec (at least this) is stuck: the watchdog pings stop.
 MIN_LOOP_SILENCE_S = 5.0
@@ -76,6 +78,9 @@ class Daemon:
         self.metrics_server: MetricsServer | None = None
         self.analyser: Analyser | None = None
         self.ready = False
+        self.started_ms = int(time.time() * 1000)
+        self.main_db = None  # the main thread's own connection (sweep, daemon state)
+        self._next_state = 0.0
         self.lock = RunLock(config.gateway.data_dir)
         self.store: IntakeStore | None = None
         self.queue: AnalysisQueue | None = None
@@ -101,6 +106,7 @@ class Daemon:
         cfg = self.config
         self.lock.acquire()
         self.store = IntakeStore(cfg.store_path, rejected_keep=cfg.intake.rejected_keep)
+        self.main_db = open_database(cfg.store_path)
         if cfg.mic.enabled:  # opened early: a missing device stops the start before the rest
             self.sources.append(self._make_mic())
         model = AudioModel(model_path(cfg))  # a missing or misfit model stops the start here
@@ -133,11 +139,13 @@ class Daemon:
                                              data_dir=cfg.gateway.data_dir,
                                              sources=",".join(s.name for s in self.sources)))
 
-    def _watch(self, *loops: str) -> None:
+    def _silence_limit(self) -> float:
         usec = self.notifier.watchdog_usec
-        silence = max(usec / 1e6, MIN_LOOP_SILENCE_S) if usec else DEFAULT_LOOP_SILENCE_S
+        return max(usec / 1e6, MIN_LOOP_SILENCE_S) if usec else DEFAULT_LOOP_SILENCE_S
+
+    def _watch(self, *loops: str) -> None:
         for loop in loops:
-            self.heartbeats.register(loop, silence)
+            self.heartbeats.register(loop, self._silence_limit())
 
     def _beat(self, loop: str):
         return lambda: self.heartbeats.beat(loop)
@@ -158,7 +166,11 @@ class Daemon:
             log.info("upstream sync off; everything is kept on this gateway",
                      extra=kv(reason=reason))
             return None
-        uplink = Uplink(self.config.sync, self.config.gateway.id, self.config.store_path)
+        uplink = Uplink(self.config.sync, self.config.gateway.id, self.config.store_path,
+                        beat=self._beat("uplink"))
+        # A request may hang up to its timeouts without the loop being stuck.
+        self.heartbeats.register("uplink", self._silence_limit() + self.config.sync.read_timeout_s
+                                 + self.config.sync.connect_timeout_s)
         uplink.start()
         return uplink
 
@@ -188,14 +200,28 @@ class Daemon:
         inf = self.config.inference
         stale_ms = int((inf.retry_max_s + inf.time_limit_s) * 1000) + SWEEP_GRACE_MS
         if at_start:  # everything: no worker of ours is running yet (whatever the clock said)
-            ids = unanalysed(self.store.db.conn, EVER, EVER)
+            ids = unanalysed(self.main_db.conn, EVER, EVER)
         else:
-            ids = unanalysed(self.store.db.conn, now - SWEEP_GRACE_MS, now - stale_ms)
+            ids = unanalysed(self.main_db.conn, now - SWEEP_GRACE_MS, now - stale_ms)
         if ids:
             self.queue.enqueue(ids)
             log.info("queued windows found without a result",
                      extra=kv(windows=len(ids), at_start=at_start))
         self._next_sweep = time.monotonic() + self.config.queue.sweep_interval_s
+
+    def _write_state(self) -> None:
+        """What only the running daemon knows, for `gateway status` in another process."""
+        self._next_state = time.monotonic() + STATE_EVERY_S
+        state = {"started_ms": self.started_ms, "updated_ms": int(time.time() * 1000),
+                 "broker_connected": self.bridge.is_connected(),
+                 "queue_depth": self.queue.depth(), "stale_loops": self.heartbeats.stale()}
+        try:
+            with self.main_db.conn:
+                self.main_db.conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('daemon', ?)",
+                    (json.dumps(state),))
+        except Exception as e:  # status would show stale figures; the daemon goes on
+            log.warning("cannot record the daemon's state", extra=kv(error=repr(e)))
 
     def _tick(self) -> None:
         """Periodic jobs, run by the main thread between signals."""
@@ -207,6 +233,8 @@ class Daemon:
             self.ready = True
             self.notifier.ready(self._status_line())
             log.info("gateway ready", extra=kv(broker="connected"))
+        if time.monotonic() >= self._next_state:
+            self._write_state()
         if time.monotonic() >= self._next_sweep:
             try:
                 self._sweep()
@@ -231,6 +259,7 @@ class Daemon:
             self.publisher.stop()
         if self.uplink:
             self.uplink.stop(self.config.sync.read_timeout_s + 1)
+            self.heartbeats.unregister("uplink")
         if self.bridge:
             self.bridge.close()
         if self.retention_job:
@@ -241,6 +270,8 @@ class Daemon:
             self.metrics_server.stop()
         if self.pinger:
             self.pinger.stop()
+        if self.main_db:
+            self.main_db.close()
         if self.store:
             self.store.close()
         self.lock.release()

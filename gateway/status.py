@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from gateway.config import Config
-from gateway.retention import read_refusal
+from gateway.retention import dir_bytes, read_refusal
 from gateway.runlock import running_pid
 from gateway.store import open_database
 from gateway.uplink import read_sync_status, sync_disabled_reason
@@ -34,6 +34,9 @@ def collect_status(config: Config) -> dict[str, Any]:
                    "sync_off": sync_disabled_reason(config.sync) or "",
                    "data_dir": str(config.gateway.data_dir), "devices": [],
                    "rejected_by_reason": {}, "recent_rejections": []})
+    status["disk"] = {"used_bytes": dir_bytes(config.gateway.data_dir)
+                      if config.gateway.data_dir.exists() else 0,
+                      "budget_bytes": config.retention.disk_budget_mb * 1024 * 1024}
     if not config.store_path.exists():
         status["note"] = "no data yet: the daemon has not stored anything in this data dir"
         return status
@@ -59,6 +62,8 @@ def _fill_from_store(conn: sqlite3.Connection, status: dict[str, Any]) -> None:
     status["pending_sync"] = status["sync"]["pending_total"]
     status["dead_letters"] = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
     status["raw_intake_refused"] = read_refusal(conn)
+    row = conn.execute("SELECT value FROM meta WHERE key = 'daemon'").fetchone()
+    status["daemon"] = json.loads(row[0]) if row else None
     status["rejected_by_reason"] = dict(conn.execute(
         "SELECT reason, count(*) FROM rejected GROUP BY reason ORDER BY 2 DESC"))
     status["recent_rejections"] = [
@@ -112,6 +117,16 @@ def _stream_line(stream: dict[str, Any], needed: int) -> str:
     return f"{state}, last score {score} (threshold {stream['threshold']:.4g})"
 
 
+def _daemon_line(status: dict[str, Any], now_ms: int) -> str:
+    daemon = status.get("daemon")
+    if not status["running"] or not daemon:
+        return ""
+    up = _ago(daemon["started_ms"], now_ms).replace(" ago", "")
+    broker = "broker connected" if daemon["broker_connected"] else "BROKER NOT CONNECTED"
+    stuck = f", STUCK: {','.join(daemon['stale_loops'])}" if daemon["stale_loops"] else ""
+    return f", up {up}, {broker}, queue {daemon['queue_depth']}{stuck}"
+
+
 def _sync_line(status: dict[str, Any], now_ms: int) -> str:
     line = f"sync:       {status['synced']} sent, {status['pending_sync']} waiting"
     sync = status.get("sync")
@@ -135,9 +150,11 @@ def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     running = f"running (pid {status['pid']})" if status["running"] else "stopped"
     received = status["received"]
+    disk = status["disk"]
     lines = [
-        f"gateway {status['gateway_id']}: {running}",
-        f"data dir:   {status['data_dir']}",
+        f"gateway {status['gateway_id']}: {running}{_daemon_line(status, now_ms)}",
+        f"data dir:   {status['data_dir']} ({disk['used_bytes'] / 2**20:.1f} MB of "
+        f"{disk['budget_bytes'] / 2**20:.0f} MB budget)",
         f"received:   audio {received['audio']}, vibration {received['vibration']}, "
         f"telemetry {received['telemetry']}",
         f"rejected:   {status['rejected']}" + "".join(

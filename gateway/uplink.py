@@ -19,6 +19,7 @@ import re
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ _BATCH_SQL = (
     " || ',\"data\":' || data || '}' AS BLOB) FROM outbox WHERE seq > :after ORDER BY seq"
     " LIMIT :limit"
 )
+BEAT_EVERY_S = 2.0  # a long back-off still shows the watchdog that this loop is alive
 # Upload results by class, for the metrics endpoint: accepted, rejected, retry, paused.
 _BUMP_UPLOADS = ("INSERT INTO counters (name, value) VALUES (?, 1) "
                  "ON CONFLICT (name) DO UPDATE SET value = value + 1")
@@ -243,11 +245,12 @@ class Uplink:
 
     def __init__(self, sync: SyncSection, gateway_id: str, store_path: Path, *,
                  session_factory=requests.Session, backoff_base_s: float = 1.0,
-                 gzip_level: int = GZIP_LEVEL):
+                 gzip_level: int = GZIP_LEVEL, beat: Callable[[], None] = lambda: None):
         if sync_disabled_reason(sync):
             raise ValueError(sync_disabled_reason(sync))  # the daemon checks before building
         self.sync, self.gateway_id, self.gzip_level = sync, gateway_id, gzip_level
         self.backoff_base_s = backoff_base_s
+        self._beat = beat  # for the watchdog: called each round and while waiting
         self.url = records_url(sync, gateway_id)
         self.db = open_database(store_path)
         # Losing the last deletes in a power cut only resends records the cloud dedupes by
@@ -326,10 +329,11 @@ class Uplink:
         deadline = time.monotonic() + seconds
         with self._cond:
             while not self._stopping and not (wakeable and self._woken):
+                self._beat()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, BEAT_EVERY_S))
 
     # -- one round
 

@@ -1,0 +1,106 @@
+"""What a technician runs against a live gateway: doctor, status, metrics, baseline reset."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+import tomllib
+import urllib.request
+
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway import synth
+from gateway.doctor import check_clock
+from gateway.local_broker import free_port
+from gateway.wav import encode_wav
+from tests.support import REPO, GatewayProcess, status_json, store_rows, wait_for, write_config
+
+
+def gateway_cli(config, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gateway", *args, "-c", str(config)],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+
+
+def test_doctor_passes_on_a_healthy_gateway_and_names_the_fix_otherwise(tmp_path, broker):
+    config = write_config(tmp_path / "ok.toml", gateway_id="gw-doc", data_dir=tmp_path / "data",
+                          port=broker.port)
+    out = gateway_cli(config, "doctor")
+    lines = out.stdout.splitlines()
+    for name in ("config", "storage", "broker", "model", "uplink"):
+        assert any(line.startswith("PASS") and f" {name} " in f"{line} " for line in lines), \
+            (name, out.stdout)
+    clock_ok = any(line.startswith("PASS  clock") for line in lines)
+    assert out.returncode == (0 if clock_ok else 1), out.stdout  # a container may lack NTP
+    bad = write_config(tmp_path / "bad.toml", gateway_id="gw-doc2",
+                       data_dir=tmp_path / "data2", port=free_port())
+    out = gateway_cli(bad, "doctor")
+    assert out.returncode == 1
+    failed = [line for line in out.stdout.splitlines() if line.startswith("FAIL  broker")]
+    assert failed and "cannot reach" in failed[0]
+    assert "-> check mosquitto runs" in out.stdout
+
+
+def test_doctor_refuses_a_clock_before_the_build_date():
+    check = check_clock(now=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
+                        ntp_state=lambda: "yes")
+    assert not check.ok and "before this software was built" in check.detail
+    assert check_clock(ntp_state=lambda: "no").ok is False
+    assert check_clock(ntp_state=lambda: None).ok is True
+
+
+def test_metrics_endpoint_serves_the_stores_figures(tmp_path, broker, publisher):
+    config = write_config(tmp_path / "m.toml", gateway_id="gw-metrics",
+                          data_dir=tmp_path / "data", port=broker.port)
+    port = tomllib.loads(config.read_text())["metrics"]["port"]
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    try:
+        publisher.publish("sensors/box-1/telemetry", '{"temperature": 3.5}').wait_for_publish(5)
+        publisher.publish("sensors/box-1/telemetry", b"not json").wait_for_publish(5)
+        samples = wait_for(lambda: _scrape(port, "sensor_gateway_messages_rejected_total"),
+                           what="a rejection in the metrics")
+        assert samples == {frozenset({("stream", "telemetry"), ("reason", "not_json")}): 1.0}
+        received = _scrape(port, "sensor_gateway_messages_received_total")
+        assert received[frozenset({("stream", "telemetry")})] == 1.0
+    finally:
+        gateway.terminate()
+
+
+def _scrape(port: int, name: str) -> dict:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                found[frozenset(sample.labels.items())] = sample.value
+    return found
+
+
+def test_baseline_reset_makes_a_device_learn_again(tmp_path, broker, publisher):
+    config = write_config(tmp_path / "b.toml", gateway_id="gw-base", data_dir=tmp_path / "data",
+                          port=broker.port, extra="[inference]\nbaseline_windows = 10\n")
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    try:
+        rng = np.random.default_rng(3)
+        windows = [encode_wav(synth.audio_window(synth.profile_for("box-9"), rng=rng)[:, None],
+                              16_000) for _ in range(11)]
+        publisher.publish_all(("sensors/box-9/audio", w) for w in windows)
+        wait_for(lambda: _stream(config)["state"] == "normal", timeout_s=30,
+                 what="the baseline learned")
+        out = gateway_cli(config, "baseline", "reset", "box-9")
+        assert out.returncode == 0 and "baseline reset" in out.stdout
+        assert store_rows(tmp_path / "data", "SELECT count(*) FROM baselines") == [(0,)]
+        publisher.publish_all([("sensors/box-9/audio", windows[0][:-2] + b"\x00\x01")])
+        wait_for(lambda: _stream(config).get("baseline_windows") == 1, timeout_s=20,
+                 what="learning from scratch")
+        assert _stream(config)["state"] == "learning"
+        out = gateway_cli(config, "baseline", "reset", "no-such-box")
+        assert out.returncode == 1 and "no baseline" in out.stderr
+    finally:
+        gateway.terminate()
+
+
+def _stream(config) -> dict:
+    devices = status_json(config)["devices"]
+    return devices[0]["streams"].get("audio", {}) if devices else {}
