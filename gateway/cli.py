@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from gateway import __version__, receiver, simulate
+from gateway import __version__, demo, receiver, simulate
 from gateway.config import ConfigError, load_config, resolve_config_path, service_environ
 from gateway.daemon import Daemon, model_path
 from gateway.dlq import DlqError, list_dead_letters, retry
@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulating = commands.add_parser("simulate", help="simulated sensor boxes publishing over "
                                                       "MQTT as real ones do (demo, tests)")
     simulate.add_arguments(simulating)
+    showing = commands.add_parser("demo", help="the whole system on embedded defaults: a "
+                                                "broker, simulated boxes (one develops a fault), "
+                                                "the daemon, a stand-in cloud, shown live")
+    demo.add_arguments(showing)
     return parser
 
 
@@ -160,7 +164,7 @@ def cmd_baseline(args) -> int:
 
 COMMANDS = {"run": cmd_run, "status": cmd_status, "check-config": cmd_check_config,
             "doctor": cmd_doctor, "dlq": cmd_dlq, "baseline": cmd_baseline,
-            "receiver": receiver.run, "simulate": simulate.run}
+            "receiver": receiver.run, "simulate": simulate.run, "demo": demo.run}
 
 
 def main(argv: list[str] | None = None) -> int:

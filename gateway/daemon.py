@@ -53,7 +53,7 @@ def model_path(config: Config) -> Path:
     return Path(config.inference.model) if config.inference.model else shipped_model_path()
 
 
-def build_analyser(config: Config, on_result=lambda: None,
+def build_analyser(config: Config, on_result=lambda alerted: None,
                    on_analysed=lambda stream, seconds: None) -> Analyser:
     inf = config.inference
     path = model_path(config)
@@ -174,10 +174,12 @@ class Daemon:
         uplink.start()
         return uplink
 
-    def _on_result(self) -> None:
-        """A result (maybe with an alert) was committed: out to the broker and the cloud."""
+    def _on_result(self, alerted: bool) -> None:
+        """A result was committed: to the local broker at once; an alert also to the cloud
+        at once (results wait for the next upload round: one request per window would be
+        wasteful on a metered link)."""
         self.publisher.wake()
-        if self.uplink:
+        if alerted and self.uplink:
             self.uplink.wake()
 
     def _make_mic(self) -> MicSource:

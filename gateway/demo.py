@@ -168,7 +168,7 @@ class Demo:
             return
         self.mark("gateway online")
         self.simulator = Simulator(SimConfig(
-            port=self.broker.port, boxes=self.boxes, window_every_s=1.0, vibration_every_s=2.0,
+            port=self.broker.port, boxes=self.boxes, window_every_s=1.0, vibration_every_s=1.0,
             telemetry_every_s=1.0, duty_off_s=0.0, faults=(self.fault,)))
         self.simulator.start()
         self.mark("boxes publishing")
@@ -461,7 +461,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gateway demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="gateway demo", description="the whole system on this "
+                                     "machine, no config: watch it work")
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -130,8 +130,9 @@ class ResultStore:
                 "FROM windows WHERE id = ? ON CONFLICT (name) DO UPDATE SET value = value + 1",
                 (window_id,))
 
-    def save(self, window: StoredWindow, outcome: Outcome, judge) -> bool:
-        """Write the result and everything it changes; False if the window already has one.
+    def save(self, window: StoredWindow, outcome: Outcome, judge) -> Verdict | None:
+        """Write the result and everything it changes; return its verdict, or None if the
+        window already had a result.
 
         `judge(memory) -> Verdict` runs inside the transaction, on the device memory as it is
         now, so two workers finishing windows of one device cannot lose an update.
@@ -142,7 +143,7 @@ class ResultStore:
                             (window.id,)).fetchone():
                 conn.execute("UPDATE analysis SET state = 'done' WHERE window_id = ?",
                              (window.id,))
-                return False
+                return None
             verdict: Verdict = judge(self.memory(window.device_id, window.stream, outcome.model))
             self._insert_result(window, outcome, verdict)
             self._remember(window, outcome, verdict)
@@ -153,7 +154,7 @@ class ResultStore:
             conn.execute(_BUMP, ("inferred",))
             outcome_name = {None: "learning", True: "anomaly", False: "normal"}[verdict.anomaly]
             conn.execute(_BUMP, (f"analysed:{window.stream}:{outcome_name}",))
-        return True
+        return verdict
 
     def _record(self, kind: str, device_id: str, ts_ms: int, data: dict) -> str:
         seq = self.conn.execute(_OUTBOX, (kind, device_id, ts_ms, now_ms(),

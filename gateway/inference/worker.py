@@ -68,7 +68,7 @@ class RetryPolicy:
 class Analyser:
     def __init__(self, store_path: Path, make_audio_model: Callable[[], AudioScorer],
                  rules: VerdictRules, retry: RetryPolicy, time_limit_s: float,
-                 on_result: Callable[[], None] = lambda: None,
+                 on_result: Callable[[bool], None] = lambda alerted: None,
                  on_analysed: Callable[[str, float], None] = lambda stream, seconds: None):
         self.store_path = store_path
         self.make_audio_model = make_audio_model
@@ -131,7 +131,7 @@ class Analyser:
         try:
             window = store.load_window(window_id)
             outcome = self._analyse(window, model, started)
-            saved = store.save(window, outcome, partial(judge, score=outcome.score,
+            verdict = store.save(window, outcome, partial(judge, score=outcome.score,
                                                         model=outcome.model, rules=self.rules))
         except PERMANENT as e:
             store.dead_letter(window_id, f"{type(e).__name__}: {e}", attempt)
@@ -141,9 +141,9 @@ class Analyser:
         except Exception as e:
             return self._failed(store, window_id, attempt, e)
         self.on_analysed(window.stream, time.monotonic() - started)
-        if saved:
+        if verdict is not None:
             self.analysed += 1
-            self.on_result()
+            self.on_result(verdict.alert is not None)
         return None
 
     def _failed(self, store: ResultStore, window_id: int, attempt: int,
