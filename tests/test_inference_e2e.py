@@ -8,7 +8,11 @@ import subprocess
 import sys
 
 import numpy as np
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gateway import synth
 from gateway.wav import encode_wav
@@ -211,3 +215,32 @@ def _write(data_dir, sql: str, params=()) -> None:
     with conn:
         conn.execute(sql, params)
     conn.close()
+
+
+def test_a_broker_outage_delays_results_but_loses_none(tmp_path, broker, publisher):
+    config = _config(tmp_path, broker, "gw-outage")
+    data_dir = tmp_path / "data"
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="result-watcher",
+                          protocol=mqtt.MQTTv5)
+    received: list[dict] = []
+    watcher.on_message = lambda c, u, m: received.append(json.loads(m.payload))
+    session = Properties(PacketTypes.CONNECT)
+    session.SessionExpiryInterval = 600  # the broker keeps results for us across its restart
+    watcher.on_connect = lambda c, *_: c.subscribe("gateway/gw-outage/+/result", qos=1)
+    watcher.connect("127.0.0.1", broker.port, clean_start=False, properties=session)
+    watcher.loop_start()
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    try:
+        publisher.publish_all(("sensors/box-6/audio", _wav("box-6", i)) for i in range(100))
+        broker.stop()  # the windows are stored (acknowledged); their results are not out yet
+        wait_for(lambda: _count(data_dir, "results") == 100, what="analysis while offline")
+        assert _count(data_dir, "results", "published = 0") > 0
+        broker.start()
+        wait_for(lambda: _count(data_dir, "results", "published = 1") == 100, timeout_s=60,
+                 what="results published after the broker came back")
+        wait_for(lambda: len({r["id"] for r in received}) == 100, timeout_s=30,
+                 what="every result at the subscriber")
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+        gateway.terminate()

@@ -9,11 +9,13 @@ import tomllib
 import urllib.request
 
 import numpy as np
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway import synth
 from gateway.doctor import check_clock
 from gateway.local_broker import free_port
+from gateway.receiver import serve
 from gateway.wav import encode_wav
 from tests.support import REPO, GatewayProcess, status_json, store_rows, wait_for, write_config
 
@@ -104,3 +106,59 @@ def test_baseline_reset_makes_a_device_learn_again(tmp_path, broker, publisher):
 def _stream(config) -> dict:
     devices = status_json(config)["devices"]
     return devices[0]["streams"].get("audio", {}) if devices else {}
+
+
+DOCTOR_STATES = {
+    "disk_low": ("[retention]\nmin_free_mb = 1000000\n", "storage", "MB free"),
+    "uplink_unauthorised": ("[sync]\nurl = \"{url}\"\ntoken_file = \"{token}\"\n", "uplink",
+                            "refused the token"),
+    "model_broken": ("[inference]\nmodel = \"{model}\"\n", "model", "shape"),
+}
+
+
+@pytest.mark.parametrize("state", sorted(DOCTOR_STATES))
+def test_doctor_names_each_broken_state_and_what_to_do(tmp_path, broker, state):
+    server = serve(token="the-right-token")
+    try:
+        token = tmp_path / "token"
+        token.write_text("a-wrong-token")
+        model = tmp_path / "model.tflite"
+        model.write_bytes((REPO / "tests/fixtures/wrong_shape.tflite").read_bytes())
+        (tmp_path / "model.json").write_text(
+            (REPO / "tests/fixtures/wrong_shape.json").read_text())
+        extra, check, words = DOCTOR_STATES[state]
+        config = write_config(tmp_path / "d.toml", gateway_id="gw-doc3",
+                              data_dir=tmp_path / "data", port=broker.port,
+                              extra=extra.format(url=server.url, token=token, model=model))
+        out = gateway_cli(config, "doctor")
+    finally:
+        server.stop()
+    assert out.returncode == 1
+    failed = [line for line in out.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1 + (not any(x.startswith("PASS  clock") for x in
+                                       out.stdout.splitlines())), out.stdout
+    assert failed[0].startswith(f"FAIL  {check}") and words in failed[0], out.stdout
+    assert "->" in out.stdout
+
+
+def test_status_shows_broker_down_and_sync_paused(tmp_path, broker, publisher):
+    server = serve(token="the-right-token")
+    token = tmp_path / "token"
+    token.write_text("a-wrong-token")
+    config = write_config(tmp_path / "s.toml", gateway_id="gw-stat", data_dir=tmp_path / "data",
+                          port=broker.port,
+                          extra=f'[sync]\nurl = "{server.url}"\ntoken_file = "{token}"\n'
+                                'interval_s = 1\n')
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    try:
+        publisher.publish("sensors/box-1/telemetry", '{"temperature": 2.0}').wait_for_publish(5)
+        wait_for(lambda: status_json(config)["sync"]["paused"] == "auth", timeout_s=20,
+                 what="sync paused on the refused token")
+        text = gateway_cli(config, "status").stdout
+        assert "PAUSED: the cloud refused the token" in text and "1 waiting" in text
+        broker.stop()
+        wait_for(lambda: "BROKER NOT CONNECTED" in gateway_cli(config, "status").stdout,
+                 timeout_s=30, what="status to show the broker down")
+    finally:
+        gateway.terminate()
+        server.stop()

@@ -12,8 +12,11 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
+from gateway import synth
+from gateway.wav import encode_wav
 from tests.support import REPO, wait_for, write_config
 
 
@@ -69,9 +72,13 @@ def log_text(tmp_path) -> str:
 def test_ready_status_watchdog_and_stopping(tmp_path, broker, notify):
     config = write_config(tmp_path / "c.toml", gateway_id="gw-sd", data_dir=tmp_path / "data",
                           port=broker.port)
+    started = time.monotonic()
     proc = start_daemon(config, tmp_path, tmp_path / "notify.sock")
     try:
         wait_for(lambda: notify.lines("READY=1"), timeout_s=20, what="READY=1")
+        # the figure itself is measured in bench/service.py; here: within the 5 s
+        ready_at = next(t for t, line in notify.messages if line == "READY=1")
+        assert ready_at - started < 5.0
         assert "msg=subscribed" in log_text(tmp_path)  # ready only with the broker session up
         started = time.monotonic()
         wait_for(lambda: len(notify.lines("WATCHDOG=1", since=started)) >= 2, timeout_s=10,
@@ -135,3 +142,41 @@ def test_sighup_reloads_log_level_and_sync_and_says_so(tmp_path, broker, notify)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+
+
+def test_sigterm_with_analyses_in_flight_exits_0_in_the_grace_period_losing_nothing(
+        tmp_path, broker, notify, publisher):
+    config = write_config(tmp_path / "c.toml", gateway_id="gw-term", data_dir=tmp_path / "data",
+                          port=broker.port)
+    proc = start_daemon(config, tmp_path, tmp_path / "notify.sock")
+    wait_for(lambda: notify.lines("READY=1"), timeout_s=20, what="READY=1")
+    rng = np.random.default_rng(5)
+    wav = encode_wav(synth.audio_window(synth.profile_for("box-t"), rng=rng)[:, None], 16_000)
+    infos = [publisher.publish("sensors/box-t/audio", wav, ts_ms=1_732_350_000_000 + i)
+             for i in range(300)]
+    for info in infos:
+        info.wait_for_publish(30)
+    db = tmp_path / "data" / "gateway.db"
+    wait_for(lambda: _count(db, "windows") >= 100, what="windows arriving")
+    stopped_at = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert time.monotonic() - stopped_at < 10.0 + 10  # stop_grace_s default, plus flushing
+    stored, analysed = _count(db, "windows"), _count(db, "results")
+    assert analysed <= stored <= 300
+    proc = start_daemon(config, tmp_path, tmp_path / "notify2.sock")
+    try:  # what the broker still held, and every stored window, is finished after a restart
+        wait_for(lambda: _count(db, "results") == 300, timeout_s=60,
+                 what="all 300 windows stored and analysed after the restart")
+        assert _count(db, "windows") == 300
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+
+def _count(db, table: str) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        conn.close()
