@@ -41,6 +41,7 @@ from bench.intake import (  # noqa: E402
     pinned,
     start_gateway,
 )
+from bench.report import report  # noqa: E402
 from gateway import synth  # noqa: E402
 from gateway.inference.features import vibration_features  # noqa: E402
 from gateway.inference.model import (  # noqa: E402
@@ -273,15 +274,7 @@ def main() -> int:
     }
     figures["ratio_model_to_raw_invoke"] = round(
         compute["model_ms"] / max(compute["raw_invoke_ms"], 1e-9), 2)
-    print(f"inference benchmark — {figures['machine']}, median of {args.runs} runs")
-    for key, value in figures.items():
-        if key in ("machine", "runs"):
-            continue
-        goal = GOALS.get(key)
-        print(f"  {key:<28} {value:>10} {f'(goal {goal[0]} {goal[1]})' if goal else ''}")
-    print(f"  runs: {figures['runs']}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    report("inference benchmark", figures, GOALS, args.runs, args.json)
     return 0
 
 

@@ -11,7 +11,6 @@ daemon idles for --idle-s seconds and its resident memory (VmRSS) is read. Media
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import signal
@@ -25,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import report  # noqa: E402
 from gateway.local_broker import LocalMosquitto  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,13 +80,7 @@ def main() -> int:
         "runs": {"start_to_ready_s": [round(r["ready_s"], 2) for r in runs],
                  "idle_rss_mb": [round(r["rss_mb"], 1) for r in runs]},
     }
-    print(f"service benchmark — {figures['machine']}, median of {args.runs} runs")
-    for key in ("start_to_ready_s", "idle_rss_mb"):
-        op, goal = GOALS[key]
-        print(f"  {key:<20} {figures[key]:>8} (goal {op} {goal})")
-    print(f"  runs: {figures['runs']}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    report("service benchmark", figures, GOALS, args.runs, args.json)
     return 0
 
 
