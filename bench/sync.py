@@ -30,8 +30,9 @@ from pathlib import Path
 import requests
 
 from gateway.config import SyncSection
+from gateway.outbox import read_batch, store_id_of
 from gateway.store import open_database
-from gateway.uplink import Uplink, new_session, read_batch, records_url, store_id_of
+from gateway.uplink import Uplink, new_session, records_url
 
 REPO = Path(__file__).resolve().parent.parent
 CORES = sorted(os.sched_getaffinity(0))

@@ -13,10 +13,11 @@ import time
 from typing import Any
 
 from gateway.config import Config
+from gateway.outbox import read_sync_status
 from gateway.retention import dir_bytes, read_refusal
 from gateway.runlock import running_pid
 from gateway.store import open_database
-from gateway.uplink import read_sync_status, sync_disabled_reason
+from gateway.uplink import sync_disabled_reason
 
 RECENT_REJECTIONS = 5
 

@@ -7,6 +7,9 @@ with the server's answer, the rest is sent), or kept for a later try (everything
 429, timeouts, refused connections, a refused token). All state is in the store, so a crash
 at any point resends at most the batch that was in flight, under the same record ids and
 the same Idempotency-Key, and the cloud stores it once.
+
+This module is the HTTP side and the thread; what is read from and written to the store is
+in outbox.py.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import requests
 from gateway import __version__
 from gateway.config import SyncSection
 from gateway.logs import kv
-from gateway.store import open_database
+from gateway.outbox import Batch, Outbox, now_ms
 
 log = logging.getLogger("gateway.uplink")
 
@@ -40,39 +43,7 @@ THROTTLED = frozenset({429, 503})
 ANSWER_CHARS = 500  # of the server's answer kept in logs, sync_state and dead letters
 RETRY_AFTER_CEILING_S = 86_400.0  # a server asking for longer is most likely wrong
 RETRY_AFTER_FLOOR_S = 1.0  # "Retry-After: 0" answered again and again must not spin
-ENVELOPE_BYTES = 256  # reserve in batch_bytes for gateway_id, batch_id and brackets
-KINDS = ("result", "alert", "telemetry")
-
-# Each record's JSON is built by SQLite from the columns: `data` is already JSON text and is
-# spliced in as is, so no record is parsed or serialised in Python on the way out.
-_BATCH_SQL = (
-    "SELECT seq, CAST('{\"id\":\"' || :store || '-' || seq || '\",\"kind\":\"' || kind"
-    " || '\",\"device_id\":' || json_quote(device_id) || ',\"ts\":' || ts_ms"
-    " || ',\"data\":' || data || '}' AS BLOB) FROM outbox WHERE seq > :after ORDER BY seq"
-    " LIMIT :limit"
-)
 BEAT_EVERY_S = 2.0  # a long back-off still shows the watchdog that this loop is alive
-# Upload results by class, for the metrics endpoint: accepted, rejected, retry, paused.
-_BUMP_UPLOADS = ("INSERT INTO counters (name, value) VALUES (?, 1) "
-                 "ON CONFLICT (name) DO UPDATE SET value = value + 1")
-_BUMP_SYNCED = (
-    "INSERT INTO counters (name, value) VALUES ('synced', ?) "
-    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
-)
-_SET_STATE = (
-    "INSERT INTO sync_state (key, value) VALUES (?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-)
-_DEAD_LETTER = (
-    "INSERT INTO dead_letters (stage, ref, error, attempts, created_at_ms, payload) "
-    "VALUES ('sync', ?, ?, 1, ?, ?) ON CONFLICT (stage, ref) DO UPDATE SET "
-    "error = excluded.error, attempts = attempts + 1, created_at_ms = excluded.created_at_ms, "
-    "payload = excluded.payload"
-)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def sync_disabled_reason(sync: SyncSection) -> str | None:
@@ -94,59 +65,6 @@ def new_session(sync: SyncSection, session_factory=requests.Session) -> requests
     if sync.token:
         session.headers["Authorization"] = f"Bearer {sync.token}"
     return session
-
-
-# --- batches --------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Batch:
-    """Consecutive outbox rows, oldest first, each as its record's JSON bytes."""
-
-    seqs: list[int]
-    pieces: list[bytes]
-    full: bool = False  # cut by a bound: more rows may be waiting
-
-    def __len__(self) -> int:
-        return len(self.seqs)
-
-    def body(self, gateway_id: str, store_id: str) -> tuple[str, bytes]:
-        """(batch id, JSON body). The id is derived from the content alone, so a resend of
-        the same batch carries the same Idempotency-Key."""
-        records = b",".join(self.pieces)
-        batch_id = f"{store_id}-{self.seqs[0]}-{self.seqs[-1]}-{zlib.crc32(records):08x}"
-        head = json.dumps({"gateway_id": gateway_id, "batch_id": batch_id})[:-1].encode()
-        return batch_id, head + b',"records":[' + records + b"]}"
-
-    def halves(self) -> tuple[Batch, Batch]:
-        mid = len(self.seqs) // 2
-        return (Batch(self.seqs[:mid], self.pieces[:mid]),
-                Batch(self.seqs[mid:], self.pieces[mid:]))
-
-
-def read_batch(conn, store_id: str, max_records: int, max_bytes: int,
-               after_seq: int = 0) -> Batch:
-    """The oldest rows after `after_seq`, at most max_records and max_bytes of JSON (a single
-    record larger than max_bytes goes alone: the server decides whether it is too big)."""
-    seqs: list[int] = []
-    pieces: list[bytes] = []
-    budget = max_bytes - ENVELOPE_BYTES
-    cursor = conn.execute(_BATCH_SQL, {"store": store_id, "after": after_seq,
-                                       "limit": max_records})
-    full = False
-    for seq, piece in cursor:
-        budget -= len(piece) + 1
-        if budget < 0 and seqs:
-            full = True
-            break
-        seqs.append(seq)
-        pieces.append(piece)
-    cursor.close()
-    return Batch(seqs, pieces, full or len(seqs) == max_records)
-
-
-def store_id_of(conn) -> str:
-    return conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
 
 
 # --- answers --------------------------------------------------------------------------------
@@ -252,16 +170,10 @@ class Uplink:
         self.backoff_base_s = backoff_base_s
         self._beat = beat  # for the watchdog: called each round and while waiting
         self.url = records_url(sync, gateway_id)
-        self.db = open_database(store_path)
-        # Losing the last deletes in a power cut only resends records the cloud dedupes by
-        # id, so this connection need not pay an fsync per batch (the intake writer does).
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.conn = self.db.conn
-        self.store_id = store_id_of(self.conn)
+        self.outbox = Outbox(store_path)
         self.session = new_session(sync, session_factory)
         self.failures = 0
         self.paused = False
-        self._state: dict[str, str] = dict(self.conn.execute("SELECT key, value FROM sync_state"))
         self._cond = threading.Condition()
         self._stopping = self._woken = False
         self._thread: threading.Thread | None = None
@@ -294,7 +206,7 @@ class Uplink:
                 log.warning("uplink did not stop in time", extra=kv(timeout_s=timeout))
                 return False
         self.session.close()
-        self.db.close()
+        self.outbox.close()
         return True
 
     def _run(self) -> None:
@@ -302,7 +214,7 @@ class Uplink:
             try:
                 delay, wakeable = self._delay_after(self.run_once())
                 if delay > 0:
-                    self._set_state(next_attempt_ms=str(now_ms() + int(delay * 1000)))
+                    self.outbox.set_state(next_attempt_ms=str(now_ms() + int(delay * 1000)))
             except Exception as e:  # a bug or a failing store: log, back off, go on
                 log.exception("upload round failed", extra=kv(error=repr(e)))
                 self.failures += 1
@@ -344,8 +256,7 @@ class Uplink:
         outcome = RoundOutcome()
         started = time.monotonic()
         while not self._stopping:
-            batch = read_batch(self.conn, self.store_id, self.sync.batch_records,
-                               self.sync.batch_bytes)
+            batch = self.outbox.read_batch(self.sync.batch_records, self.sync.batch_bytes)
             outcome.remaining = batch.full
             if not batch:
                 break
@@ -362,7 +273,7 @@ class Uplink:
     def _deliver(self, batch: Batch, outcome: RoundOutcome) -> Answer | None:
         """Send a batch; None when each of its records is settled (accepted or set aside),
         else the answer that keeps them for a later try."""
-        batch_id, body = batch.body(self.gateway_id, self.store_id)
+        batch_id, body = batch.body(self.gateway_id, self.outbox.store_id)
         gzipped = zlib.compress(body, self.gzip_level, wbits=31)
         started = time.monotonic()
         answer = post_batch(self.session, self.url, self.sync, batch_id, gzipped)
@@ -371,7 +282,7 @@ class Uplink:
         outcome.wire_bytes += len(gzipped)
         verdict = answer.verdict
         if verdict == "accepted":
-            self._accept(batch)
+            self.outbox.accept(batch)
             outcome.accepted += len(batch)
             log.debug("batch accepted", extra=kv(batch_id=batch_id, records=len(batch),
                                                  bytes=len(gzipped), status=answer.status,
@@ -389,21 +300,8 @@ class Uplink:
                 return failed
         return None
 
-    def _accept(self, batch: Batch) -> None:
-        with self.db.atomic():
-            deleted = self.conn.executemany("DELETE FROM outbox WHERE seq = ?",
-                                            [(seq,) for seq in batch.seqs]).rowcount
-            self.conn.execute(_BUMP_SYNCED, (deleted,))
-            self.conn.execute(_BUMP_UPLOADS, ("uploads:accepted",))
-            self._set_state(last_success_ms=str(now_ms()))
-
     def _dead_letter(self, batch: Batch, answer: Answer) -> None:
-        record_id = f"{self.store_id}-{batch.seqs[0]}"
-        with self.db.atomic():
-            self.conn.execute(_DEAD_LETTER, (record_id, answer.describe(), now_ms(),
-                                             batch.pieces[0].decode()))
-            self.conn.execute("DELETE FROM outbox WHERE seq = ?", (batch.seqs[0],))
-            self.conn.execute(_BUMP_UPLOADS, ("uploads:rejected",))
+        record_id = self.outbox.dead_letter(batch, answer.describe())
         log.warning("record refused by the cloud, set aside in the dead-letter list",
                     extra=kv(record_id=record_id, answer=answer.describe(),
                              action="gateway dlq list; fix, then gateway dlq retry"))
@@ -423,14 +321,12 @@ class Uplink:
                 log.info("cloud accepts the token again: uploads resumed")
             self.failures, self.paused = 0, False
         if outcome.failure is None:
-            self._set_state(paused="", consecutive_failures="0")
+            self.outbox.set_state(paused="", consecutive_failures="0")
             return
         self.failures += 1
         self._log_failure(outcome)
-        with self.db.atomic():
-            self.conn.execute(_BUMP_UPLOADS, (
-                "uploads:paused" if outcome.failure == "auth" else "uploads:retry",))
-        self._set_state(paused="auth" if outcome.failure == "auth" else "",
+        self.outbox.count_upload("paused" if outcome.failure == "auth" else "retry")
+        self.outbox.set_state(paused="auth" if outcome.failure == "auth" else "",
                         last_error=outcome.error, last_error_ms=str(now_ms()),
                         consecutive_failures=str(self.failures))
 
@@ -443,23 +339,14 @@ class Uplink:
                                    action="check sync.token_file or GATEWAY_SYNC_TOKEN, "
                                           "then restart the service"))
             return
-        first = self.failures == 1 or outcome.error != self._state.get("last_error")
+        first = self.failures == 1 or outcome.error != self.outbox.state.get("last_error")
         (log.warning if first else log.debug)(
             "upload failed, records kept for a later try",
             extra=kv(error=outcome.error, failures=self.failures,
                      retry_after_s=outcome.retry_after_s))
 
-    def _set_state(self, **values: str) -> None:
-        """Write the keys whose value changed (inside the caller's transaction, if any)."""
-        changed = [(k, v) for k, v in values.items() if self._state.get(k) != v]
-        if not changed:
-            return
-        with self.db.atomic():
-            self.conn.executemany(_SET_STATE, changed)
-        self._state.update(changed)
 
-
-# --- doctor and status ----------------------------------------------------------------------
+# --- doctor ---------------------------------------------------------------------------------
 
 
 def probe(sync: SyncSection, gateway_id: str,
@@ -487,29 +374,3 @@ def probe(sync: SyncSection, gateway_id: str,
     if answer.status == 404:
         return False, f"no upload endpoint at {url} (HTTP 404): check sync.url"
     return False, f"cloud answered {answer.describe()}: uploads will retry; ask the cloud team"
-
-
-def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value not in (None, "") else None
-
-
-def read_sync_status(conn, now: int | None = None) -> dict:
-    """The uploader's state for `gateway status`; read-only queries only."""
-    now = now_ms() if now is None else now
-    pending = dict.fromkeys(KINDS, 0)
-    pending.update(conn.execute("SELECT kind, count(*) FROM outbox GROUP BY kind"))
-    oldest = conn.execute("SELECT created_at_ms FROM outbox ORDER BY seq LIMIT 1").fetchone()
-    state = dict(conn.execute("SELECT key, value FROM sync_state"))
-    dead = conn.execute("SELECT count(*) FROM dead_letters WHERE stage = 'sync'").fetchone()[0]
-    return {
-        "pending": pending,
-        "pending_total": sum(pending.values()),
-        "oldest_pending_age_ms": max(0, now - oldest[0]) if oldest else None,
-        "paused": state.get("paused", ""),
-        "last_success_ms": _int_or_none(state.get("last_success_ms")),
-        "last_error": state.get("last_error", ""),
-        "last_error_ms": _int_or_none(state.get("last_error_ms")),
-        "next_attempt_ms": _int_or_none(state.get("next_attempt_ms")),
-        "consecutive_failures": _int_or_none(state.get("consecutive_failures")) or 0,
-        "dead_letters": dead,
-    }

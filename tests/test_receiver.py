@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from gateway import receiver as receiver_module
-from gateway.receiver import KINDS, serve
+from gateway import receiver_api
+from gateway.receiver import serve
+from gateway.receiver_api import KINDS
 from gateway.uplink import AUTH, REFUSED, THROTTLED
 from tests.support import REPO, wait_for
 
@@ -138,7 +139,7 @@ def test_broken_gzip_is_400(receiver):
 
 
 def test_an_oversized_body_is_413(receiver, monkeypatch):
-    monkeypatch.setattr(receiver_module, "MAX_BODY_BYTES", 1000)
+    monkeypatch.setattr(receiver_api, "MAX_BODY_BYTES", 1000)
     answer = post(receiver, batch(*[record(n) for n in range(50)]))
     assert answer.status_code == 413 and not receiver.records
 

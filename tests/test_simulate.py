@@ -14,7 +14,8 @@ from gateway.config import IntakeSection
 from gateway.local_broker import free_port
 from gateway.payloads import Inbound, parse_message
 from gateway.records import Rejection, Telemetry, Window
-from gateway.simulate import REJECTION_REASON, FaultPlan, SimConfig, Simulator, main
+from gateway.simulate import Simulator, main
+from gateway.simulate_boxes import REJECTION_REASON, FaultPlan, SimConfig
 from gateway.wav import decode_wav
 from tests.support import Subscriber, wait_for
 

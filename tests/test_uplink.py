@@ -21,6 +21,7 @@ import requests
 
 from gateway.config import SyncSection
 from gateway.logs import KeyValueFormatter
+from gateway.outbox import read_batch, read_sync_status, store_id_of
 from gateway.receiver import serve
 from gateway.records import Telemetry, content_digest
 from gateway.store import IntakeStore, open_database
@@ -30,10 +31,7 @@ from gateway.uplink import (
     describe_error,
     new_session,
     probe,
-    read_batch,
-    read_sync_status,
     retry_after_seconds,
-    store_id_of,
     sync_disabled_reason,
 )
 from tests.support import REPO, wait_for
