@@ -162,3 +162,24 @@ def test_status_shows_broker_down_and_sync_paused(tmp_path, broker, publisher):
     finally:
         gateway.terminate()
         server.stop()
+
+
+def test_status_shows_raw_intake_refused_when_the_disk_is_short(tmp_path, broker, publisher):
+    config = write_config(tmp_path / "f.toml", gateway_id="gw-full", data_dir=tmp_path / "data",
+                          port=broker.port, extra="[retention]\nmin_free_mb = 1000000\n")
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    try:
+        wait_for(lambda: status_json(config)["raw_intake_refused"], timeout_s=30,
+                 what="retention to refuse raw intake")
+        text = gateway_cli(config, "status").stdout
+        assert "DISK FULL" in text and "docs/retention.md" in text
+        rng = np.random.default_rng(4)
+        wav = encode_wav(synth.audio_window(synth.profile_for("box-f"), rng=rng)[:, None], 16_000)
+        publisher.publish("sensors/box-f/audio", wav).wait_for_publish(5)
+        publisher.publish("sensors/box-f/telemetry", '{"temperature": 1.0}').wait_for_publish(5)
+        status = wait_for(lambda: (s := status_json(config))["rejected"] and s,
+                          what="the window refused")
+        assert status["rejected_by_reason"] == {"disk_full": 1}
+        assert status["received"]["telemetry"] == 1  # telemetry is still taken
+    finally:
+        gateway.terminate()
