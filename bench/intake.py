@@ -19,7 +19,6 @@ import os
 import platform
 import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import summarise  # noqa: E402
 from gateway.local_broker import LocalMosquitto
 from gateway.wav import encode_wav
 
@@ -225,11 +227,7 @@ def one_run(kind: str, count: int, slow_fsync_ms: float, shim: Path | None) -> d
 
 def median_of(runs: int, kind: str, count: int, slow_ms: float = 0, shim=None) -> dict:
     results = [one_run(kind, count, slow_ms, shim) for _ in range(runs)]
-    out = {"rate": statistics.median(r["rate"] for r in results),
-           "rates": [round(r["rate"]) for r in results]}
-    if "rss_mb" in results[0]:
-        out["rss_mb"] = max(r["rss_mb"] for r in results)
-    return out
+    return summarise(results)
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ goal beside it, the raw runs, and the same figures as JSON for bench/run_all."""
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 
@@ -18,3 +19,12 @@ def report(title: str, figures: dict, goals: dict, runs: int, json_path: Path | 
     print(f"  runs: {figures['runs']}")
     if json_path:
         json_path.write_text(json.dumps(figures, indent=2))
+
+
+def summarise(results: list[dict]) -> dict:
+    """Runs of one figure set: the median of each figure, the raw rates, the worst RSS."""
+    out = {key: statistics.median(r[key] for r in results) for key in results[0]}
+    out["rates"] = [round(r["rate"]) for r in results]
+    if "rss_mb" in results[0]:
+        out["rss_mb"] = max(r["rss_mb"] for r in results)
+    return out

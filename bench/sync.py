@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,9 @@ from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import summarise  # noqa: E402
 from gateway.config import SyncSection
 from gateway.outbox import read_batch, store_id_of
 from gateway.store import open_database
@@ -183,11 +185,7 @@ def one_run(kind: str, template: Path, count: int, batch_records: int) -> dict:
 
 def median_of(runs: int, kind: str, template: Path, count: int, batch_records: int) -> dict:
     results = [one_run(kind, template, count, batch_records) for _ in range(runs)]
-    out = {key: statistics.median(r[key] for r in results) for key in results[0]}
-    out["rates"] = [round(r["rate"]) for r in results]
-    if "rss_mb" in results[0]:
-        out["rss_mb"] = max(r["rss_mb"] for r in results)
-    return out
+    return summarise(results)
 
 
 def main() -> int:
