@@ -34,7 +34,7 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import summarise  # noqa: E402
+from bench.report import report, summarise  # noqa: E402
 from gateway.local_broker import LocalMosquitto
 from gateway.wav import encode_wav
 
@@ -44,8 +44,9 @@ CORES = sorted(os.sched_getaffinity(0))
 GATEWAY_CORE = CORES[-1] if len(CORES) > 1 else None
 BROKER_CORE = CORES[0] if len(CORES) > 1 else None
 COUNTERS = {"telemetry": "received_telemetry", "windows": "received_audio"}
-GOALS = {"telemetry_per_s": 10_000, "ratio_to_broker": 0.5, "audio_per_s": 500,
-         "peak_rss_mb_telemetry": 80, "peak_rss_mb_audio": 80}
+GOALS = {"telemetry_per_s": (">=", 10_000), "ratio_to_broker": (">=", 0.5),
+         "audio_per_s": (">=", 500), "peak_rss_mb_telemetry": ("<=", 80),
+         "peak_rss_mb_audio": ("<=", 80)}
 
 
 def telemetry_messages(n: int):
@@ -262,16 +263,7 @@ def main() -> int:
                  "telemetry_slow": slow["rates"], "audio": audio["rates"],
                  "audio_slow": audio_slow["rates"]},
     }
-    print(f"intake benchmark — {figures['machine']}, median of {args.runs} runs")
-    for key, value in figures.items():
-        if key in ("machine", "runs"):
-            continue
-        goal = GOALS.get(key)
-        goal_text = f"(goal {'≤' if 'rss' in key else '≥'} {goal})" if goal else ""
-        print(f"  {key:<32} {value:>10} {goal_text}")
-    print(f"  runs: {figures['runs']}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    report("intake benchmark", figures, GOALS, args.runs, args.json)
     return 0
 
 

@@ -30,7 +30,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import summarise  # noqa: E402
+from bench.report import report, summarise  # noqa: E402
 from gateway.config import SyncSection
 from gateway.outbox import read_batch, store_id_of
 from gateway.store import open_database
@@ -42,7 +42,8 @@ UPLOADER_CORE = CORES[-1] if len(CORES) > 1 else None
 RECEIVER_CORE = CORES[0] if len(CORES) > 1 else None
 TOKEN = "bench-token"
 GATEWAY_ID = "gw-bench"
-GOALS = {"drain_per_s": 20_000, "wire_bytes_per_record": 80, "peak_rss_mb": 100}
+GOALS = {"drain_per_s": (">=", 20_000), "wire_bytes_per_record": ("<=", 80),
+         "peak_rss_mb": ("<=", 100)}
 
 # The BRIEF.md payload, values varying as real readings do (so gzip is not flattered).
 _FILL = """
@@ -207,12 +208,12 @@ def main() -> int:
         build_store(template, args.records)
         upload = median_of(args.runs, "upload", template, args.records, args.batch_records)
         baseline = median_of(args.runs, "baseline", template, args.records, args.batch_records)
-    report(args, upload, baseline)
+    report("sync benchmark", figures_of(args, upload, baseline), GOALS, args.runs, args.json)
     return 0
 
 
-def report(args, upload: dict, baseline: dict) -> None:
-    figures = {
+def figures_of(args, upload: dict, baseline: dict) -> dict:
+    return {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}, "
                    f"uploader pinned to core {UPLOADER_CORE}, receiver to {RECEIVER_CORE}",
         "records": args.records,
@@ -229,16 +230,6 @@ def report(args, upload: dict, baseline: dict) -> None:
         "peak_rss_mb": round(upload["rss_mb"], 1),
         "runs": {"drain": upload["rates"], "bare_post_loop": baseline["rates"]},
     }
-    print(f"sync benchmark — {figures['machine']}, median of {args.runs} runs")
-    for key, value in figures.items():
-        if key in ("machine", "runs"):
-            continue
-        goal = GOALS.get(key)
-        goal_text = f"(goal {'≥' if key == 'drain_per_s' else '≤'} {goal})" if goal else ""
-        print(f"  {key:<28} {value:>10} {goal_text}")
-    print(f"  runs: {figures['runs']}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
