@@ -35,6 +35,7 @@ from paho.mqtt.properties import Properties
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import report, summarise  # noqa: E402
+from bench.runtime import runtime_python  # noqa: E402
 from gateway.local_broker import LocalMosquitto
 from gateway.wav import encode_wav
 
@@ -138,7 +139,7 @@ def pinned(core: int | None):
 
 
 def start_gateway(config: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(config)],
+    return subprocess.Popen([runtime_python(), "-m", "gateway", "run", "-c", str(config)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, preexec_fn=pinned(GATEWAY_CORE))
 

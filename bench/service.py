@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import report  # noqa: E402
+from bench.runtime import runtime_python  # noqa: E402
 from gateway.local_broker import LocalMosquitto  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +51,7 @@ def one_run(idle_s: float) -> dict:
             sock.settimeout(30)
             env = {**os.environ, "NOTIFY_SOCKET": str(workdir / "notify.sock")}
             started = time.monotonic()
-            proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(config)],
+            proc = subprocess.Popen([runtime_python(), "-m", "gateway", "run", "-c", str(config)],
                                     cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             try:

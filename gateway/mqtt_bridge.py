@@ -14,6 +14,7 @@ import logging
 import ssl
 import threading
 import time
+from functools import partial
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -168,8 +169,9 @@ class MqttBridge:
             record = parse_message(inbound, self.config.mqtt.topic_prefix, self.config.intake)
             on_durable = None
             if message.qos > 0:
-                generation = self._generation
-                on_durable = lambda: self._ack(generation, message.mid, message.qos)  # noqa: E731
+                # Only the ids, not the message: holding every in-flight MQTTMessage (with its
+                # Properties) until the commit made the garbage collector walk them all.
+                on_durable = partial(self._ack, self._generation, message.mid, message.qos)
             self._sink.submit(record, on_durable)
         except Exception:
             log.exception("handling an inbound message failed; it stays unacknowledged and "

@@ -153,11 +153,15 @@ def _reject_constant(name: str) -> None:
     raise PayloadError("non_finite", f"{name} is not a number JSON allows")
 
 
+# One decoder for every message: json.loads with an option builds a new decoder per call.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _load_json_object(payload: bytes) -> tuple[dict, str]:
     """The payload as a JSON object, and as text (strict UTF-8, as JSON on the wire must be)."""
     try:
         text = payload.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _JSON.decode(text)
     except (ValueError, RecursionError) as e:
         if isinstance(e, PayloadError):
             raise

@@ -29,13 +29,18 @@ ROWS_PER_STATEMENT = 100
 class _Insert:
     """Multi-row INSERT OR IGNORE for one record type.
 
-    Many rows per statement, because sqlite3 releases the GIL on every statement step:
-    one step per row lets the MQTT thread starve the writer (measured: ~1,000 rows/s
-    under load, against tens of thousands with 100 rows per statement).
+    Many rows per statement for small records, because sqlite3 releases the GIL on every
+    statement step: one step per row lets the MQTT thread starve the writer (measured:
+    ~1,000 rows/s under load, against tens of thousands with 100 rows per statement).
+    Windows go one per statement: a cached statement keeps a copy of the values last bound
+    to it, and with a statement per row count that held ~20 MB of audio after nine batches,
+    growing with every new batch size.
     """
 
-    def __init__(self, table: str, record_type: type, returning: str = ""):
+    def __init__(self, table: str, record_type: type, returning: str = "",
+                 rows_per_statement: int = ROWS_PER_STATEMENT):
         self.returning = returning  # columns of the rows actually inserted, e.g. "id"
+        self.rows_per_statement = rows_per_statement
         self.columns = record_type._fields  # records are named tuples in column order
         self._head = f"INSERT OR IGNORE INTO {table} ({', '.join(self.columns)}) VALUES "
         self._one = f"({', '.join('?' for _ in self.columns)})"
@@ -50,8 +55,9 @@ class _Insert:
         """Insert the records; return how many were new (their `returning` columns go to
         returned, if this insert returns any)."""
         stored = 0
-        for start in range(0, len(records), ROWS_PER_STATEMENT):
-            chunk = records[start:start + ROWS_PER_STATEMENT]
+        step = self.rows_per_statement
+        for start in range(0, len(records), step):
+            chunk = records[start:start + step]
             params = list(chain.from_iterable(chunk))
             if not self.returning:
                 stored += conn.execute(self.sql(len(chunk)), params).rowcount
@@ -65,8 +71,8 @@ class _Insert:
 
 # counter name -> insert; windows are counted per stream
 _INSERTS = {
-    "received_audio": _Insert("windows", Window, returning="id"),
-    "received_vibration": _Insert("windows", Window, returning="id"),
+    "received_audio": _Insert("windows", Window, returning="id", rows_per_statement=1),
+    "received_vibration": _Insert("windows", Window, returning="id", rows_per_statement=1),
     "received_telemetry": _Insert("telemetry", Telemetry),
     "rejected": _Insert("rejected", Rejection, returning="topic, reason"),
 }
