@@ -19,14 +19,17 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from gateway.demo_parts import BASELINE_WINDOWS, Demo, DemoError, Snapshot
 from gateway.logs import KeyValueFormatter
 from gateway.status import collect_status
+
+# rich is imported where the live view is drawn: `gateway run` shares this module's command
+# line (cli.py) and must not carry a terminal UI library in the daemon's memory.
+if TYPE_CHECKING:
+    from rich.console import Group
+    from rich.table import Table
 
 REFRESH_S = 0.5
 PLAIN_EVERY_S = 5.0
@@ -62,6 +65,8 @@ def alert_line(alert: dict) -> str:
 
 
 def _devices(snap: Snapshot, demo: Demo) -> Table:
+    from rich.table import Table
+
     table = Table("box", "audio (model score)", "vibration (mm/s, ISO 10816)")
     needed = snap.status.get("baseline_needed", BASELINE_WINDOWS)
     for device in snap.status.get("devices", []):
@@ -74,6 +79,8 @@ def _devices(snap: Snapshot, demo: Demo) -> Table:
 
 
 def _pipeline(snap: Snapshot) -> Table:
+    from rich.table import Table
+
     status, alerts = snap.status, snap.alerts
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
@@ -92,6 +99,8 @@ def _pipeline(snap: Snapshot) -> Table:
 
 
 def render(snap: Snapshot, demo: Demo, duration: float | None) -> Group:
+    from rich.console import Group
+
     ends = f"ends after {duration:.0f} s of operation" if duration else "Ctrl-C ends it"
     header = (f"[bold]sensor-gateway demo[/] {snap.elapsed_s:.0f} s: {demo.boxes} simulated "
               f"boxes; {demo.fault.device_id} develops a {demo.fault.kind} once its baseline "
@@ -119,6 +128,9 @@ def show(demo: Demo, duration: float | None, stop: threading.Event) -> None:
     if stop.is_set():
         return
     if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.live import Live
+
         with Live(render(demo.snapshot(), demo, duration), auto_refresh=False,
                   console=Console()) as live:
             while going_on():
