@@ -107,7 +107,7 @@ class IntakeSection:
     max_batch: int = opt(500, _range(1, 10_000))
     max_delay_ms: float = opt(5.0, _range(0.0, 1000))
     queue_size: int = opt(1_000, _range(10, 1_000_000))
-    queue_bytes: int = opt(4 * 1024 * 1024, _range(1024 * 1024, 1024 * 1024 * 1024))
+    queue_bytes: int = opt(2 * 1024 * 1024, _range(1024 * 1024, 1024 * 1024 * 1024))
     max_audio_bytes: int = opt(8 * 1024 * 1024, _range(1024, 256 * 1024 * 1024))
     max_vibration_bytes: int = opt(4 * 1024 * 1024, _range(1024, 64 * 1024 * 1024))
     max_telemetry_bytes: int = opt(64 * 1024, _range(256, 16 * 1024 * 1024))
