@@ -1,7 +1,8 @@
 """The composition root: builds the pipeline, starts it in order, stops it in reverse.
 
 Flow: sources (MQTT bridge, microphone) → intake writer → store → analysis queue →
-workers → store (results, alerts, outbox) → publisher (local broker) / uplink (cloud).
+workers → result writer → store (results, alerts, outbox) → publisher (local broker) /
+uplink (cloud).
 Downstream stages start first, intake last, so nothing arrives before it can be
 kept and handled. Signal handlers only set a flag; the main thread does the rest.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from gateway.config import Config, ConfigError, load_config
 from gateway.health import Heartbeats, WatchdogPinger
 from gateway.inference.model import AudioModel, shipped_model_path
+from gateway.inference.result_writer import ResultWriter
 from gateway.inference.results import unanalysed
 from gateway.inference.verdict import VerdictRules
 from gateway.inference.worker import Analyser, RetryPolicy
@@ -55,7 +57,10 @@ def model_path(config: Config) -> Path:
 
 
 def build_analyser(config: Config, on_result=lambda alerted: None,
-                   on_analysed=lambda stream, seconds: None) -> Analyser:
+                   on_analysed=lambda stream, seconds: None,
+                   writer: ResultWriter | None = None,
+                   retry_later=lambda window_id, delay_s: None) -> Analyser:
+    """The analysis task body; with a writer, its results are committed in groups by it."""
     inf = config.inference
     path = model_path(config)
     return Analyser(
@@ -63,7 +68,8 @@ def build_analyser(config: Config, on_result=lambda alerted: None,
         VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
                      inf.alert_window),
         RetryPolicy(inf.max_attempts, inf.retry_base_s, inf.retry_max_s),
-        inf.time_limit_s, on_result=on_result, on_analysed=on_analysed)
+        inf.time_limit_s, on_result=on_result, on_analysed=on_analysed, writer=writer,
+        retry_later=retry_later)
 
 
 class Daemon:
@@ -78,6 +84,7 @@ class Daemon:
         self.metrics = GatewayMetrics(self._metrics_snapshot)
         self.metrics_server: MetricsServer | None = None
         self.analyser: Analyser | None = None
+        self.results: ResultWriter | None = None
         self.ready = False
         self.started_ms = int(time.time() * 1000)
         self.main_db = None  # the main thread's own connection (sweep, daemon state)
@@ -113,13 +120,15 @@ class Daemon:
         model = AudioModel(model_path(cfg))  # a missing or misfit model stops the start here
         log.info("model loaded", extra=kv(model=model.name_version, path=model_path(cfg)))
         self.bridge = MqttBridge(cfg)
-        self._watch("main", "publisher", "intake", "workers")
+        self._watch("main", "publisher", "intake", "workers", "results")
         self.publisher = Publisher(cfg.store_path, cfg.out_prefix, self.bridge.publish,
                                    self.bridge.is_connected, beat=self._beat("publisher"))
         self.publisher.start()
         self.uplink = self._start_uplink()
+        self.results = ResultWriter(cfg.store_path, beat=self._beat("results")).start()
         self.analyser = build_analyser(cfg, on_result=self._on_result,
-                                       on_analysed=self.metrics.observe_inference)
+                                       on_analysed=self.metrics.observe_inference,
+                                       writer=self.results, retry_later=self._retry_later)
         self.queue = AnalysisQueue(build_huey(cfg), self.analyser.handle)
         self.queue.huey.on_startup()(self.analyser.prepare_worker)
         self.queue.start(cfg.queue.workers)
@@ -186,6 +195,10 @@ class Daemon:
         if alerted and self.uplink:
             self.uplink.wake()
 
+    def _retry_later(self, window_id: int, delay_s: float) -> None:
+        """A result the result writer could not save: its window is tried again later."""
+        self.queue.enqueue_later(window_id, delay_s)
+
     def _make_mic(self) -> MicSource:
         mic = self.config.mic
 
@@ -251,7 +264,7 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop intake, commit and acknowledge what was taken, let analyses finish within the
-        grace period, publish what is ready, say offline, close."""
+        grace period, commit their results, publish what is ready, say offline, close."""
         log.info("gateway stopping")
         self.notifier.stopping()
         for source in reversed(self.sources):
@@ -260,6 +273,11 @@ class Daemon:
             self.writer.stop()
         if self.queue:
             self.queue.stop(self.config.gateway.stop_grace_s)
+        if self.results:
+            # After the workers (nothing more is handed to it), before the queue closes (a
+            # failed save queues a retry) and the publisher stops (it publishes these).
+            self.results.stop()
+        if self.queue:
             self.queue.close()
         if self.publisher:
             self.publisher.stop()

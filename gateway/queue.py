@@ -147,6 +147,11 @@ class AnalysisQueue:
             count += 1
         return count
 
+    def enqueue_later(self, window_id: int, delay_s: float) -> None:
+        """Queue one analysis to run after delay_s: the retry of a window whose result the
+        result writer could not save (its task had already returned)."""
+        self._task.schedule((int(window_id),), delay=delay_s)
+
     def depth(self) -> int:
         """Tasks waiting (not counting ones scheduled for a retry)."""
         return self.huey.pending_count()

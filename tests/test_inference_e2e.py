@@ -147,10 +147,27 @@ def test_sigkill_during_analysis_leaves_exactly_one_result_per_window(tmp_path, 
         assert _count(data_dir, "windows") == 150
         assert _count(data_dir, "outbox", "kind = 'result'") == 150
         assert _count(data_dir, "analysis", "state = 'done'") == 150
+        # Results computed but still waiting in the result writer at the kill were lost with
+        # it: their windows were analysed again, not given up.
+        assert _count(data_dir, "dead_letters") == 0
         (learned,), = store_rows(data_dir, "SELECT json_array_length(scores) FROM baselines")
         assert learned == 10
     finally:
         gateway.terminate()
+
+
+def test_sigterm_during_analysis_commits_every_computed_result(tmp_path, broker, publisher):
+    config = _config(tmp_path, broker, "gw-term")
+    data_dir = tmp_path / "data"
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    publisher.publish_all(("sensors/box-7/audio", _wav("box-7", i)) for i in range(150))
+    wait_for(lambda: _count(data_dir, "results") >= 5, what="analysis under way")
+    assert gateway.terminate() == 0
+    assert "gateway stopped" in gateway.log_text()
+    # Every window a worker started on has its result: the result writer was flushed after
+    # the workers stopped. (Windows not started yet have no analysis row at all.)
+    assert _count(data_dir, "analysis", "state = 'trying'") == 0
+    assert _count(data_dir, "results") == _count(data_dir, "analysis") > 0
 
 
 def test_a_poison_window_is_dead_lettered_and_can_be_retried(tmp_path, broker):

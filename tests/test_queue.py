@@ -88,6 +88,17 @@ def test_a_retry_runs_again_after_its_delay(config):
         queue.stop(5)
 
 
+def test_a_window_queued_for_later_runs_once_its_delay_passed(config):
+    recorder = Recorder()
+    queue = running_queue(config, recorder)
+    try:
+        queue.enqueue_later(9, 0.5)  # a result the result writer could not save
+        wait_for(lambda: recorder.calls, what="the delayed task")
+        assert recorder.calls == [9]
+    finally:
+        queue.stop(5)
+
+
 def test_graceful_stop_lets_the_running_task_finish(config):
     hold = threading.Event()
     recorder = Recorder(hold=hold)

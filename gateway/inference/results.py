@@ -1,11 +1,13 @@
-"""The analysis stage's reads and writes in the store, one connection per worker thread.
+"""The analysis stage's reads and writes in the store, one connection per thread.
 
 Each analysis claims its window (an attempt counter written before any work, so a
 window that crashes or hangs the process is given up after `max_attempts` starts),
-then writes everything the result changes in one transaction: the result, the
-device's baseline and state, an alert when the state changed, their upstream
-outbox records, and the analysis marked done. A window analysed twice (after a
-crash, or queued twice) therefore leaves one result.
+then writes everything the result changes together: the result, the device's
+baseline and state, an alert when the state changed, their upstream outbox
+records, and the analysis marked done. A window analysed twice (after a crash, or
+queued twice) therefore leaves one result. `save` does that for one window in its
+own transaction; `save_batch` does it for many windows in one transaction (the
+result writer's group commit), each in a savepoint of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -61,10 +64,22 @@ _BUMP = ("INSERT INTO counters (name, value) VALUES (?, 1) "
          "ON CONFLICT (name) DO UPDATE SET value = value + 1")
 _OUTBOX = ("INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
            "VALUES (?, ?, ?, ?, ?) RETURNING seq")
+_SAVEPOINT = "one_result"  # each result of a batch, so one can be rolled back alone
+
+
+Judge = Callable[[DeviceMemory], Verdict]
+
+
+def _failed_in_the_database(error: Exception, conn: sqlite3.Connection) -> bool:
+    """True when a failure is the database's (I/O error, disk full, lock timeout, corruption)
+    rather than one window's: then the whole batch must be tried again, and blaming (or
+    dead-lettering) the window would be wrong. Some such errors also end the transaction."""
+    return (not conn.in_transaction or isinstance(error, sqlite3.OperationalError)
+            or type(error) is sqlite3.DatabaseError)
 
 
 class ResultStore:
-    """Owned by one worker thread."""
+    """Owned by one thread: a queue worker, or the result writer."""
 
     def __init__(self, path: Path):
         self.db = open_database(path)
@@ -130,30 +145,61 @@ class ResultStore:
                 "FROM windows WHERE id = ? ON CONFLICT (name) DO UPDATE SET value = value + 1",
                 (window_id,))
 
-    def save(self, window: StoredWindow, outcome: Outcome, judge) -> Verdict | None:
-        """Write the result and everything it changes; return its verdict, or None if the
-        window already had a result.
+    def save(self, window: StoredWindow, outcome: Outcome, judge: Judge) -> Verdict | None:
+        """Write the result and everything it changes in its own transaction; return its
+        verdict, or None if the window already had a result.
 
         `judge(memory) -> Verdict` runs inside the transaction, on the device memory as it is
         now, so two workers finishing windows of one device cannot lose an update.
         """
+        with immediate(self.conn):
+            return self._save(window, outcome, judge)
+
+    def save_batch(self, entries: Iterable[tuple[StoredWindow, Outcome, Judge]]
+                   ) -> list[Verdict | None | Exception]:
+        """Save many windows' results in ONE transaction (one fsync), in the order given; per
+        entry its verdict, None (it already had a result) or the exception that stopped it.
+
+        Each judge sees the device memory as the entries before it left it (the writes are
+        in the same transaction), so a device's state evolves in order. An entry that fails
+        by itself (a bug in judge, a value the database refuses) is rolled back to its own
+        savepoint and the others still commit; a failure of the database itself raises and
+        commits nothing, so the caller can retry the whole batch.
+        """
+        with immediate(self.conn):
+            return [self._save_alone(*entry) for entry in entries]
+
+    def _save_alone(self, window: StoredWindow, outcome: Outcome,
+                    judge: Judge) -> Verdict | None | Exception:
         conn = self.conn
-        with immediate(conn):
-            if conn.execute("SELECT 1 FROM results WHERE window_id = ?",
-                            (window.id,)).fetchone():
-                conn.execute("UPDATE analysis SET state = 'done' WHERE window_id = ?",
-                             (window.id,))
-                return None
-            verdict: Verdict = judge(self.memory(window.device_id, window.stream, outcome.model))
-            self._insert_result(window, outcome, verdict)
-            self._remember(window, outcome, verdict)
-            if verdict.alert:
-                self._insert_alert(window, outcome, verdict)
-            conn.execute("UPDATE analysis SET state = 'done', last_error = NULL, "
-                         "updated_at_ms = ? WHERE window_id = ?", (now_ms(), window.id))
-            conn.execute(_BUMP, ("inferred",))
-            outcome_name = {None: "learning", True: "anomaly", False: "normal"}[verdict.anomaly]
-            conn.execute(_BUMP, (f"analysed:{window.stream}:{outcome_name}",))
+        conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            verdict = self._save(window, outcome, judge)
+        except Exception as e:
+            if _failed_in_the_database(e, conn):
+                raise
+            conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+            conn.execute(f"RELEASE {_SAVEPOINT}")
+            return e
+        conn.execute(f"RELEASE {_SAVEPOINT}")
+        return verdict
+
+    def _save(self, window: StoredWindow, outcome: Outcome, judge: Judge) -> Verdict | None:
+        """The writes of one result, inside the caller's transaction."""
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM results WHERE window_id = ?", (window.id,)).fetchone():
+            conn.execute("UPDATE analysis SET state = 'done' WHERE window_id = ?", (window.id,))
+            return None
+        verdict = judge(self.memory(window.device_id, window.stream, outcome.model))
+        self._insert_result(window, outcome, verdict)
+        self._remember(window, outcome, verdict)
+        if verdict.alert:
+            self._insert_alert(window, outcome, verdict)
+        conn.execute("UPDATE analysis SET state = 'done', last_error = NULL, "
+                     "updated_at_ms = ? WHERE window_id = ?", (now_ms(), window.id))
+        conn.execute(_BUMP, ("inferred",))
+        outcome_name = {None: "learning", True: "anomaly", False: "normal"}[verdict.anomaly]
+        conn.execute(_BUMP, (f"analysed:{window.stream}:{outcome_name}",))
         return verdict
 
     def _record(self, kind: str, device_id: str, ts_ms: int, data: dict) -> str:
@@ -207,7 +253,8 @@ _UNANALYSED = (
 def unanalysed(conn: sqlite3.Connection, new_before_ms: int, trying_before_ms: int,
                limit: int = 100_000) -> list[int]:
     """Windows that should be in the queue but may not be: never claimed and stored before
-    new_before_ms, or claimed but silent since trying_before_ms (the worker died)."""
+    new_before_ms, or claimed but silent since trying_before_ms (the worker died, or the
+    result was computed but died uncommitted in the result writer's queue)."""
     return [row[0] for row in conn.execute(_UNANALYSED,
                                            (new_before_ms, trying_before_ms, limit))]
 

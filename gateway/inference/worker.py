@@ -1,12 +1,16 @@
 """The analysis of one window, as a queue worker runs it.
 
 `Analyser.handle(window_id)` is the Huey task body. It never raises: it returns
-None when the window is finished with (a result stored, or given up to the
-dead-letter list) and a delay in seconds when a transient failure should be
-retried. Permanent failures (the window cannot be decoded, the model does not
-fit the features) go to the dead-letter list at once.
+None when the window is finished with (a result stored or handed to the result
+writer, or given up to the dead-letter list) and a delay in seconds when a
+transient failure should be retried. Permanent failures (the window cannot be
+decoded, the model does not fit the features) go to the dead-letter list at once.
 
-Each worker thread has its own interpreter and its own store connection.
+Each worker thread has its own interpreter and its own store connection. With a
+`ResultWriter` (the daemon's case) a worker hands the computed outcome to it and
+goes on at once; the writer commits many windows' results per transaction and
+then reports each one back here (`_saved`, `_save_failed`). Without one, each
+worker commits its own result in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ import numpy as np
 
 from gateway.inference.features import FeatureError, vibration_features
 from gateway.inference.model import ModelError
-from gateway.inference.results import Outcome, ResultStore, StoredWindow
-from gateway.inference.verdict import VerdictRules, judge
+from gateway.inference.result_writer import PendingResult, ResultWriter
+from gateway.inference.results import Judge, Outcome, ResultStore, StoredWindow
+from gateway.inference.verdict import Verdict, VerdictRules, judge
 from gateway.logs import kv
 from gateway.wav import WavError, decode_wav
 
@@ -66,14 +71,21 @@ class RetryPolicy:
 
 
 class Analyser:
+    """`writer`: the result writer to hand outcomes to (None: each worker commits its own).
+    `retry_later(window_id, delay_s)`: queues a window again after a delay, for results the
+    writer could not save; without it the periodic sweep finds such a window again."""
+
     def __init__(self, store_path: Path, make_audio_model: Callable[[], AudioScorer],
                  rules: VerdictRules, retry: RetryPolicy, time_limit_s: float,
                  on_result: Callable[[bool], None] = lambda alerted: None,
-                 on_analysed: Callable[[str, float], None] = lambda stream, seconds: None):
+                 on_analysed: Callable[[str, float], None] = lambda stream, seconds: None,
+                 writer: ResultWriter | None = None,
+                 retry_later: Callable[[int, float], None] = lambda window_id, delay_s: None):
         self.store_path = store_path
         self.make_audio_model = make_audio_model
         self.rules, self.retry, self.time_limit_s = rules, retry, time_limit_s
         self.on_result, self.on_analysed = on_result, on_analysed
+        self.writer, self.retry_later = writer, retry_later
         self.analysed = 0
         self._running: dict[int, float] = {}  # thread id -> monotonic start of its analysis
         self._local = threading.local()
@@ -131,8 +143,11 @@ class Analyser:
         try:
             window = store.load_window(window_id)
             outcome = self._analyse(window, model, started)
-            verdict = store.save(window, outcome, partial(judge, score=outcome.score,
-                                                        model=outcome.model, rules=self.rules))
+            if self.writer is not None:  # committed with others; reported back after it
+                self.writer.submit(self._pending(window, outcome, attempt,
+                                                 time.monotonic() - started))
+                return None
+            verdict = store.save(window, outcome, self._judge(outcome))
         except PERMANENT as e:
             store.dead_letter(window_id, f"{type(e).__name__}: {e}", attempt)
             log.error("window cannot be analysed; moved to the dead-letter list",
@@ -140,11 +155,32 @@ class Analyser:
             return None
         except Exception as e:
             return self._failed(store, window_id, attempt, e)
-        self.on_analysed(window.stream, time.monotonic() - started)
+        self._saved(window.stream, time.monotonic() - started, verdict)
+        return None
+
+    def _judge(self, outcome: Outcome) -> Judge:
+        return partial(judge, score=outcome.score, model=outcome.model, rules=self.rules)
+
+    def _pending(self, window: StoredWindow, outcome: Outcome, attempt: int,
+                 seconds: float) -> PendingResult:
+        return PendingResult(window=window, outcome=outcome, judge=self._judge(outcome),
+                             saved=partial(self._saved, window.stream, seconds),
+                             failed=partial(self._save_failed, window.id, attempt))
+
+    def _saved(self, stream: str, seconds: float, verdict: Verdict | None) -> None:
+        """The result is committed (None: the window had one already)."""
+        self.on_analysed(stream, seconds)
         if verdict is not None:
             self.analysed += 1
             self.on_result(verdict.alert is not None)
-        return None
+
+    def _save_failed(self, window_id: int, attempt: int, store: ResultStore,
+                     error: Exception) -> None:
+        """The writer could not save this window's result (the rest of its batch committed):
+        the same rules as any failed attempt, the retry queued here since no task waits."""
+        retry_in = self._failed(store, window_id, attempt, error)
+        if retry_in is not None:
+            self.retry_later(window_id, retry_in)
 
     def _failed(self, store: ResultStore, window_id: int, attempt: int,
                 error: Exception) -> float | None:

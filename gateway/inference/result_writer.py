@@ -1,0 +1,208 @@
+"""The result writer: the one thread that commits analysis results, many windows at a time.
+
+Queue workers compute a window's outcome, hand it here and go on with the next
+window. The writer takes whatever is waiting (lingering up to `LINGER_S` for
+more, at most `MAX_BATCH`), saves all of it in ONE synchronous=FULL transaction
+in arrival order (each save judges the device memory the saves before it left,
+so per-device state evolves in order), and only after the COMMIT reports each
+result (publisher and uplink wake-ups, metrics). One fsync per batch instead of
+one per window: on an SD card that is what kept the intake writer starved of
+the store's write lock. While it lingers it holds no lock at all.
+
+A result that fails by itself (a bug in judge for that window) is rolled back to
+its own savepoint and reported as failed (the worker's retry and dead-letter
+rules apply); the rest of its batch commits. A failed COMMIT (I/O error, disk
+full, lock timeout) is retried with back-off, never dropped.
+
+Durability: results are derived data. A result handed here but not committed
+when the process dies is lost; its window then has an `analysis` row saying
+"trying" and no result, so the start-up sweep (`unanalysed`) queues it again
+and it is analysed afresh (one more attempt counted: the window is given up only
+once its attempts really exceed `max_attempts`). Nothing is published or
+uploaded before its COMMIT (publisher and uplink read committed rows), so
+nothing published or acknowledged upstream is ever lost. A graceful stop
+commits everything handed here (the daemon stops the queue workers first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from gateway.inference.results import Judge, Outcome, ResultStore, StoredWindow
+from gateway.inference.verdict import Verdict
+from gateway.logs import kv
+
+log = logging.getLogger("gateway.inference")
+MAX_BATCH = 200  # results per transaction
+LINGER_S = 0.005  # how long a batch waits for more; adds at most this to a result's latency
+# Results waiting for the writer: two batches' worth, so a full batch can gather while the
+# last one commits. When full, workers wait (their next windows stay in the queue).
+QUEUE_SIZE = 2 * MAX_BATCH
+LINGER_POLL_S = 0.001
+IDLE_BEAT_S = 2.0  # an idle writer still shows the watchdog it is alive this often
+RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+STOP_TIMEOUT_S = 30.0
+_WAKE = object()  # put by stop() so an idle writer notices at once
+
+
+class PendingResult(NamedTuple):
+    """One analysed window on its way to the store."""
+
+    window: StoredWindow  # without its payload: saving needs no samples
+    outcome: Outcome
+    judge: Judge
+    # After the COMMIT: the verdict, or None when the window already had a result.
+    saved: Callable[[Verdict | None], None]
+    # After the COMMIT of the rest of its batch: decides and records what becomes of a window
+    # whose save failed (retry or dead letter), on the writer's own store connection.
+    failed: Callable[[ResultStore, Exception], None]
+
+
+@dataclass
+class ResultWriterStats:
+    """Live figures of the writer: `batches` counts committed transactions."""
+
+    batches: int = 0
+    committed: int = 0  # results in committed batches (a window that had one already included)
+    failed: int = 0  # results whose save failed by itself and was rolled back
+    commit_failures: int = 0
+
+
+class ResultWriter:
+    """`submit` from any worker thread; one thread commits, on its own store connection."""
+
+    def __init__(self, store_path: Path, beat: Callable[[], None] = lambda: None,
+                 max_batch: int = MAX_BATCH, linger_s: float = LINGER_S):
+        self.store = ResultStore(store_path)  # opened here: a bad store stops the start
+        self.max_batch, self.linger_s = max_batch, linger_s
+        self.stats = ResultWriterStats()
+        self._beat = beat
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
+        self._stop_requested = threading.Event()
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="result-writer", daemon=True)
+
+    def start(self) -> ResultWriter:
+        self._thread.start()
+        return self
+
+    def submit(self, pending: PendingResult) -> None:
+        """Queue a computed result; blocks while the queue is full, holding the workers back
+        until the writer catches up."""
+        pending = pending._replace(window=pending.window._replace(payload=None))
+        while not self._finished.is_set():
+            try:
+                self._queue.put(pending, timeout=IDLE_BEAT_S)
+                return
+            except queue.Full:
+                continue
+        log.warning("result computed after the result writer stopped; the window is analysed "
+                    "again after the next start", extra=kv(window_id=pending.window.id))
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        """Commit everything submitted so far, report it, end the thread; True if it did."""
+        self._stop_requested.set()
+        if not self._thread.is_alive() and not self._finished.is_set():
+            self._thread.start()  # never started: still commit what was submitted
+        # A full queue means the writer is busy: it sees the stop once the queue is empty.
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(_WAKE)
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.error("result writer did not finish in time; its windows are analysed again "
+                      "after the next start", extra=kv(timeout_s=timeout_s,
+                                                        waiting=self._queue.qsize()))
+            return False
+        return True
+
+    def _run(self) -> None:
+        try:
+            while True:
+                batch = self._collect()
+                if batch:
+                    self._commit_until_done(batch)
+                elif self._stop_requested.is_set() and self._queue.empty():
+                    break
+        finally:
+            self._finished.set()
+            self.store.close()
+        log.info("result writer stopped", extra=kv(batches=self.stats.batches,
+                                                   committed=self.stats.committed,
+                                                   failed=self.stats.failed))
+
+    def _collect(self) -> list[PendingResult]:
+        """Wait for the first result, then gather what else arrives within the linger, up to
+        max_batch; [] after an idle wait. No linger once a stop is asked for.
+
+        The linger polls with short sleeps instead of blocking on the queue: a blocked reader
+        would be woken by every single put, a thread switch per result.
+        """
+        self._beat()
+        try:  # once stopping, an empty queue means done (stop's wake-up may not have fit)
+            first = self._queue.get(timeout=0 if self._stop_requested.is_set() else IDLE_BEAT_S)
+        except queue.Empty:
+            return []
+        batch = [] if first is _WAKE else [first]
+        deadline = time.monotonic() + self.linger_s
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stop_requested.is_set():
+                    break
+                time.sleep(min(remaining, LINGER_POLL_S))
+                continue
+            if item is not _WAKE:
+                batch.append(item)
+        return batch
+
+    def _commit_until_done(self, batch: list[PendingResult]) -> None:
+        entries = [(pending.window, pending.outcome, pending.judge) for pending in batch]
+        attempt = 0
+        while True:
+            try:
+                started = time.monotonic()
+                saved = self.store.save_batch(entries)
+                break
+            except Exception as e:  # disk full, I/O error, lock timeout: keep them, retry
+                self.stats.commit_failures += 1
+                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                log.error("result commit failed; results kept, retrying",
+                          extra=kv(results=len(batch), error=repr(e), retry_in_s=delay))
+                attempt += 1
+                time.sleep(delay)
+        self.stats.batches += 1
+        log.debug("results committed", extra=kv(results=len(batch),
+                                                ms=round((time.monotonic() - started) * 1000, 3)))
+        for pending, verdict in zip(batch, saved, strict=True):
+            if isinstance(verdict, Exception):
+                self._report_failed(pending, verdict)
+            else:
+                self._report_saved(pending, verdict)
+
+    def _report_saved(self, pending: PendingResult, verdict: Verdict | None) -> None:
+        self.stats.committed += 1
+        try:
+            pending.saved(verdict)
+        except Exception as e:  # the result is stored; only a wake-up or a metric is lost
+            log.error("reporting a committed result failed",
+                      extra=kv(window_id=pending.window.id, error=repr(e)))
+
+    def _report_failed(self, pending: PendingResult, error: Exception) -> None:
+        self.stats.failed += 1
+        log.error("result not saved; the rest of its batch committed",
+                  extra=kv(window_id=pending.window.id, error=f"{type(error).__name__}: {error}"))
+        try:
+            pending.failed(self.store, error)
+        except Exception as e:  # the window stays "trying": the periodic sweep queues it again
+            log.error("cannot record a result that was not saved",
+                      extra=kv(window_id=pending.window.id, error=repr(e)))
