@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from gateway.allocator import cap_malloc_arenas
 from gateway.config import Config, ConfigError, load_config
 from gateway.health import Heartbeats, WatchdogPinger
 from gateway.inference.model import AudioModel, shipped_model_path
@@ -337,6 +338,7 @@ class Daemon:
         for signum in STOP_SIGNALS:
             signal.signal(signum, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
+        cap_malloc_arenas()  # before start() makes the threads that would each take one
         try:
             self.start()
             while not self.stop_requested.is_set():
