@@ -15,8 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from gateway.config import IntakeSection
+from gateway.group_commit import IDLE_BEAT_S, commit_until_done, linger_for_more
 from gateway.interfaces import OnDurable
 from gateway.logs import RateLimitedLog, kv
 from gateway.records import Record, Rejection, Window
@@ -24,9 +26,6 @@ from gateway.store import IntakeStore
 
 log = logging.getLogger("gateway.intake")
 _STOP = object()
-RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
-LINGER_POLL_S = 0.001
-IDLE_BEAT_S = 2.0  # an idle writer still shows the watchdog it is alive this often
 DISK_FULL = "disk_full"  # rejection reason of windows refused for lack of disk (retention)
 
 
@@ -130,11 +129,8 @@ class IntakeWriter:
                                                    stored=self.stats.stored))
 
     def _collect(self) -> tuple[list, bool]:
-        """Block for the first item, then gather until the batch is full or the linger ends.
-
-        The linger polls with short sleeps instead of blocking on the queue: a blocked
-        reader would be woken by every single put, a thread switch per message.
-        """
+        """Block for the first item, then gather until the batch is full or the linger ends;
+        True once the stop marker came."""
         while True:
             self._beat()
             try:
@@ -145,36 +141,18 @@ class IntakeWriter:
         if first is _STOP:
             return [], True
         batch = [first]
-        deadline = time.monotonic() + self.max_delay_s
-        while True:
-            try:
-                while len(batch) < self.max_batch:
-                    item = self._queue.get_nowait()
-                    if item is _STOP:
-                        return batch, True
-                    batch.append(item)
-                return batch, False
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return batch, False
-                time.sleep(min(remaining, LINGER_POLL_S))
+        return batch, linger_for_more(self._queue, batch, self.max_batch, self.max_delay_s, _STOP)
+
+    def _commit_failed(self, records: int, error: Exception, delay: float) -> None:
+        self.stats.commit_failures += 1
+        log.error("intake commit failed; messages stay unacknowledged, retrying",
+                  extra=kv(records=records, error=repr(error), retry_in_s=delay))
 
     def _commit_until_done(self, batch: list) -> None:
         records = [record for record, _ in batch]
-        attempt = 0
-        while True:
-            try:
-                started = time.monotonic()
-                outcome = self.store.write_batch(records)
-                break
-            except Exception as e:  # disk full, I/O error, lock timeout: keep it, retry
-                self.stats.commit_failures += 1
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                log.error("intake commit failed; messages stay unacknowledged, retrying",
-                          extra=kv(records=len(records), error=repr(e), retry_in_s=delay))
-                attempt += 1
-                time.sleep(delay)
+        started = time.monotonic()
+        outcome = commit_until_done(lambda: self.store.write_batch(records),
+                                    partial(self._commit_failed, len(records)))
         self._after_commit(batch, outcome.duplicates, time.monotonic() - started)
         if outcome.window_ids:
             try:

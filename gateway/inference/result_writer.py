@@ -33,9 +33,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
+from gateway.group_commit import IDLE_BEAT_S, commit_until_done, linger_for_more
 from gateway.inference.results import Judge, Outcome, ResultStore, StoredWindow
 from gateway.inference.verdict import Verdict
 from gateway.logs import kv
@@ -46,9 +48,6 @@ LINGER_S = 0.005  # how long a batch waits for more; adds at most this to a resu
 # Results waiting for the writer: two batches' worth, so a full batch can gather while the
 # last one commits. When full, workers wait (their next windows stay in the queue).
 QUEUE_SIZE = 2 * MAX_BATCH
-LINGER_POLL_S = 0.001
-IDLE_BEAT_S = 2.0  # an idle writer still shows the watchdog it is alive this often
-RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 STOP_TIMEOUT_S = 30.0
 _WAKE = object()  # put by stop() so an idle writer notices at once
 
@@ -140,46 +139,30 @@ class ResultWriter:
 
     def _collect(self) -> list[PendingResult]:
         """Wait for the first result, then gather what else arrives within the linger, up to
-        max_batch; [] after an idle wait. No linger once a stop is asked for.
-
-        The linger polls with short sleeps instead of blocking on the queue: a blocked reader
-        would be woken by every single put, a thread switch per result.
-        """
+        max_batch; [] after an idle wait. No linger once a stop is asked for."""
         self._beat()
+        stopping = self._stop_requested.is_set()
         try:  # once stopping, an empty queue means done (stop's wake-up may not have fit)
-            first = self._queue.get(timeout=0 if self._stop_requested.is_set() else IDLE_BEAT_S)
+            first = self._queue.get(timeout=0 if stopping else IDLE_BEAT_S)
         except queue.Empty:
             return []
-        batch = [] if first is _WAKE else [first]
-        deadline = time.monotonic() + self.linger_s
-        while len(batch) < self.max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stop_requested.is_set():
-                    break
-                time.sleep(min(remaining, LINGER_POLL_S))
-                continue
-            if item is not _WAKE:
-                batch.append(item)
+        if first is _WAKE:
+            return []
+        batch = [first]
+        linger_for_more(self._queue, batch, self.max_batch, 0 if stopping else self.linger_s,
+                        _WAKE)
         return batch
+
+    def _commit_failed(self, results: int, error: Exception, delay: float) -> None:
+        self.stats.commit_failures += 1
+        log.error("result commit failed; results kept, retrying",
+                  extra=kv(results=results, error=repr(error), retry_in_s=delay))
 
     def _commit_until_done(self, batch: list[PendingResult]) -> None:
         entries = [(pending.window, pending.outcome, pending.judge) for pending in batch]
-        attempt = 0
-        while True:
-            try:
-                started = time.monotonic()
-                saved = self.store.save_batch(entries)
-                break
-            except Exception as e:  # disk full, I/O error, lock timeout: keep them, retry
-                self.stats.commit_failures += 1
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                log.error("result commit failed; results kept, retrying",
-                          extra=kv(results=len(batch), error=repr(e), retry_in_s=delay))
-                attempt += 1
-                time.sleep(delay)
+        started = time.monotonic()
+        saved = commit_until_done(lambda: self.store.save_batch(entries),
+                                  partial(self._commit_failed, len(batch)))
         self.stats.batches += 1
         log.debug("results committed", extra=kv(results=len(batch),
                                                 ms=round((time.monotonic() - started) * 1000, 3)))
