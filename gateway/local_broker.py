@@ -23,6 +23,7 @@ persistence true
 autosave_interval 10
 max_inflight_messages 1000
 max_queued_messages 1000000
+max_queued_bytes 268435456
 message_size_limit 16777216
 """
 
