@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-from gateway.allocator import cap_malloc_arenas
 from gateway.config import Config, ConfigError, load_config
 from gateway.health import Heartbeats, WatchdogPinger
 from gateway.inference.model import AudioModel, shipped_model_path
@@ -31,6 +30,7 @@ from gateway.interfaces import Source
 from gateway.logs import kv, set_level
 from gateway.metrics import GatewayMetrics, MetricsServer, start_metrics_server
 from gateway.mqtt_bridge import MqttBridge
+from gateway.native import tune_native_libraries
 from gateway.observe import metrics_snapshot
 from gateway.periodic import PeriodicJob
 from gateway.publisher import Publisher
@@ -338,7 +338,7 @@ class Daemon:
         for signum in STOP_SIGNALS:
             signal.signal(signum, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
-        cap_malloc_arenas()  # before start() makes the threads that would each take one
+        tune_native_libraries()  # malloc arenas, BLAS threads: before start() makes threads
         try:
             self.start()
             while not self.stop_requested.is_set():

@@ -121,8 +121,9 @@ class Snapshot:
 class Demo:
     """The parts, started in order by start() and stopped in reverse by stop()."""
 
-    def __init__(self, boxes: int, workdir: Path):
+    def __init__(self, boxes: int, workdir: Path, python: str = sys.executable):
         self.boxes, self.workdir = boxes, workdir
+        self.python = python  # the daemon's interpreter (bench/soak.py: the runtime-only one)
         self.t0 = time.monotonic()
         self.marks: dict[str, float] = {}  # event → seconds since the demo began
         self.fault = FaultPlan(f"box-{(boxes + 1) // 2}", FAULT_KIND,
@@ -179,7 +180,7 @@ class Demo:
         with self.log_path.open("ab") as log:
             # Its own session: Ctrl-C reaches only the demo, which stops the boxes first.
             return subprocess.Popen(
-                [sys.executable, "-m", "gateway", "run", "-c", str(self.config.path)],
+                [self.python, "-m", "gateway", "run", "-c", str(self.config.path)],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
