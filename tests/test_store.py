@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.records import Telemetry, Window, content_digest
-from gateway.store import IntakeStore
+from gateway.store import CACHE_KIB, INTAKE_CACHE_KIB, IntakeStore, open_database
 
 KIB = 1024
 
@@ -65,4 +65,15 @@ def test_a_batch_stores_windows_and_telemetry_once_each(tmp_path):
     conn = store.db.conn
     assert conn.execute("SELECT count(*) FROM windows").fetchone()[0] == 3
     assert conn.execute("SELECT count(*) FROM outbox WHERE kind = 'telemetry'").fetchone()[0] == 5
+    store.close()
+
+
+def test_only_the_intake_writer_keeps_a_large_page_cache(tmp_path):
+    store = IntakeStore(tmp_path / "gateway.db")
+    reader = open_database(tmp_path / "gateway.db")
+    cache_kib = {name: -db.execute("PRAGMA cache_size").fetchone()[0]
+                 for name, db in (("intake", store.db), ("other", reader))}
+    assert cache_kib == {"intake": INTAKE_CACHE_KIB, "other": CACHE_KIB}
+    assert CACHE_KIB < INTAKE_CACHE_KIB
+    reader.close()
     store.close()
