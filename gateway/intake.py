@@ -3,8 +3,10 @@
 Records from every source queue up here; the writer takes whatever is waiting
 (lingering up to `max_delay_ms` for more, at most `max_batch`), commits it in
 one FULL-synchronous transaction, and only then calls each record's
-`on_durable` (for MQTT: the PUBACK). A failed commit is retried with backoff,
-never acknowledged, never dropped.
+`on_durable` (for MQTT: the PUBACK). A commit the database fails (disk full, I/O,
+lock timeout) is retried with backoff, never acknowledged, never dropped; a record
+the store refuses by itself is found, kept aside as an `unstorable` rejection and
+acknowledged, and the rest of its batch is stored.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from gateway.config import IntakeSection
 from gateway.group_commit import IDLE_BEAT_S, commit_until_done, linger_for_more
 from gateway.interfaces import OnDurable
 from gateway.logs import RateLimitedLog, kv
-from gateway.records import Record, Rejection, Window
+from gateway.records import Record, Rejection, Window, storable_text
 from gateway.store import IntakeStore
 
 log = logging.getLogger("gateway.intake")
 _STOP = object()
 DISK_FULL = "disk_full"  # rejection reason of windows refused for lack of disk (retention)
+UNSTORABLE = "unstorable"  # rejection reason of records the store refused by themselves
 
 
 class _ByteBudget:
@@ -49,6 +52,22 @@ class _ByteBudget:
             with self._cond:
                 self.used -= size
                 self._cond.notify_all()
+
+
+def unstorable(record: Record, error: Exception, sample_bytes: int) -> Rejection:
+    """What is kept of a record the store refused by itself (a value SQLite cannot bind, a
+    bug of ours for that one message): a rejection with the store's answer and a sample,
+    acknowledged like any invalid message, so it costs one message and never the stream."""
+    if isinstance(record, Rejection):
+        sample, size = record.sample, record.payload_size
+    else:
+        raw = record.payload if isinstance(record, Window) else \
+            storable_text(record.data).encode("utf-8")
+        sample, size = raw[:sample_bytes], len(raw)
+    detail = storable_text(f"the store refused it: {type(error).__name__}: {error}")[:200]
+    return Rejection(topic=storable_text(record.topic), received_at_ms=record.received_at_ms,
+                     reason=UNSTORABLE, detail=detail, payload_size=size, sample=sample,
+                     digest=record.digest)
 
 
 def refused_window(window: Window) -> Rejection:
@@ -89,6 +108,7 @@ class IntakeWriter:
         self._beat = beat
         self.max_batch = settings.max_batch
         self.max_delay_s = settings.max_delay_ms / 1000
+        self._sample_bytes = settings.rejected_sample_bytes
         self.stats = IntakeStats()
         self._queue: queue.Queue = queue.Queue(maxsize=settings.queue_size)
         self._window_budget = _ByteBudget(settings.queue_bytes)
@@ -149,21 +169,31 @@ class IntakeWriter:
                   extra=kv(records=records, error=repr(error), retry_in_s=delay))
 
     def _commit_until_done(self, batch: list) -> None:
-        records = [record for record, _ in batch]
         started = time.monotonic()
-        outcome = commit_until_done(lambda: self.store.write_batch(records),
-                                    partial(self._commit_failed, len(records)))
-        self._after_commit(batch, outcome.duplicates, time.monotonic() - started)
-        if outcome.window_ids:
+        # Taken by submit for the windows as they came (one may be set aside on the way).
+        window_bytes = sum(len(r.payload) for r, _ in batch if isinstance(r, Window))
+        committed = commit_until_done(
+            batch, lambda part: self.store.write_batch([record for record, _ in part]),
+            partial(self._commit_failed, len(batch)), self._set_aside)
+        self._window_budget.give(window_bytes)
+        batch = [item for part, _ in committed for item in part]
+        duplicates = sum(outcome.duplicates for _, outcome in committed)
+        self._after_commit(batch, duplicates, time.monotonic() - started)
+        window_ids = [i for _, outcome in committed for i in outcome.window_ids]
+        if window_ids:
             try:
-                self.on_windows(outcome.window_ids)
+                self.on_windows(window_ids)
             except Exception as e:
                 log.error("queueing stored windows for analysis failed; the periodic sweep "
-                          "will queue them", extra=kv(windows=len(outcome.window_ids),
-                                                      error=repr(e)))
+                          "will queue them", extra=kv(windows=len(window_ids), error=repr(e)))
+
+    def _set_aside(self, item: tuple[Record, OnDurable | None], error: Exception
+                   ) -> tuple[Rejection, OnDurable | None]:
+        # Logged (rate-limited, with the store's answer) as a rejection once committed.
+        record, on_durable = item
+        return unstorable(record, error, self._sample_bytes), on_durable
 
     def _after_commit(self, batch: list, duplicates: int, seconds: float) -> None:
-        self._window_budget.give(sum(len(r.payload) for r, _ in batch if isinstance(r, Window)))
         stats = self.stats
         stats.batches += 1
         stats.stored += len(batch) - duplicates

@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any
 
+from gateway.records import storable_text
+
 _FIELDS = "_kv"
 NOISY_LIBRARIES = ("huey", "urllib3", "paho")
 
@@ -23,6 +25,7 @@ def kv(**fields: Any) -> dict[str, Any]:
 
 def _quote(value: Any) -> str:
     text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    text = storable_text(text)  # a lone surrogate would make the output stream raise
     if text == "" or any(c in text for c in ' "=\n\t'):
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return text

@@ -17,7 +17,7 @@ import numpy as np
 
 from gateway.config import IntakeSection
 from gateway.logs import kv
-from gateway.records import Record, Rejection, Telemetry, Window, content_digest
+from gateway.records import Record, Rejection, Telemetry, Window, content_digest, storable_text
 from gateway.wav import WavError, inspect_wav
 
 log = logging.getLogger("gateway.payloads")
@@ -73,8 +73,9 @@ def parse_message(msg: Inbound, topic_prefix: str, limits: IntakeSection) -> Rec
 
 def rejection(msg: Inbound, reason: str, detail: str, sample_bytes: int) -> Rejection:
     digest = content_digest(msg.topic, msg.payload)
-    return Rejection(topic=msg.topic, received_at_ms=msg.received_at_ms, reason=reason,
-                     detail=detail, payload_size=len(msg.payload),
+    # The detail quotes what the sender wrote (a JSON string may hold a lone surrogate).
+    return Rejection(topic=storable_text(msg.topic), received_at_ms=msg.received_at_ms,
+                     reason=reason, detail=storable_text(detail), payload_size=len(msg.payload),
                      sample=msg.payload[:sample_bytes], digest=digest)
 
 

@@ -14,6 +14,15 @@ from typing import NamedTuple
 STREAMS = ("audio", "vibration", "telemetry")
 
 
+def storable_text(text: str) -> str:
+    """Text as the store (and the journal) can keep it: characters UTF-8 cannot encode, such
+    as a lone surrogate from a JSON escape, become backslash escapes. Everything a sender
+    wrote that the gateway keeps as text (rejection details, topics) goes through here."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def content_digest(topic: str, payload: bytes, stamp: str = "") -> bytes:
     """Identity of a message: a broker redelivery (same topic, payload and sender-given time
     stamp) has the same digest, so it is stored once."""

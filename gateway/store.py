@@ -94,6 +94,27 @@ _TELEMETRY_TO_OUTBOX = (
 )
 
 
+# SQLite's primary result codes that say the database failed (busy, locked, out of memory,
+# read-only, interrupted, I/O, corrupt, full, cannot open, lock protocol, not a database),
+# whatever the records were: the same transaction may succeed later. Any other failure may
+# be one record's own (a value SQLite refuses, text that cannot be encoded).
+_DATABASE_FAILURES = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOTADB,
+})
+
+
+def failed_in_the_database(error: BaseException) -> bool:
+    """True when a failed write is the database's or the machine's fault (retry it as it is),
+    False when it may be a record's (find the record and set it aside)."""
+    if isinstance(error, OSError | MemoryError):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and (code & 0xFF) in \
+        _DATABASE_FAILURES
+
+
 class StoreError(Exception):
     """The store could not be opened or used; the message says which file and why."""
 

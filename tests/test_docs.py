@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import intake
 from gateway.cli import build_parser
 from gateway.config import SECTIONS, IntakeSection
 from gateway.payloads import Inbound, parse_message
@@ -176,6 +177,14 @@ def test_mqtt_doc_lists_no_reason_the_gateway_does_not_use():
     table = table[:table.index("\n\n", table.index("| reason |"))]
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.M))
     assert documented == reason_codes()
+
+
+def test_the_gateways_own_refusals_are_documented_apart_from_invalid_messages():
+    text = MQTT_MD.read_text()
+    table = text[text.index("the gateway's own refusals"):]
+    table = table[:table.index("\n\n", table.index("| reason |"))]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.M))
+    assert documented == {intake.DISK_FULL, intake.UNSTORABLE}
 
 
 # --- the command line ----------------------------------------------------------------------

@@ -161,8 +161,8 @@ class ResultWriter:
     def _commit_until_done(self, batch: list[PendingResult]) -> None:
         entries = [(pending.window, pending.outcome, pending.judge) for pending in batch]
         started = time.monotonic()
-        saved = commit_until_done(lambda: self.store.save_batch(entries),
-                                  partial(self._commit_failed, len(batch)))
+        ((_, saved),) = commit_until_done(entries, self.store.save_batch,
+                                          partial(self._commit_failed, len(batch)))
         self.stats.batches += 1
         log.debug("results committed", extra=kv(results=len(batch),
                                                 ms=round((time.monotonic() - started) * 1000, 3)))

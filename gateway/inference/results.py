@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gateway.inference.verdict import DeviceMemory, Verdict
-from gateway.store import immediate, open_database
+from gateway.store import failed_in_the_database, immediate, open_database
 
 ERROR_CHARS = 500
 
@@ -74,8 +74,7 @@ def _failed_in_the_database(error: Exception, conn: sqlite3.Connection) -> bool:
     """True when a failure is the database's (I/O error, disk full, lock timeout, corruption)
     rather than one window's: then the whole batch must be tried again, and blaming (or
     dead-lettering) the window would be wrong. Some such errors also end the transaction."""
-    return (not conn.in_transaction or isinstance(error, sqlite3.OperationalError)
-            or type(error) is sqlite3.DatabaseError)
+    return not conn.in_transaction or failed_in_the_database(error)
 
 
 class ResultStore:
