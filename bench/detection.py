@@ -2,14 +2,14 @@
 
 Method: device profiles the model never saw (other ids, another profile seed than
 tools/train_model.py) each give normal windows (compressor running, sometimes off) and fault
-windows of every kind in gateway.synth.FAULT_KINDS at a few severities, at the sample rates the
-boxes use. Each window is scored by gateway.inference.model.AudioModel exactly as the worker
-does. The ROC AUC (rank-based: the chance that a fault window outscores a normal one) is
-printed per fault kind and severity, overall (all devices pooled, i.e. one global
-threshold) and as the median of per-device AUCs, since the gateway thresholds each device
-against its own baseline.
+windows of every kind in gateway.devtools.synth.FAULT_KINDS at a few severities, at the sample
+rates the boxes use. Each window is scored by gateway.inference.model.AudioModel exactly as the
+worker does. The ROC AUC (rank-based: the chance that a fault window outscores a normal one) is
+printed per fault kind and severity, overall (all devices pooled, i.e. one global threshold)
+and as the median of per-device AUCs, since the gateway thresholds each device against its own
+baseline.
 
-    .venv/bin/python bench/detection.py [--model PATH] [--devices 40] [--json]
+    .venv/bin/python -m bench.detection [--model PATH] [--devices 40] [--json]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway import synth
+from gateway.devtools import synth
 from gateway.inference.model import AudioModel, shipped_model_path
 
 PROFILE_SEED = 7  # training uses profile seed 0 and ids "train-*": these devices are unseen

@@ -11,7 +11,7 @@ Figures (each a median over --runs runs):
   the result topic, p50 / p95 (goal p95 ≤ 50 ms);
 - peak RSS of the whole daemon (VmHWM) over both runs (goal ≤ 100 MB).
 
-    .venv/bin/python bench/inference.py [--runs 3] [--windows 3000] [--latency-s 60] [--json F]
+    .venv/bin/python -m bench.inference [--runs 3] [--windows 3000] [--latency-s 60] [--json F]
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import os
 import platform
 import sqlite3
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -32,28 +31,26 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.intake import (  # noqa: E402
+from bench.intake import (
     BROKER_CORE,
     GATEWAY_CORE,
     peak_rss_mb,
     pinned,
     start_gateway,
 )
-from bench.report import report  # noqa: E402
-from gateway import synth  # noqa: E402
-from gateway.inference.features import vibration_features  # noqa: E402
-from gateway.inference.model import (  # noqa: E402
+from bench.report import report
+from gateway.devtools import synth
+from gateway.devtools.local_broker import LocalMosquitto
+from gateway.inference.features import vibration_features
+from gateway.inference.model import (
     AudioModel,
     make_interpreter,
     shipped_model_path,
 )
-from gateway.local_broker import LocalMosquitto  # noqa: E402
-from gateway.payloads import audio_window  # noqa: E402
-from gateway.store import IntakeStore  # noqa: E402
-from gateway.wav import decode_wav, encode_wav  # noqa: E402
-from tests.support import Publisher  # noqa: E402
+from gateway.intake.payloads import audio_window
+from gateway.store.database import IntakeStore
+from gateway.wav import decode_wav, encode_wav
+from tests.support import Publisher
 
 GOALS = {"windows_per_s": (">=", 300), "latency_p95_ms": ("<=", 50),
          "peak_rss_mb": ("<=", 100)}

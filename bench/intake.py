@@ -8,7 +8,7 @@ nothing. Each figure is a median over --runs runs; a slow-fsync variant
 (LD_PRELOAD shim, default 5 ms per flush, like an SD card) shows the cost of
 synchronous=FULL.
 
-    .venv/bin/python bench/intake.py [--runs 3] [--telemetry 50000] [--audio 2000] [--json F]
+    .venv/bin/python -m bench.intake [--runs 3] [--telemetry 50000] [--audio 2000] [--json F]
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import platform
 import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,11 +31,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.report import report, summarise  # noqa: E402
-from bench.runtime import runtime_python  # noqa: E402
-from gateway.local_broker import LocalMosquitto
+from bench.report import report, summarise
+from bench.runtime import runtime_python
+from gateway.devtools.local_broker import LocalMosquitto
 from gateway.wav import encode_wav
 
 REPO = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ socket this script owns (the sd_notify protocol systemd speaks); the time from s
 process to READY=1 (store open, model loaded, broker session up) is measured, then the
 daemon idles for --idle-s seconds and its resident memory (VmRSS) is read. Median of --runs.
 
-    .venv/bin/python bench/service.py [--runs 3] [--idle-s 10] [--json F]
+    .venv/bin/python -m bench.service [--runs 3] [--idle-s 10] [--json F]
 """
 
 from __future__ import annotations
@@ -17,16 +17,13 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.report import report  # noqa: E402
-from bench.runtime import runtime_python  # noqa: E402
-from gateway.local_broker import LocalMosquitto  # noqa: E402
+from bench.report import report
+from bench.runtime import runtime_python
+from gateway.devtools.local_broker import LocalMosquitto
 
 REPO = Path(__file__).resolve().parent.parent
 GOALS = {"start_to_ready_s": ("<=", 2.0), "idle_rss_mb": ("<=", 80)}

@@ -1,15 +1,15 @@
 """Soak: the whole system under a steady load for a while, the daemon's memory sampled.
 
-The demo's parts (gateway/demo_parts.py): a private Mosquitto, the reference receiver as the
-cloud, and simulated boxes each publishing a 1 s audio window, a vibration window and a
-telemetry message every second (one box develops a leak after its baseline). The daemon
-runs from the runtime-only environment (bench/runtime.py), as on a box. Every few seconds
-its RSS and CPU time are read from /proc. Printed: RSS after the first minute, at the end,
-the peak (VmHWM), the growth over the second half of the run (least squares, MB per hour),
-the daemon's CPU share of one core, and what flowed: windows analysed, records at the
-cloud, rejections, dead letters, the queue and upload backlogs at the end.
+The demo's parts (gateway/devtools/demo/parts.py): a private Mosquitto, the reference receiver
+as the cloud, and simulated boxes each publishing a 1 s audio window, a vibration window and a
+telemetry message every second (one box develops a leak after its baseline). The daemon runs
+from the runtime-only environment (bench/runtime.py), as on a box. Every few seconds its RSS
+and CPU time are read from /proc. Printed: RSS after the first minute, at the end, the peak
+(VmHWM), the growth over the second half of the run (least squares, MB per hour), the daemon's
+CPU share of one core, and what flowed: windows analysed, records at the cloud, rejections,
+dead letters, the queue and upload backlogs at the end.
 
-    .venv/bin/python bench/soak.py [--duration 600] [--boxes 30] [--json F]
+    .venv/bin/python -m bench.soak [--duration 600] [--boxes 30] [--json F]
 """
 
 from __future__ import annotations
@@ -17,17 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.report import report  # noqa: E402
-from bench.runtime import runtime_python  # noqa: E402
-from gateway.demo_parts import Demo  # noqa: E402
+from bench.report import report
+from bench.runtime import runtime_python
+from gateway.devtools.demo.parts import Demo
 
 GOALS = {"peak_rss_mb": ("<=", 80)}
 SAMPLE_EVERY_S = 5.0

@@ -1,15 +1,15 @@
 """Sync benchmark: records per second the uploader drains from a backlog to the cloud.
 
-Method: a store is filled with N telemetry records (the BRIEF.md payload with varying
-values, ~190 bytes of JSON each) in the outbox, then the real `Uplink` drains it with
-`run_once` until the outbox is empty, to the reference receiver (`gateway.receiver`, ids
-only) in another process. The uploader runs in its own process pinned to one core, the
-receiver on the other; the uploader's peak RSS (VmHWM) is read at the end. The practical
-limit is a bare `requests` POST loop of the same gzip bodies (built beforehand) to the same
-receiver. Bytes per record are the gzip bodies' sizes over N; gzip levels 1 and 6 are
-compared on the same bodies. Figures are medians over --runs runs.
+Method: a store is filled with N telemetry records (the BRIEF.md payload with varying values,
+~190 bytes of JSON each) in the outbox, then the real `Uplink` drains it with `run_once` until
+the outbox is empty, to the reference receiver (`gateway.devtools.receiver.server`, ids only)
+in another process. The uploader runs in its own process pinned to one core, the receiver on
+the other; the uploader's peak RSS (VmHWM) is read at the end. The practical limit is a bare
+`requests` POST loop of the same gzip bodies (built beforehand) to the same receiver. Bytes per
+record are the gzip bodies' sizes over N; gzip levels 1 and 6 are compared on the same bodies.
+Figures are medians over --runs runs.
 
-    .venv/bin/python bench/sync.py [--runs 3] [--records 1000000] [--json F]
+    .venv/bin/python -m bench.sync [--runs 3] [--records 1000000] [--json F]
 """
 
 from __future__ import annotations
@@ -28,13 +28,11 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.report import report, summarise  # noqa: E402
+from bench.report import report, summarise
 from gateway.config import SyncSection
-from gateway.outbox import read_batch, store_id_of
-from gateway.store import open_database
-from gateway.uplink import Uplink, new_session, records_url
+from gateway.delivery.uplink import Uplink, new_session, records_url
+from gateway.store.database import open_database
+from gateway.store.outbox import read_batch, store_id_of
 
 REPO = Path(__file__).resolve().parent.parent
 CORES = sorted(os.sched_getaffinity(0))
@@ -145,7 +143,7 @@ def start_receiver(workdir: Path) -> tuple[subprocess.Popen, str]:
     token_file = workdir / "token"
     token_file.write_text(TOKEN)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.receiver", "--port", "0", "--token-file",
+        [sys.executable, "-m", "gateway.devtools.receiver.server", "--port", "0", "--token-file",
          str(token_file), "--ids-only", "--log-level", "warning"],
         cwd=REPO, stdout=subprocess.PIPE, text=True, preexec_fn=pinned(RECEIVER_CORE))
     line = process.stdout.readline()

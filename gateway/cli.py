@@ -10,16 +10,16 @@ import time
 from gateway import __version__
 from gateway.config import ConfigError, load_config, resolve_config_path, service_environ
 from gateway.daemon import Daemon, model_path
-from gateway.dlq import DlqError, list_dead_letters, retry
-from gateway.doctor import render, run_checks
 from gateway.inference.model import ModelError
+from gateway.inference.queue import AnalysisQueue, QueueError, build_huey
 from gateway.logs import setup_logging
-from gateway.metrics import MetricsError
-from gateway.queue import AnalysisQueue, QueueError, build_huey
-from gateway.runlock import AlreadyRunning
+from gateway.ops.dlq import DlqError, list_dead_letters, retry
+from gateway.ops.doctor import render, run_checks
+from gateway.ops.status import collect_status, render_status, status_json
+from gateway.service.metrics import MetricsError
+from gateway.service.runlock import AlreadyRunning
 from gateway.sources.mic import CaptureError
-from gateway.status import collect_status, render_status, status_json
-from gateway.store import StoreError, open_database
+from gateway.store.database import StoreError, open_database
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
@@ -56,8 +56,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-# Commands whose modules the daemon never needs: imported only when one of them runs, so the
-# daemon's process does not carry the demo, the simulator and the receiver (1.3 MB of RSS).
+# Commands of the developer tooling (gateway.devtools), which the daemon never needs: their
+# modules are imported only when one of them runs, so the daemon's process does not carry the
+# demo, the simulator and the receiver (1.3 MB of RSS).
+TOOL_MODULES = {"receiver": "receiver.server", "simulate": "simulator.fleet", "demo": "demo.view"}
 TOOL_COMMANDS = {
     "receiver": "run the reference receiver of the upstream API (tests, demo, cloud team)",
     "simulate": "simulated sensor boxes publishing over MQTT as real ones do (demo, tests)",
@@ -67,7 +69,7 @@ TOOL_COMMANDS = {
 
 
 def _tool_module(name: str):
-    return importlib.import_module(f"gateway.{name}")
+    return importlib.import_module(f"gateway.devtools.{TOOL_MODULES[name]}")
 
 
 def _add_dlq_commands(commands) -> None:

@@ -19,28 +19,28 @@ import time
 from pathlib import Path
 
 from gateway.config import Config, ConfigError, load_config
-from gateway.health import Heartbeats, WatchdogPinger
+from gateway.delivery.publisher import Publisher
+from gateway.delivery.uplink import Uplink, sync_disabled_reason
 from gateway.inference.model import AudioModel, shipped_model_path
+from gateway.inference.queue import AnalysisQueue, build_huey
 from gateway.inference.result_writer import ResultWriter
 from gateway.inference.results import unanalysed
 from gateway.inference.verdict import VerdictRules
 from gateway.inference.worker import Analyser, RetryPolicy
-from gateway.intake import IntakeWriter
+from gateway.intake.writer import IntakeWriter
 from gateway.interfaces import Source
 from gateway.logs import kv, set_level
-from gateway.metrics import GatewayMetrics, MetricsServer, start_metrics_server
 from gateway.mqtt_bridge import MqttBridge
-from gateway.native import tune_native_libraries
-from gateway.observe import metrics_snapshot
-from gateway.periodic import PeriodicJob
-from gateway.publisher import Publisher
-from gateway.queue import AnalysisQueue, build_huey
-from gateway.retention import Retention
-from gateway.runlock import RunLock
-from gateway.sdnotify import Notifier
+from gateway.service.health import Heartbeats, WatchdogPinger
+from gateway.service.metrics import GatewayMetrics, MetricsServer, start_metrics_server
+from gateway.service.native import tune_native_libraries
+from gateway.service.observe import metrics_snapshot
+from gateway.service.periodic import PeriodicJob
+from gateway.service.runlock import RunLock
+from gateway.service.sdnotify import Notifier
 from gateway.sources.mic import MicSource, open_pyaudio_capture
-from gateway.store import IntakeStore, open_database
-from gateway.uplink import Uplink, sync_disabled_reason
+from gateway.store.database import IntakeStore, open_database
+from gateway.store.retention import Retention
 
 log = logging.getLogger("gateway.daemon")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -23,9 +23,9 @@ from paho.mqtt.properties import Properties
 
 from gateway import __version__
 from gateway.config import Config
+from gateway.intake.payloads import Inbound, parse_message
 from gateway.interfaces import RecordSink
 from gateway.logs import kv
-from gateway.payloads import Inbound, parse_message
 
 log = logging.getLogger("gateway.mqtt")
 RECONNECT_DELAY_S = (1, 30)

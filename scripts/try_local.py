@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from gateway.cli import main
-from gateway.local_broker import LocalMosquitto
+from gateway.devtools.local_broker import LocalMosquitto
 
 LOCAL = Path(__file__).resolve().parent.parent / "local"
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import redis
 
-from gateway.local_broker import LocalMosquitto, free_port
+from gateway.devtools.local_broker import LocalMosquitto, free_port
 from tests.support import GatewayProcess, Publisher, wait_for, write_config
 
 _ids = itertools.count(1)

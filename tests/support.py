@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.local_broker import free_port
+from gateway.devtools.local_broker import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 

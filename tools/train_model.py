@@ -1,7 +1,7 @@
 """Train the shipped audio anomaly model (dev only: needs TensorFlow, never the gateway).
 
 A dense autoencoder over log-mel context vectors, in the spirit of the DCASE 2020 task 2
-baseline, trained only on normal sound of many synthetic compressors (gateway.synth), with
+baseline, trained only on normal sound of many synthetic compressors (gateway.devtools.synth), with
 features computed by the gateway's own code (gateway.inference.features). It writes
 ``<out>.tflite`` and its card ``<out>.json``. The exact commands are in docs/inference.md:
 
@@ -28,13 +28,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from gateway import synth  # noqa: E402
+from gateway.devtools import synth  # noqa: E402
 from gateway.inference.features import MelParams, audio_vectors  # noqa: E402
 
 log = logging.getLogger("train_model")
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "gateway" / "inference" / "models" / "compressor_ae"
-TRAIN_SEED = 0  # gateway.synth profile seed of the training devices; bench/ uses others
+TRAIN_SEED = 0  # gateway.devtools.synth profile seed of the training devices; bench/ uses others
 # Sensor boxes send 16 kHz, 44.1 kHz and 48 kHz; training sees the resampler's effect too.
 SOURCE_RATES = (16000, 16000, 16000, 44100, 48000)
 LAYERS = (128, 128, 128, 8, 128, 128, 128)  # hidden widths; the input width comes from params
@@ -189,7 +189,7 @@ def _fixture(shape: list, function) -> tf.types.experimental.GenericFunction:
 
 
 def write_test_fixtures(args: argparse.Namespace) -> None:
-    """Tiny weight-free models for tests/test_model.py, each with a card for the default
+    """Tiny weight-free models for tests/unit/test_model.py, each with a card for the default
     features (5 x 64 = 320 values per vector):
     wrong_shape: takes 256 values although its card promises 320;
     fixed_batch: a fixed batch of 3 whose "error" is each vector's mean (checks chunking);
@@ -221,7 +221,8 @@ def main(argv: list[str]) -> int:
     log.info("training on %d vectors of %d values", *vectors.shape)
     model, scaling = train(vectors, args.epochs, args.seed)
     training_data = (
-        f"Normal sound only: gateway.synth profiles 'train-0000'..'train-{args.devices - 1:04d}' "
+        f"Normal sound only: gateway.devtools.synth profiles "
+        f"'train-0000'..'train-{args.devices - 1:04d}' "
         f"(profile seed {TRAIN_SEED}), {args.windows} one-second windows each, 80 % running and "
         f"20 % compressor off, sample rates {sorted(set(SOURCE_RATES))} Hz resampled to "
         f"{params.sample_rate} Hz; {vectors.shape[0]} vectors; seed {args.seed}, "

@@ -1,1 +1,2 @@
-"""Local analysis of audio and vibration windows: features, the TFLite audio model, the worker."""
+"""Inference: each stored window is queued (queue), claimed and analysed (worker: features,
+the TFLite model, the verdict) and its result committed by one writer (result_writer)."""

@@ -37,10 +37,10 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
-from gateway.group_commit import IDLE_BEAT_S, commit_until_done, linger_for_more
 from gateway.inference.results import Judge, Outcome, ResultStore, StoredWindow
 from gateway.inference.verdict import Verdict
 from gateway.logs import kv
+from gateway.store.group_commit import IDLE_BEAT_S, commit_until_done, linger_for_more
 
 log = logging.getLogger("gateway.inference")
 MAX_BATCH = 200  # results per transaction

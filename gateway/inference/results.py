@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gateway.inference.verdict import DeviceMemory, Verdict
-from gateway.store import failed_in_the_database, immediate, open_database
+from gateway.store.database import failed_in_the_database, immediate, open_database
 
 ERROR_CHARS = 500
 

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gateway.intake.payloads import audio_window
 from gateway.interfaces import RecordSink
 from gateway.logs import kv
-from gateway.payloads import audio_window
 from gateway.records import Window
 from gateway.wav import encode_wav
 

@@ -1,0 +1,128 @@
+"""Publishes stored results and alerts on the local broker, from the store.
+
+Results and alerts are committed first and published after, by this one
+thread: a broker outage delays them but loses none. A row is marked published
+once the broker acknowledged it (PUBACK); a crash in between publishes it again,
+with the same id, so local consumers can drop the repeat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway.logs import kv
+from gateway.store.database import open_database
+
+log = logging.getLogger("gateway.publisher")
+BATCH = 200
+IDLE_WAKE_S = 1.0  # look again this often even when nobody wakes us (and beat the watchdog)
+ACK_TIMEOUT_S = 5.0
+
+_RESULTS = (
+    "SELECT window_id, record_id, device_id, stream, ts_ms, model, score, threshold, anomaly, "
+    "details FROM results WHERE published = 0 ORDER BY window_id LIMIT ?"
+)
+_ALERTS = (
+    "SELECT id, record_id, device_id, stream, state, ts_ms, score, reason FROM alerts "
+    "WHERE published = 0 ORDER BY id LIMIT ?"
+)
+
+
+def result_message(row: tuple) -> tuple[str, dict]:
+    _, record_id, device_id, stream, ts_ms, model, score, threshold, anomaly, details = row
+    return device_id, {
+        "id": record_id, "device_id": device_id, "stream": stream, "ts": ts_ms, "model": model,
+        "score": score, "threshold": threshold,
+        "anomaly": None if anomaly is None else bool(anomaly), "details": json.loads(details)}
+
+
+def alert_message(row: tuple) -> tuple[str, dict]:
+    _, record_id, device_id, stream, state, ts_ms, score, reason = row
+    return device_id, {"id": record_id, "device_id": device_id, "stream": stream,
+                       "state": state, "ts": ts_ms, "score": score, "reason": reason}
+
+
+class Publisher:
+    """`publish(topic, payload)` returns paho's MQTTMessageInfo; `connected()` says whether
+    the broker session is up (nothing is handed to paho while it is not)."""
+
+    def __init__(self, store_path: Path, out_prefix: str,
+                 publish: Callable[[str, bytes], object], connected: Callable[[], bool],
+                 beat: Callable[[], None] = lambda: None):
+        self.store_path = store_path
+        self.out_prefix = out_prefix
+        self._publish, self._connected, self._beat = publish, connected, beat
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self.published = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Publish what is waiting (if the broker is there), then end."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        db = open_database(self.store_path)
+        db.conn.execute("PRAGMA synchronous = NORMAL")  # a lost mark means one re-publish
+        try:
+            while True:
+                self._beat()
+                self._wake.wait(IDLE_WAKE_S)
+                self._wake.clear()
+                try:
+                    while self._connected() and self._publish_some(db.conn):
+                        self._beat()
+                except Exception as e:  # the loop must not die: try again on the next wake
+                    log.error("publishing results failed; retrying",
+                              extra=kv(error=repr(e)))
+                    time.sleep(IDLE_WAKE_S)
+                if self._stopping.is_set():
+                    break
+        finally:
+            db.close()
+
+    def _publish_some(self, conn) -> bool:
+        """Publish one batch of each kind; True if there may be more."""
+        results = conn.execute(_RESULTS, (BATCH,)).fetchall()
+        alerts = conn.execute(_ALERTS, (BATCH,)).fetchall()
+        sent_results = self._send(results, result_message, "result")
+        sent_alerts = self._send(alerts, alert_message, "alert")
+        with conn:
+            conn.executemany("UPDATE results SET published = 1 WHERE window_id = ?",
+                             [(key,) for key in sent_results])
+            conn.executemany("UPDATE alerts SET published = 1 WHERE id = ?",
+                             [(key,) for key in sent_alerts])
+        self.published += len(sent_results) + len(sent_alerts)
+        complete = len(sent_results) == len(results) and len(sent_alerts) == len(alerts)
+        return complete and (len(results) == BATCH or len(alerts) == BATCH)
+
+    def _send(self, rows: list, to_message, kind: str) -> list:
+        """Publish rows; return the keys of those the broker acknowledged."""
+        pending = []
+        for row in rows:
+            device_id, message = to_message(row)
+            payload = json.dumps(message, separators=(",", ":")).encode()
+            pending.append((row[0], self._publish(f"{self.out_prefix}/{device_id}/{kind}",
+                                                  payload)))
+        acknowledged = []
+        for key, info in pending:
+            # Not sent (connection lost): it stays unpublished and goes out next round.
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(ACK_TIMEOUT_S)
+            if info.is_published():
+                acknowledged.append(key)
+        return acknowledged

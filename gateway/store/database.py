@@ -1,0 +1,226 @@
+"""The gateway's durable store: one SQLite file in WAL mode, one writer.
+
+The writer commits with synchronous=FULL, because a message is acknowledged
+to the broker once its transaction commits and must then survive a power
+cut; group commit (many records per transaction) pays for the fsync.
+Readers (status, later stages) open their own connections.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from gateway.records import STREAMS, Record, Rejection, Telemetry, Window
+from gateway.store.migrations import migrations
+
+BUSY_TIMEOUT_MS = 10_000
+# Page cache per connection. A cache fills up to its limit as the file grows and stays full,
+# and the daemon holds eight connections: at SQLite's default (2 MiB) they grew its RSS in
+# 2 MB steps through a 10-minute soak (bench/soak.py). The OS caches the file anyway; only
+# the intake writer, inserting into the digest indexes at random, keeps the default.
+CACHE_KIB = 512
+INTAKE_CACHE_KIB = 2048
+
+
+ROWS_PER_STATEMENT = 100
+
+
+class _Insert:
+    """Multi-row INSERT OR IGNORE for one record type.
+
+    Many rows per statement for small records, because sqlite3 releases the GIL on every
+    statement step: one step per row lets the MQTT thread starve the writer (measured:
+    ~1,000 rows/s under load, against tens of thousands with 100 rows per statement).
+    Windows go one per statement: a cached statement keeps a copy of the values last bound
+    to it, and with a statement per row count that held ~20 MB of audio after nine batches,
+    growing with every new batch size.
+    """
+
+    def __init__(self, table: str, record_type: type, returning: str = "",
+                 rows_per_statement: int = ROWS_PER_STATEMENT):
+        self.returning = returning  # columns of the rows actually inserted, e.g. "id"
+        self.rows_per_statement = rows_per_statement
+        self.columns = record_type._fields  # records are named tuples in column order
+        self._head = f"INSERT OR IGNORE INTO {table} ({', '.join(self.columns)}) VALUES "
+        self._one = f"({', '.join('?' for _ in self.columns)})"
+        self._sql: dict[int, str] = {}
+
+    def sql(self, rows: int) -> str:
+        if rows not in self._sql:
+            self._sql[rows] = self._head + ", ".join([self._one] * rows)
+        return self._sql[rows]
+
+    def run(self, conn: sqlite3.Connection, records: list, returned: list) -> int:
+        """Insert the records; return how many were new (their `returning` columns go to
+        returned, if this insert returns any)."""
+        stored = 0
+        step = self.rows_per_statement
+        for start in range(0, len(records), step):
+            chunk = records[start:start + step]
+            params = list(chain.from_iterable(chunk))
+            if not self.returning:
+                stored += conn.execute(self.sql(len(chunk)), params).rowcount
+            else:
+                rows = conn.execute(f"{self.sql(len(chunk))} RETURNING {self.returning}",
+                                    params).fetchall()
+                returned.extend(rows)
+                stored += len(rows)
+        return stored
+
+
+# counter name -> insert; windows are counted per stream
+_INSERTS = {
+    "received_audio": _Insert("windows", Window, returning="id", rows_per_statement=1),
+    "received_vibration": _Insert("windows", Window, returning="id", rows_per_statement=1),
+    "received_telemetry": _Insert("telemetry", Telemetry),
+    "rejected": _Insert("rejected", Rejection, returning="topic, reason"),
+}
+_BUMP_COUNTER = (
+    "INSERT INTO counters (name, value) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
+)
+
+_TELEMETRY_TO_OUTBOX = (
+    "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
+    "SELECT 'telemetry', device_id, ts_ms, received_at_ms, data FROM telemetry "
+    "WHERE id > ? ORDER BY id"
+)
+
+
+# SQLite's primary result codes that say the database failed (busy, locked, out of memory,
+# read-only, interrupted, I/O, corrupt, full, cannot open, lock protocol, not a database),
+# whatever the records were: the same transaction may succeed later. Any other failure may
+# be one record's own (a value SQLite refuses, text that cannot be encoded).
+_DATABASE_FAILURES = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOTADB,
+})
+
+
+def failed_in_the_database(error: BaseException) -> bool:
+    """True when a failed write is the database's or the machine's fault (retry it as it is),
+    False when it may be a record's (find the record and set it aside)."""
+    if isinstance(error, OSError | MemoryError):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and (code & 0xFF) in \
+        _DATABASE_FAILURES
+
+
+class StoreError(Exception):
+    """The store could not be opened or used; the message says which file and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What one committed batch did: records newly stored per counter, and duplicates skipped."""
+
+    stored: dict[str, int]
+    duplicates: int
+    window_ids: list[int]  # windows newly stored, to be analysed
+
+
+def _connect(path: Path, read_only: bool, cache_kib: int) -> sqlite3.Connection:
+    if read_only:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA cache_size = -{cache_kib}")
+    return conn
+
+
+def _rejection_counters(rows: list[tuple[str, str]]) -> dict[str, int]:
+    """`rejected:<stream>:<reason>` for each newly kept rejection (topic, reason); the
+    stream is the topic's last level, "unknown" when that names no stream."""
+    counts: dict[str, int] = {}
+    for topic, reason in rows:
+        stream = topic.rsplit("/", 1)[-1]
+        name = f"rejected:{stream if stream in STREAMS else 'unknown'}:{reason}"
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _counter_of(record: Record) -> str:
+    if isinstance(record, Window):
+        return f"received_{record.stream}"
+    if isinstance(record, Telemetry):
+        return "received_telemetry"
+    return "rejected"
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction that takes the write lock up front: a read-then-write transaction
+    that has to upgrade its lock can fail with "database is locked" at once, without waiting
+    out the busy timeout."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+def open_database(path: Path, *, read_only: bool = False,
+                  cache_kib: int = CACHE_KIB) -> Database:
+    """Open the store file; the writer also creates it and applies pending migrations."""
+    try:
+        if read_only:
+            return Database(_connect(path, True, cache_kib), execute_plugins=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = Database(_connect(path, False, cache_kib), execute_plugins=False)
+        db.enable_wal()
+        db.execute("PRAGMA synchronous = FULL")
+        migrations.apply(db)
+        return db
+    except (sqlite3.Error, OSError) as e:
+        raise StoreError(f"cannot open store {path}: {e}") from e
+
+
+class IntakeStore:
+    """Writes batches of intake records. Owned by exactly one thread: the intake writer."""
+
+    def __init__(self, path: Path, rejected_keep: int = 10_000):
+        self.path = path
+        self.rejected_keep = rejected_keep
+        self.db = open_database(path, cache_kib=INTAKE_CACHE_KIB)
+
+    def write_batch(self, records: list[Record]) -> BatchOutcome:
+        """Store records in one transaction; one already stored (same digest) is skipped."""
+        groups: dict[str, list[Record]] = {name: [] for name in _INSERTS}
+        for record in records:
+            groups[_counter_of(record)].append(record)
+        stored: dict[str, int] = {}
+        returned: dict[str, list] = {name: [] for name in _INSERTS}
+        conn = self.db.conn
+        # IMMEDIATE: this transaction reads before it writes, and with a deferred one a commit
+        # by another writer in between (results, uplink, retention) fails it at once.
+        with immediate(conn):
+            last_telemetry = conn.execute("SELECT max(id) FROM telemetry").fetchone()[0] or 0
+            for name, group in groups.items():
+                if group:
+                    stored[name] = _INSERTS[name].run(conn, group, returned[name])
+            if stored.get("received_telemetry"):
+                # Each new telemetry message becomes an upstream record in the same transaction.
+                conn.execute(_TELEMETRY_TO_OUTBOX, (last_telemetry,))
+            bumps = {**stored, **_rejection_counters(returned["rejected"])}
+            conn.executemany(_BUMP_COUNTER, [(k, n) for k, n in bumps.items() if n])
+            if stored.get("rejected"):
+                conn.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?",
+                             (self.rejected_keep,))
+        window_ids = [row[0] for row in returned["received_audio"] + returned["received_vibration"]]
+        return BatchOutcome(stored=stored, duplicates=len(records) - sum(stored.values()),
+                            window_ids=window_ids)
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,79 @@
+"""`gateway run` refusing to start: each failure is one clear line and an exit code."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import REPO, GatewayProcess, wait_for
+
+
+def _run(config_path, timeout_s: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gateway", "run", "-c", str(config_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=timeout_s)
+
+
+def test_a_bad_config_is_refused_with_one_line_and_exit_2(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[gateway]\nid = "gw 1"\n')
+    result = _run(config)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert str(config) in lines[0] and "gateway.id" in lines[0]
+
+
+def test_an_unknown_key_is_refused_naming_the_dotted_key(tmp_path):
+    config = tmp_path / "typo.toml"
+    config.write_text('[gateway]\nid = "gw-1"\n[mqtt]\nprot = 1883\n')
+    result = _run(config)
+    assert result.returncode == 2 and "mqtt.prot" in result.stderr
+
+
+def test_a_second_daemon_on_the_same_data_dir_is_refused(gateway, gateway_config):
+    result = _run(gateway_config)
+    assert result.returncode == 1
+    assert "another gateway daemon" in result.stderr
+    assert gateway.alive()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyaudio") is not None,
+                    reason="PyAudio is installed here")
+def test_enabled_microphone_without_pyaudio_stops_the_start_clearly(tmp_path, gateway_config):
+    config = tmp_path / "mic.toml"
+    config.write_text(gateway_config.read_text() + "\n[mic]\nenabled = true\n")
+    result = _run(config)
+    assert result.returncode == 1
+    assert "'mic' extra" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_daemon_starts_again_after_sigkill(tmp_path, gateway, gateway_config):
+    gateway.kill()
+    again = GatewayProcess(gateway_config, tmp_path / "again.log").start()
+    try:
+        assert again.alive()
+    finally:
+        again.ensure_stopped()
+
+
+def test_the_running_daemon_imports_no_developer_tooling(tmp_path, gateway_config):
+    """`gateway run` as systemd starts it, its imports traced by Python itself."""
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", "gateway", "run", "-c",
+             str(gateway_config)], stdout=out, stderr=subprocess.PIPE, cwd=REPO)
+    try:
+        wait_for(lambda: "msg=subscribed" in log.read_text(), timeout_s=20,
+                 what="the daemon subscribed")
+    finally:
+        process.terminate()
+        _, imports = process.communicate(timeout=20)
+    modules = {line.rsplit("|", 1)[-1].strip() for line in imports.decode().splitlines()
+               if line.startswith("import time:")}
+    assert "gateway.daemon" in modules and "gateway.mqtt_bridge" in modules
+    assert not {m for m in modules if m.startswith("gateway.devtools")}

@@ -1,0 +1,1 @@
+"""Tests of one module or a few, in process, on real SQLite files and real local servers."""

@@ -1,0 +1,154 @@
+"""One queue contract, run against both storages: SqliteHuey (default) and RedisHuey on a real
+redis-server."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+
+from gateway.config import load_config
+from gateway.inference.queue import AnalysisQueue, JsonSerializer, build_huey
+from tests.support import wait_for
+
+_ids = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def config(request, tmp_path):
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    path = tmp_path / "config.toml"
+    path.write_text(f'[gateway]\nid = "q-{request.param}-{next(_ids)}"\n'
+                    f'data_dir = "{tmp_path / "data"}"\n[queue]\nurl = "{url}"\n')
+    return load_config(path)
+
+
+class Recorder:
+    """A handler that records calls and can fail on cue."""
+
+    def __init__(self, retry_first: set[int] = frozenset(), hold: threading.Event | None = None):
+        self.calls: list[int] = []
+        self.retry_first = set(retry_first)
+        self.hold = hold
+        self.started = threading.Event()
+
+    def __call__(self, window_id: int):
+        self.calls.append(window_id)
+        self.started.set()
+        if self.hold is not None:
+            self.hold.wait(10)
+        if window_id in self.retry_first:
+            self.retry_first.discard(window_id)
+            return 0.01
+        return None
+
+
+def running_queue(config, handler, workers=1) -> AnalysisQueue:
+    huey = build_huey(config)
+    huey.flush()
+    queue = AnalysisQueue(huey, handler)
+    queue.start(workers)
+    return queue
+
+
+def test_every_enqueued_window_is_handled_once(config):
+    recorder = Recorder()
+    queue = running_queue(config, recorder, workers=2)
+    try:
+        assert queue.enqueue(range(1, 51)) == 50
+        wait_for(lambda: len(recorder.calls) >= 50, what="50 handled windows")
+        assert sorted(recorder.calls) == list(range(1, 51))
+    finally:
+        queue.stop(5)
+
+
+def test_an_enqueued_task_is_picked_up_quickly(config):
+    recorder = Recorder()
+    queue = running_queue(config, recorder)
+    try:
+        time.sleep(0.3)  # let the workers go idle first
+        started = time.monotonic()
+        queue.enqueue([7])
+        wait_for(lambda: recorder.calls, what="the task to run")
+        # the latency figure itself is measured in bench/inference.py; here: no poll back-off
+        assert time.monotonic() - started < 0.4
+    finally:
+        queue.stop(5)
+
+
+def test_a_retry_runs_again_after_its_delay(config):
+    recorder = Recorder(retry_first={3})
+    queue = running_queue(config, recorder)
+    try:
+        queue.enqueue([3])
+        wait_for(lambda: recorder.calls.count(3) == 2, timeout_s=10, what="the retry")
+    finally:
+        queue.stop(5)
+
+
+def test_a_window_queued_for_later_runs_once_its_delay_passed(config):
+    recorder = Recorder()
+    queue = running_queue(config, recorder)
+    try:
+        queue.enqueue_later(9, 0.5)  # a result the result writer could not save
+        wait_for(lambda: recorder.calls, what="the delayed task")
+        assert recorder.calls == [9]
+    finally:
+        queue.stop(5)
+
+
+def test_graceful_stop_lets_the_running_task_finish(config):
+    hold = threading.Event()
+    recorder = Recorder(hold=hold)
+    queue = running_queue(config, recorder)
+    queue.enqueue([1])
+    assert recorder.started.wait(5)
+    threading.Timer(0.3, hold.set).start()
+    assert queue.stop(5) is True
+    assert recorder.calls == [1]
+
+
+def test_graceful_stop_gives_up_after_the_grace_period(config):
+    hold = threading.Event()
+    queue = running_queue(config, Recorder(hold=hold))
+    queue.enqueue([1])
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert queue.stop(0.2) is False
+    assert time.monotonic() - started < 2
+    hold.set()
+
+
+def test_tasks_are_stored_as_json_not_pickle(config):
+    huey = build_huey(config)
+    huey.flush()
+    AnalysisQueue(huey).enqueue([42])
+    raw = huey.storage.dequeue()
+    assert raw.startswith(b"{") and b'"args":[42]' in raw
+    assert huey.serializer.deserialize(raw).args == (42,)
+
+
+def test_a_pickled_message_is_refused(config):
+    import pickle
+
+    from huey.registry import Message
+
+    with pytest.raises(ValueError):
+        JsonSerializer().deserialize(pickle.dumps(Message("x", "analyse_window")))
+    with pytest.raises(TypeError):
+        JsonSerializer().serialize({"not": "a task"})
+
+
+def test_tasks_survive_a_restart_of_the_consumer(config):
+    huey = build_huey(config)
+    huey.flush()
+    AnalysisQueue(huey).enqueue([5, 6])
+    recorder = Recorder()
+    queue = AnalysisQueue(build_huey(config), recorder)
+    queue.start(1)
+    try:
+        wait_for(lambda: sorted(recorder.calls) == [5, 6], what="queued tasks after restart")
+    finally:
+        queue.stop(5)

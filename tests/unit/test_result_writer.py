@@ -1,0 +1,242 @@
+"""Group commit of analysis results: a real store file, the shipped model, the real writer.
+
+Windows are handed to the writer before its thread starts, so what lands in one batch does
+not depend on timing: the tests count transactions without measuring time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sqlite3
+
+import numpy as np
+import pytest
+
+from gateway.daemon import EVER
+from gateway.devtools import synth
+from gateway.inference.model import AudioModel, shipped_model_path
+from gateway.inference.result_writer import ResultWriter
+from gateway.inference.results import ResultStore, unanalysed
+from gateway.inference.verdict import VerdictRules
+from gateway.inference.worker import Analyser, RetryPolicy
+from gateway.intake.payloads import audio_window
+from gateway.store.database import IntakeStore
+from gateway.wav import encode_wav
+from tests.support import wait_for
+
+RULES = VerdictRules(baseline_windows=10, threshold_sigmas=6, alert_after=2, alert_window=3)
+DEVICES = ("box-a", "box-b")
+NORMAL, FAULTY = 10, 3  # per device: a baseline, then loud leaks (the alert fires on the 2nd)
+
+
+def _wav(device: str, index: int, fault: str | None = None) -> bytes:
+    samples = synth.audio_window(synth.profile_for(device), duration_s=1.0, sample_rate=16_000,
+                                 t0_s=float(index), fault=fault, severity=1.0 if fault else 0.0,
+                                 rng=np.random.default_rng(index))
+    return encode_wav(samples[:, None], 16_000, "pcm16")
+
+
+def make_store(path, rounds: int = NORMAL + FAULTY) -> list[int]:
+    """The two devices' windows interleaved (a0 b0 a1 b1 ...); their ids in that order."""
+    windows = []
+    for i in range(rounds):
+        for device in DEVICES:
+            windows.append(audio_window(
+                device_id=device, topic=f"sensors/{device}/audio",
+                payload=_wav(device, i, "leak" if i >= NORMAL else None),
+                captured_at_ms=1000 + i, received_at_ms=1000 + i, source="mqtt"))
+    store = IntakeStore(path)
+    ids = store.write_batch(windows).window_ids
+    store.close()
+    return ids
+
+
+@pytest.fixture(scope="module")
+def model():
+    return AudioModel(shipped_model_path())
+
+
+def analyser(path, model, writer=None, attempts=3, **callbacks) -> Analyser:
+    return Analyser(path, lambda: model, RULES, RetryPolicy(attempts, 1.0, 4.0), 5.0,
+                    writer=writer, **callbacks)
+
+
+def commits_of(writer: ResultWriter) -> list[str]:
+    """Every COMMIT the writer's connection executes (one fsync each), as SQLite traces it."""
+    seen: list[str] = []
+    writer.store.conn.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT"
+                                         else None)
+    return seen
+
+
+def rows(path, sql, params=()):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+RESULTS = "SELECT window_id, device_id, score, threshold, anomaly FROM results ORDER BY window_id"
+ALERTS = "SELECT window_id, device_id, state FROM alerts ORDER BY id"
+
+
+def test_a_burst_commits_in_few_transactions_with_the_verdicts_of_one_by_one(tmp_path, model):
+    one_by_one, grouped = tmp_path / "a" / "gateway.db", tmp_path / "b" / "gateway.db"
+    ids = make_store(one_by_one)
+    assert make_store(grouped) == ids
+    for window_id in ids:  # without a writer: one transaction per window, as before
+        assert analyser(one_by_one, model).handle(window_id) is None
+
+    writer = ResultWriter(grouped, max_batch=8)
+    commits = commits_of(writer)
+    alerted: list[bool] = []
+    grouped_analyser = analyser(grouped, model, writer, on_result=alerted.append)
+    for window_id in ids:
+        assert grouped_analyser.handle(window_id) is None
+    assert rows(grouped, "SELECT count(*) FROM results") == [(0,)]  # handed over, not saved
+    assert writer.start().stop()
+
+    batches = math.ceil(len(ids) / 8)
+    assert len(commits) == writer.stats.batches == batches < len(ids)
+    assert rows(grouped, "SELECT window_id, count(*) FROM results GROUP BY window_id") == [
+        (window_id, 1) for window_id in ids]
+    assert rows(grouped, "SELECT count(*) FROM outbox WHERE kind = 'result'") == [(len(ids),)]
+    assert rows(grouped, "SELECT DISTINCT state FROM analysis") == [("done",)]
+    # Same scores, thresholds, verdicts and alerts as committing window by window: per device
+    # the state evolved in arrival order, across batch boundaries too.
+    assert rows(grouped, RESULTS) == rows(one_by_one, RESULTS)
+    second_fault = {device: ids[2 * (NORMAL + 1) + k] for k, device in enumerate(DEVICES)}
+    assert rows(grouped, ALERTS) == rows(one_by_one, ALERTS) == [
+        (second_fault[device], device, "anomaly") for device in DEVICES]
+    # Reported only after the commit, once per window.
+    assert grouped_analyser.analysed == len(ids) and alerted.count(True) == len(DEVICES)
+
+
+class JudgeFailsFor(ResultWriter):
+    """The real writer, with a broken judge for one window (a bug hitting one window)."""
+
+    def __init__(self, path, bad_window_id: int, breaks):
+        super().__init__(path)
+        self.bad_window_id, self.breaks = bad_window_id, breaks
+
+    def submit(self, pending):
+        if pending.window.id == self.bad_window_id:
+            pending = pending._replace(judge=self.breaks(pending.judge))
+        super().submit(pending)
+
+
+def raises(judge):
+    def broken(memory):
+        raise RuntimeError("judge bug")
+    return broken
+
+
+def unwritable_memory(judge):
+    """A verdict the store fails on half-way: after the result and its outbox row are in."""
+    def broken(memory):
+        verdict = judge(memory)
+        return dataclasses.replace(verdict, memory=dataclasses.replace(verdict.memory,
+                                                                       baseline=(object(),)))
+    return broken
+
+
+@pytest.mark.parametrize(("breaks", "attempts", "error"), [
+    (raises, 3, "RuntimeError: judge bug"),
+    (raises, 1, "RuntimeError: judge bug"),  # its last attempt
+    (unwritable_memory, 3, "TypeError: Object of type object is not JSON serializable")])
+def test_a_window_whose_save_fails_does_not_sink_the_rest_of_its_batch(tmp_path, model, breaks,
+                                                                       attempts, error):
+    path = tmp_path / "gateway.db"
+    ids = make_store(path, rounds=3)
+    bad = ids[2]  # box-a's second window
+    writer = JudgeFailsFor(path, bad, breaks)
+    retries: list[tuple[int, float]] = []
+    worker = analyser(path, model, writer, attempts=attempts,
+                      retry_later=lambda window_id, delay_s: retries.append((window_id, delay_s)))
+    for window_id in ids:
+        worker.handle(window_id)
+    assert writer.start().stop()
+
+    assert (writer.stats.batches, writer.stats.failed) == (1, 1)
+    saved = [window_id for window_id in ids if window_id != bad]
+    assert [r[0] for r in rows(path, RESULTS)] == saved
+    assert rows(path, "SELECT count(*) FROM outbox WHERE kind = 'result'") == [(len(saved),)]
+    # The failed save left nothing behind: box-a's baseline holds its two saved windows only.
+    assert dict(rows(path, "SELECT device_id, json_array_length(scores) FROM baselines")) == {
+        "box-a": 2, "box-b": 3}
+    (state, tries, last_error), = rows(path, "SELECT state, attempts, last_error FROM analysis "
+                                             "WHERE window_id = ?", (bad,))
+    assert tries == 1 and last_error == error
+    dead = rows(path, "SELECT ref, attempts FROM dead_letters")
+    if attempts == 1:  # its last attempt: given up, as any failed last attempt is
+        assert state == "dead" and dead == [(str(bad), 1)] and retries == []
+        return
+    # Not the last attempt: recorded, and queued again with the worker's back-off.
+    assert state == "trying" and dead == []
+    (window_id, delay_s), = retries
+    assert window_id == bad and 0 <= delay_s <= 4.0
+    again = ResultWriter(path).start()
+    assert analyser(path, model, again).handle(bad) is None
+    assert again.stop()
+    assert rows(path, "SELECT state, attempts FROM analysis WHERE window_id = ?", (bad,)) == [
+        ("done", 2)]
+
+
+def test_a_failed_commit_is_retried_until_it_succeeds(tmp_path, model):
+    path = tmp_path / "gateway.db"
+    ids = make_store(path, rounds=2)
+    writer = ResultWriter(path)
+    writer.store.conn.execute("PRAGMA busy_timeout = 50")  # fail fast while the lock is held
+    worker = analyser(path, model, writer)
+    for window_id in ids:
+        worker.handle(window_id)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the store: commits fail
+    writer.start()
+    try:
+        wait_for(lambda: writer.stats.commit_failures >= 2, what="failed commits")
+        assert writer.stats.batches == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert writer.stop()
+    assert writer.stats.batches == 1 and worker.analysed == len(ids)
+    assert [r[0] for r in rows(path, RESULTS)] == ids
+
+
+def test_results_not_committed_when_the_process_dies_are_analysed_again(tmp_path, model):
+    path = tmp_path / "gateway.db"
+    ids = make_store(path, rounds=3)
+    spent = ids[-1]
+    earlier = ResultStore(path)
+    for _ in range(2):  # two earlier starts at this window died before finishing it
+        earlier.claim(spent)
+    earlier.close()
+    writer = ResultWriter(path)  # never started: the process dies before it commits
+    dying = analyser(path, model, writer, attempts=3)
+    for window_id in ids:
+        assert dying.handle(window_id) is None
+    writer.store.close()  # the process is gone; nothing was flushed
+
+    assert rows(path, "SELECT count(*) FROM results") == [(0,)]
+    assert rows(path, "SELECT window_id, state, attempts FROM analysis ORDER BY window_id") == [
+        (window_id, "trying", 3 if window_id == spent else 1) for window_id in ids]
+    conn = sqlite3.connect(path)
+    try:  # the daemon's start-up sweep: every window without a result is queued again
+        assert unanalysed(conn, EVER, EVER) == ids
+    finally:
+        conn.close()
+
+    restarted = ResultWriter(path).start()
+    worker = analyser(path, model, restarted, attempts=3)
+    for window_id in ids:
+        assert worker.handle(window_id) is None
+    assert restarted.stop()
+    assert [r[0] for r in rows(path, RESULTS)] == ids[:-1]
+    assert rows(path, "SELECT DISTINCT state, attempts FROM analysis WHERE window_id != ?",
+                (spent,)) == [("done", 2)]  # re-analysed on their second attempt
+    # Only the window that really used up its attempts is given up.
+    (ref, tries, error), = rows(path, "SELECT ref, attempts, error FROM dead_letters")
+    assert (ref, tries) == (str(spent), 3) and "never finished" in error

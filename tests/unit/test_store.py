@@ -1,0 +1,79 @@
+"""The intake store on a real SQLite file: what a batch stores, and what it leaves in memory."""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import pytest
+
+from gateway.records import Telemetry, Window, content_digest
+from gateway.store.database import CACHE_KIB, INTAKE_CACHE_KIB, IntakeStore, open_database
+
+KIB = 1024
+
+
+def _sqlite_memory_used():
+    """SQLite's own count of the bytes it holds, from the very library Python's sqlite3 uses
+    (a second copy of the library would count only its own)."""
+    maps = Path("/proc/self/maps").read_text().split()
+    paths = {p for p in maps if "libsqlite3.so" in p}
+    if len(paths) != 1:
+        pytest.skip("Python's sqlite3 is not linked to a shared libsqlite3 here")
+    func = ctypes.CDLL(paths.pop()).sqlite3_memory_used
+    func.restype = ctypes.c_int64
+    return func
+
+
+def _windows(count: int, start: int, size: int) -> list[Window]:
+    windows = []
+    for n in range(start, start + count):
+        topic, payload = "sensors/box-1/audio", n.to_bytes(4, "little") * (size // 4)
+        windows.append(Window("box-1", "audio", "mqtt", topic, n, n, 16000.0, 1, size // 2,
+                              size / 32000, "pcm16", content_digest(topic, payload), payload))
+    return windows
+
+
+def test_window_batches_of_many_sizes_leave_no_copies_of_audio_in_sqlite(tmp_path):
+    store = IntakeStore(tmp_path / "gateway.db")
+    memory_used = _sqlite_memory_used()
+    before = memory_used()
+    assert before > 0  # the count comes from the library the store uses
+    start = 0
+    # Batch sizes vary as they do under load: each new size was a new cached statement that
+    # kept its last bound blobs (here it would hold 8 MB of audio, and grow with each size).
+    for count in (37, 51, 13, 29, 7, 42):
+        ids = store.write_batch(_windows(count, start, 48 * KIB)).window_ids
+        assert len(ids) == count
+        start += count
+    grown = memory_used() - before
+    assert grown < 3 * 1024 * KIB, f"SQLite holds {grown / KIB / 1024:.1f} MB more after writing"
+    store.close()
+
+
+def test_a_batch_stores_windows_and_telemetry_once_each(tmp_path):
+    store = IntakeStore(tmp_path / "gateway.db")
+    windows = _windows(3, 0, 4 * KIB)
+    telemetry = [Telemetry("box-1", "sensors/box-1/telemetry", n, n,
+                           content_digest("sensors/box-1/telemetry", bytes([n])), "{}")
+                 for n in range(5)]
+    first = store.write_batch(windows + telemetry)
+    again = store.write_batch(windows + telemetry)  # a broker redelivery after a crash
+    assert first.stored == {"received_audio": 3, "received_telemetry": 5}
+    assert len(first.window_ids) == 3 and first.duplicates == 0
+    assert again.duplicates == 8 and again.window_ids == []
+    conn = store.db.conn
+    assert conn.execute("SELECT count(*) FROM windows").fetchone()[0] == 3
+    assert conn.execute("SELECT count(*) FROM outbox WHERE kind = 'telemetry'").fetchone()[0] == 5
+    store.close()
+
+
+def test_only_the_intake_writer_keeps_a_large_page_cache(tmp_path):
+    store = IntakeStore(tmp_path / "gateway.db")
+    reader = open_database(tmp_path / "gateway.db")
+    cache_kib = {name: -db.execute("PRAGMA cache_size").fetchone()[0]
+                 for name, db in (("intake", store.db), ("other", reader))}
+    assert cache_kib == {"intake": INTAKE_CACHE_KIB, "other": CACHE_KIB}
+    assert CACHE_KIB < INTAKE_CACHE_KIB
+    reader.close()
+    store.close()

@@ -1,0 +1,139 @@
+"""The analysis task body against a real store: retries, dead letters, idempotency, time limit.
+
+The audio model is the one seam: `Analyser` is handed a factory, as the daemon hands it the
+real LiteRT model; here some factories give scorers that fail on cue.
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from gateway.inference.results import ResultStore
+from gateway.inference.verdict import VerdictRules
+from gateway.inference.worker import Analyser, RetryPolicy
+from gateway.intake.payloads import audio_window
+from gateway.store.database import IntakeStore
+from gateway.wav import encode_wav
+
+RULES = VerdictRules(baseline_windows=10, threshold_sigmas=6, alert_after=2, alert_window=3)
+
+
+class Scorer:
+    name_version = "test@1"
+
+    def __init__(self, fail_times: int = 0, sleep_s: float = 0):
+        self.fail_times, self.sleep_s = fail_times, sleep_s
+        self.calls = 0
+
+    def score(self, samples, sample_rate):
+        self.calls += 1
+        time.sleep(self.sleep_s)
+        if self.calls <= self.fail_times:
+            raise RuntimeError("flaky")
+        return SimpleNamespace(score=float(np.abs(samples).mean()), features_ms=0.1,
+                               model_ms=0.1, details={})
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    path = tmp_path / "gateway.db"
+    store = IntakeStore(path)
+    samples = np.full((16000, 1), 0.25, np.float32)
+    windows = [audio_window(device_id="box", topic="sensors/box/audio",
+                            payload=encode_wav(samples * (1 + i / 100), 16000),
+                            captured_at_ms=1000 + i, received_at_ms=1000 + i, source="mqtt")
+               for i in range(3)]
+    assert store.write_batch(windows).window_ids == [1, 2, 3]
+    store.close()
+    return path
+
+
+def analyser(store_path, scorer, attempts=3, time_limit_s=5.0) -> Analyser:
+    return Analyser(store_path, lambda: scorer, RULES, RetryPolicy(attempts, 1.0, 4.0),
+                    time_limit_s)
+
+
+def rows(store_path, sql):
+    store = ResultStore(store_path)
+    try:
+        return store.conn.execute(sql).fetchall()
+    finally:
+        store.close()
+
+
+def test_a_window_is_analysed_once_even_when_handled_twice(store_path):
+    worker = analyser(store_path, Scorer())
+    assert worker.handle(1) is None
+    assert worker.handle(1) is None
+    assert rows(store_path, "SELECT count(*) FROM results") == [(1,)]
+    assert rows(store_path, "SELECT count(*) FROM outbox WHERE kind = 'result'") == [(1,)]
+    assert rows(store_path, "SELECT state, attempts FROM analysis") == [("done", 1)]
+
+
+def test_transient_failures_retry_with_capped_jittered_backoff_then_dead_letter(store_path):
+    worker = analyser(store_path, Scorer(fail_times=99), attempts=3)
+    delays = [worker.handle(2) for _ in range(3)]
+    assert all(0 <= d <= 4.0 for d in delays[:2]) and delays[2] is None
+    (stage, ref, attempts, error), = rows(store_path,
+                                         "SELECT stage, ref, attempts, error FROM dead_letters")
+    assert (stage, ref, attempts) == ("inference", "2", 3)
+    assert "RuntimeError: flaky" in error
+    assert rows(store_path, "SELECT state FROM analysis") == [("dead",)]
+
+
+def test_backoff_grows_and_is_jittered():
+    policy = RetryPolicy(10, 1.0, 60.0)
+    first = [policy.delay(1) for _ in range(200)]
+    fifth = [policy.delay(5) for _ in range(200)]
+    assert max(first) <= 1.0 and max(fifth) <= 16.0
+    assert np.mean(fifth) > 3 * np.mean(first)
+    assert len(set(first)) > 100  # jitter: retries of many windows spread out
+    assert max(policy.delay(30) for _ in range(50)) <= 60.0
+
+
+def test_a_retry_after_a_transient_failure_succeeds(store_path):
+    worker = analyser(store_path, Scorer(fail_times=1))
+    assert worker.handle(1) > 0
+    assert worker.handle(1) is None
+    assert rows(store_path, "SELECT state, attempts, last_error FROM analysis") == [
+        ("done", 2, None)]
+
+
+def test_a_permanent_failure_goes_to_the_dead_letter_list_at_once(store_path):
+    store = ResultStore(store_path)
+    with store.conn:
+        store.conn.execute("UPDATE windows SET payload = ? WHERE id = 3", (b"garbage",))
+    store.close()
+    scorer = Scorer()
+    assert analyser(store_path, scorer).handle(3) is None
+    (attempts, error), = rows(store_path, "SELECT attempts, error FROM dead_letters")
+    assert attempts == 1 and error.startswith("WavError")
+    assert scorer.calls == 0
+
+
+def test_a_window_that_keeps_killing_its_worker_is_given_up(store_path):
+    store = ResultStore(store_path)
+    for _ in range(3):  # three attempts that started and never finished (process died)
+        store.claim(1)
+    store.close()
+    scorer = Scorer()
+    assert analyser(store_path, scorer, attempts=3).handle(1) is None
+    assert scorer.calls == 0
+    (error,), = rows(store_path, "SELECT error FROM dead_letters")
+    assert "never finished" in error
+
+
+def test_an_analysis_over_its_time_limit_counts_as_a_failed_attempt(store_path):
+    worker = analyser(store_path, Scorer(sleep_s=0.05), time_limit_s=0.01)
+    assert worker.handle(1) > 0
+    (error,), = rows(store_path, "SELECT last_error FROM analysis")
+    assert error.startswith("AnalysisTimeout")
+    assert rows(store_path, "SELECT count(*) FROM results") == [(0,)]
+
+
+def test_a_missing_window_is_not_retried(store_path):
+    assert analyser(store_path, Scorer()).handle(999) is None
