@@ -170,7 +170,10 @@ class AnalysisQueue:
 
     def stop(self, grace_s: float) -> bool:
         """Let running analyses finish within grace_s; True when all did. An unfinished
-        one is analysed again after the next start (the sweep finds it)."""
+        one is analysed again after the next start (the sweep finds it).
+
+        `shutdown_timeout` and `_join_workers` came with Huey 3.4, pyproject.toml's floor
+        (a unit test runs the queue on that very release)."""
         if self.consumer is None:
             return True
         self.consumer.shutdown_timeout = grace_s

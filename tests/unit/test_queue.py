@@ -4,14 +4,19 @@ redis-server."""
 from __future__ import annotations
 
 import itertools
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
+import tomllib
 
 import pytest
 
 from gateway.config import load_config
 from gateway.inference.queue import AnalysisQueue, JsonSerializer, build_huey
-from tests.support import wait_for
+from tests.support import REPO, wait_for
 
 _ids = itertools.count()
 
@@ -152,3 +157,50 @@ def test_tasks_survive_a_restart_of_the_consumer(config):
         wait_for(lambda: sorted(recorder.calls) == [5, 6], what="queued tasks after restart")
     finally:
         queue.stop(5)
+
+
+_OLDEST_HUEY_SCRIPT = """
+import sys, threading, time
+from pathlib import Path
+import huey
+from gateway.config import load_config
+from gateway.inference.queue import AnalysisQueue, build_huey
+config = load_config(Path(sys.argv[1]))
+done, seen = threading.Event(), []
+def handler(window_id):
+    seen.append(window_id)
+    if len(seen) == 1:
+        return 0.01  # one retry through the scheduler
+    done.set()
+queue = AnalysisQueue(build_huey(config), handler)
+queue.start(1)
+queue.enqueue([7])
+assert done.wait(10), seen
+assert queue.stop(5.0)
+queue.close()
+print("ok", huey.__version__)
+"""
+
+
+def _declared_huey_floor() -> str:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    (spec,) = [d for d in pyproject["project"]["dependencies"] if d.startswith("huey")]
+    return re.search(r">=\s*([0-9.]+)", spec).group(1)
+
+
+def test_the_oldest_huey_the_package_admits_runs_the_queue(tmp_path):
+    """pyproject.toml promises every huey from its floor up: the floor must run the queue
+    (start, a retry, a graceful stop), not only the release the suite happens to install."""
+    floor = _declared_huey_floor()
+    target = tmp_path / "oldest"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                              "--disable-pip-version-check", "--target", str(target),
+                              f"huey=={floor}"], capture_output=True, text=True, timeout=120)
+    if install.returncode != 0:
+        pytest.skip(f"cannot install huey=={floor} here: {install.stderr.strip()[-200:]}")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[gateway]\nid = "q-oldest"\ndata_dir = "{tmp_path / "data"}"\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), str(REPO)])}
+    result = subprocess.run([sys.executable, "-c", _OLDEST_HUEY_SCRIPT, str(config)],
+                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith(f"ok {floor}"), result.stderr
