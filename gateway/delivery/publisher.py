@@ -118,11 +118,15 @@ class Publisher:
             payload = json.dumps(message, separators=(",", ":")).encode()
             pending.append((row[0], self._publish(f"{self.out_prefix}/{device_id}/{kind}",
                                                   payload)))
+        # One deadline for the whole round: waiting ACK_TIMEOUT_S per message let a broker
+        # that stopped answering hold a 200-message round for minutes, past the watchdog.
+        deadline = time.monotonic() + ACK_TIMEOUT_S
         acknowledged = []
         for key, info in pending:
-            # Not sent (connection lost): it stays unpublished and goes out next round.
+            # Not sent (connection lost) or not acknowledged in time: it stays unpublished
+            # and goes out next round.
             with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(ACK_TIMEOUT_S)
+                info.wait_for_publish(max(deadline - time.monotonic(), 0.0))
             if info.is_published():
                 acknowledged.append(key)
         return acknowledged
