@@ -1,0 +1,222 @@
+"""Wear benchmark: bytes the daemon writes to the card per message, and what that costs a card.
+
+SD cards die of writes. Method: a private Mosquitto, the reference receiver as the cloud (in
+another process, so uploads and their outbox deletes happen as on a site), and the real
+daemon from the runtime-only environment (bench/runtime.py) at its shipped log level, its
+stdout kept as the journal would keep it. Each phase starts a fresh daemon and data dir on
+the real disk (not tmpfs: /proc/PID/io counts only what reaches the storage layer), waits
+until it is subscribed and settled, then reads `write_bytes` from /proc/PID/io of the daemon
+and of Mosquitto before and after a **steady, paced** load from this process (not a burst):
+
+- idle: no traffic for --idle-s; scaled to bytes per hour;
+- telemetry: 30 boxes × 1 message/s of the BRIEF.md payload (~200 bytes) for --steady-s;
+- audio: 30 boxes × one 1 s, 16 kHz PCM16 window every 5 s (6 windows/s, 32 KB each),
+  stored, analysed, results published and uploaded, for --steady-s;
+- sizing: both at once (the load the product is sized for).
+
+Printed per phase: daemon bytes per message and as a multiple of the payload, MB/h; the
+broker's and the journal's bytes apart. Projected from the sizing phase: GB written per day
+and the years a card lasts, for a card of --card-gb with an endurance of --pe-cycles full
+writes (an assumption: 3,000 is typical of the pSLC/MLC "high endurance" class; a plain
+TLC card manages ~500-1,000), ignoring the card's own write amplification.
+
+    .venv/bin/python -m bench.wear [--steady-s 60] [--idle-s 120] [--card-gb 32] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.report import report
+from bench.runtime import runtime_python
+from gateway.devtools.local_broker import LocalMosquitto
+from gateway.wav import encode_wav
+from tests.support import Publisher, store_rows
+
+REPO = Path(__file__).resolve().parent.parent
+GOALS = {"telemetry_x_payload": ("<=", 3.0), "audio_x_payload": ("<=", 1.5),
+         "idle_mb_per_h": ("<=", 1.0), "card_years": (">=", 5.0)}
+BOXES = 30
+WINDOW_EVERY_S = 5.0
+TOKEN = "bench-wear-token"
+TELEMETRY = {"device_id": "", "timestamp": 0.0, "temperature": -18.2,
+             "vibration": {"x": 0.2, "y": 0.1, "z": 0.3}, "power_consumption": 45.2,
+             "audio_level": 150, "sensor_quality": 0.95}
+
+
+def write_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no write_bytes for pid {pid}")
+
+
+def start_receiver(workdir: Path) -> tuple[subprocess.Popen, str]:
+    token_file = workdir / "token"
+    token_file.write_text(TOKEN)
+    receiver = subprocess.Popen(
+        [sys.executable, "-m", "gateway.devtools.receiver.server", "--port", "0",
+         "--token-file", str(token_file), "--ids-only", "--log-level", "warning"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    line = receiver.stdout.readline()
+    if "http://" not in line:
+        raise RuntimeError(f"receiver did not start: {line!r}")
+    return receiver, line[line.index("http://"):].split()[0]
+
+
+def daemon_config(workdir: Path, port: int, url: str) -> Path:
+    config = workdir / "config.toml"
+    config.write_text(f'[gateway]\nid = "gw-wear"\ndata_dir = "{workdir / "data"}"\n'
+                      f'[mqtt]\nport = {port}\n[metrics]\nenabled = false\n'
+                      f'[sync]\nurl = "{url}"\ntoken_file = "{workdir / "token"}"\n'
+                      f'interval_s = 30\n')
+    return config
+
+
+def audio_payloads(count: int) -> list[bytes]:
+    rng = np.random.default_rng(11)
+    base = encode_wav(rng.normal(0, 0.05, 16_000).clip(-1, 1), 16_000)
+    return [base[:-4] + n.to_bytes(4, "little") for n in range(count)]  # each one distinct
+
+
+def paced_load(boxes: Publisher, seconds: float, telemetry: bool, audio: bool) -> dict:
+    """Publish at a steady pace for `seconds`; the counts and payload bytes sent."""
+    windows = audio_payloads(int(seconds / WINDOW_EVERY_S * BOXES) + BOXES) if audio else []
+    sent = {"telemetry": 0, "audio": 0, "telemetry_bytes": 0, "audio_bytes": 0}
+    start = time.monotonic()
+    next_window = [start + i * WINDOW_EVERY_S / BOXES for i in range(BOXES)]
+    next_telemetry = [start + i / BOXES for i in range(BOXES)]
+    while time.monotonic() - start < seconds:
+        now = time.monotonic()
+        for i in range(BOXES):
+            if telemetry and now >= next_telemetry[i]:
+                payload = json.dumps({**TELEMETRY, "device_id": f"box-{i}",
+                                      "timestamp": time.time()}).encode()
+                boxes.publish(f"sensors/box-{i}/telemetry", payload)
+                sent["telemetry"] += 1
+                sent["telemetry_bytes"] += len(payload)
+                next_telemetry[i] += 1.0
+            if audio and now >= next_window[i]:
+                payload = windows[sent["audio"]]
+                boxes.publish(f"sensors/box-{i}/audio", payload, ts_ms=int(time.time() * 1000))
+                sent["audio"] += 1
+                sent["audio_bytes"] += len(payload)
+                next_window[i] += WINDOW_EVERY_S
+        time.sleep(0.002)
+    return sent
+
+
+def settled(data_dir: Path, proc: subprocess.Popen, kind: str, expected: int) -> None:
+    """Wait until what was sent is stored, analysed and uploaded (the outbox empty)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the daemon exited ({proc.returncode})")
+        stored = store_rows(data_dir, "SELECT value FROM counters WHERE name = ?",
+                            (f"received_{kind}",)) if expected else [(0,)]
+        outbox = store_rows(data_dir, "SELECT count(*) FROM outbox")
+        if (stored and stored[0][0] >= expected) and outbox == [(0,)]:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"{kind}: not settled in time")
+
+
+def phase(name: str, seconds: float, telemetry: bool, audio: bool) -> dict:
+    root = Path(tempfile.mkdtemp(prefix=f"bench-wear-{name}-", dir="/var/tmp"))
+    receiver, url = start_receiver(root)
+    journal = root / "journal.log"
+    try:
+        with LocalMosquitto(root / "broker") as broker, journal.open("wb") as out:
+            proc = subprocess.Popen([runtime_python(), "-m", "gateway", "run", "-c",
+                                     str(daemon_config(root, broker.port, url))],
+                                    cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                return _measure(root, proc, broker, journal, seconds, telemetry, audio)
+            finally:
+                proc.terminate()
+                proc.wait(60)
+    finally:
+        receiver.terminate()
+        receiver.wait(30)
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def _measure(root, proc, broker, journal, seconds, telemetry, audio) -> dict:
+    deadline = time.monotonic() + 30
+    while b"msg=subscribed" not in journal.read_bytes():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the daemon did not subscribe")
+        time.sleep(0.1)
+    time.sleep(3.0)  # start-up writes (migrations, model check) are not the steady state
+    before = (write_bytes(proc.pid), write_bytes(broker.process.pid), journal.stat().st_size)
+    started = time.monotonic()
+    boxes = Publisher(broker.port)
+    try:
+        sent = paced_load(boxes, seconds, telemetry, audio) if telemetry or audio else {}
+        if not sent:
+            time.sleep(seconds)
+    finally:
+        boxes.close()
+    kind = "audio" if audio else "telemetry"
+    settled(root / "data", proc, kind, sent.get(kind, 0))
+    elapsed = time.monotonic() - started
+    after = (write_bytes(proc.pid), write_bytes(broker.process.pid), journal.stat().st_size)
+    daemon, broker_bytes, journal_bytes = (b - a for a, b in zip(before, after, strict=True))
+    return {"seconds": elapsed, "daemon": daemon, "broker": broker_bytes,
+            "journal": journal_bytes, **sent}
+
+
+def summarise(phases: dict, card_gb: float, pe_cycles: float) -> dict:
+    tel, aud, idle, sizing = (phases[k] for k in ("telemetry", "audio", "idle", "sizing"))
+    per_day = sizing["daemon"] / sizing["seconds"] * 86_400
+    card_bytes = card_gb * 1e9 * pe_cycles
+    return {
+        "telemetry_bytes_per_msg": round(tel["daemon"] / tel["telemetry"]),
+        "telemetry_x_payload": round(tel["daemon"] / tel["telemetry_bytes"], 2),
+        "audio_bytes_per_window": round(aud["daemon"] / aud["audio"]),
+        "audio_x_payload": round(aud["daemon"] / aud["audio_bytes"], 2),
+        "idle_mb_per_h": round(idle["daemon"] / idle["seconds"] * 3600 / 1e6, 3),
+        "broker_bytes_per_msg": round(sizing["broker"] / max(
+            sizing["telemetry"] + sizing["audio"], 1)),
+        "journal_bytes_per_msg": round(sizing["journal"] / max(
+            sizing["telemetry"] + sizing["audio"], 1)),
+        "sizing_gb_per_day": round(per_day / 1e9, 2),
+        "card_years": round(card_bytes / per_day / 365, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steady-s", type=float, default=60.0)
+    parser.add_argument("--idle-s", type=float, default=120.0)
+    parser.add_argument("--card-gb", type=float, default=32.0)
+    parser.add_argument("--pe-cycles", type=float, default=3000.0,
+                        help="full-card writes the card endures (an assumption; see the doc)")
+    parser.add_argument("--runs", type=int, default=1, help="accepted for run_all; one run")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    phases = {"idle": phase("idle", args.idle_s, False, False),
+              "telemetry": phase("telemetry", args.steady_s, True, False),
+              "audio": phase("audio", args.steady_s, False, True),
+              "sizing": phase("sizing", args.steady_s, True, True)}
+    figures = {"machine": f"{platform.machine()} {os.cpu_count()} cpu, "
+                          f"{platform.python_version()}, {args.card_gb:g} GB card at "
+                          f"{args.pe_cycles:g} full writes",
+               **summarise(phases, args.card_gb, args.pe_cycles),
+               "runs": {name: {k: round(v) for k, v in p.items()} for name, p in phases.items()}}
+    report("wear benchmark", figures, GOALS, 1, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
