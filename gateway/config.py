@@ -22,6 +22,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TOPIC_PATTERN = re.compile(r"[^#+\x00]+")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 QUEUE_URL_PATTERN = re.compile(r"rediss?://\S+")
+BROKER_MESSAGE_LIMIT = 16 * 1024 * 1024  # message_size_limit in the installed Mosquitto drop-in
 
 
 class ConfigError(Exception):
@@ -108,9 +109,11 @@ class IntakeSection:
     max_delay_ms: float = opt(5.0, _range(0.0, 1000))
     queue_size: int = opt(1_000, _range(10, 1_000_000))
     queue_bytes: int = opt(2 * 1024 * 1024, _range(1024 * 1024, 1024 * 1024 * 1024))
-    max_audio_bytes: int = opt(8 * 1024 * 1024, _range(1024, 256 * 1024 * 1024))
-    max_vibration_bytes: int = opt(4 * 1024 * 1024, _range(1024, 64 * 1024 * 1024))
-    max_telemetry_bytes: int = opt(64 * 1024, _range(256, 16 * 1024 * 1024))
+    # At most what the broker passes on (message_size_limit, 16 MiB as installed): a larger
+    # limit promised what could never arrive (issue 12.7).
+    max_audio_bytes: int = opt(8 * 1024 * 1024, _range(1024, BROKER_MESSAGE_LIMIT))
+    max_vibration_bytes: int = opt(4 * 1024 * 1024, _range(1024, BROKER_MESSAGE_LIMIT))
+    max_telemetry_bytes: int = opt(64 * 1024, _range(256, 1024 * 1024))
     rejected_keep: int = opt(10_000, _range(10, 10_000_000))
     rejected_sample_bytes: int = opt(256, _range(0, 65536))
 
@@ -143,7 +146,7 @@ class SyncSection:
     interval_s: float = opt(30.0, _range(1, 86400))
     ca_file: str = opt("")
     batch_records: int = opt(1000, _range(1, 100_000))
-    batch_bytes: int = opt(1_048_576, _range(1024, 67_108_864))
+    batch_bytes: int = opt(1_048_576, _range(1024, 16 * 1024 * 1024))
     connect_timeout_s: float = opt(5.0, _range(0.5, 120))
     read_timeout_s: float = opt(30.0, _range(1, 600))
     backoff_max_s: float = opt(300.0, _range(1, 86400))

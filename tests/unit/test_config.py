@@ -537,3 +537,16 @@ def test_every_section_has_only_typed_fields():
     for cls in SECTIONS.values():
         for f in fields(cls):
             assert f.type in ("bool", "int", "float", "str", "Path"), (cls.__name__, f.name)
+
+
+@pytest.mark.parametrize("key", ["max_audio_bytes", "max_vibration_bytes"])
+def test_no_payload_limit_above_what_the_broker_passes_on(tmp_path, key):
+    # Issue 12.7: limits up to 256 MiB were accepted while the broker caps messages at 16 MiB.
+    e = error(tmp_path, with_section("intake", f"{key} = {16 * 1024 * 1024 + 1}"))
+    assert (e.key, e.problem) == (f"intake.{key}", "must be at most 16777216, got 16777217")
+    assert load(tmp_path, with_section("intake", f"{key} = {16 * 1024 * 1024}"))
+
+
+def test_no_upload_batch_above_what_the_reference_receiver_takes(tmp_path):
+    e = error(tmp_path, with_section("sync", f"batch_bytes = {64 * 1024 * 1024}"))
+    assert e.key == "sync.batch_bytes" and e.problem.startswith("must be at most 16777216")

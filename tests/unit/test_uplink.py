@@ -374,6 +374,27 @@ def test_a_poisoned_record_is_set_aside_and_the_rest_goes(receiver, store, make_
             delivered |= set(entry.ids)
 
 
+def test_a_non_finite_number_goes_up_as_null_and_the_batch_stays_json(receiver, store,
+                                                                      make_uplink):
+    # Issue 12.6: a result scored inf was stored as `Infinity` (Python's json default) and
+    # spliced into the batch as is: not JSON, refused by a strict cloud parser.
+    ids = add_records(store, 4)
+    db = open_database(store)
+    with db.atomic():
+        db.conn.execute("INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
+                        "VALUES ('result', 'box-1', 1, 1, ?)",
+                        (json.dumps({"score": float("inf"), "kurtosis": float("nan"),
+                                     "n": [1.5, float("-inf")]}),))
+        (seq,) = db.conn.execute("SELECT max(seq) FROM outbox").fetchone()
+        ids.append(f"{store_id_of(db.conn)}-{seq}")
+    db.close()
+    outcome = make_uplink().run_once()
+    assert (outcome.accepted, outcome.dead_lettered) == (5, 0)
+    assert receiver.records[ids[-1]]["data"] == {"score": None, "kurtosis": None,
+                                                 "n": [1.5, None]}
+    assert_exactly_once(receiver, store, ids)
+
+
 # --- the thread --------------------------------------------------------------------------------
 
 
