@@ -139,7 +139,8 @@ class Daemon:
                                          self.retention.run_once).start()
         self.writer = IntakeWriter(self.store, cfg.intake, on_windows=self.queue.enqueue,
                                    beat=self._beat("intake"),
-                                   refuse_raw=lambda: self.retention.raw_refused)
+                                   refuse_raw=lambda: self.retention.raw_refused,
+                                   disk=self.retention.disk)
         self.writer.start()
         self.metrics_server = start_metrics_server(cfg.metrics, self.metrics.registry)
         self.pinger = WatchdogPinger(self.notifier, self.heartbeats, self._status_line).start()

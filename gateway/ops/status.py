@@ -19,6 +19,7 @@ from gateway.redaction import redact
 from gateway.service.runlock import running_pid
 from gateway.store.database import open_database
 from gateway.store.outbox import read_sync_status
+from gateway.store.reserve import reserve_bytes
 from gateway.store.retention import dir_bytes, read_refusal
 
 RECENT_REJECTIONS = 5
@@ -37,7 +38,9 @@ def collect_status(config: Config) -> dict[str, Any]:
                    "sync_off": sync_disabled_reason(config.sync) or "",
                    "data_dir": str(config.gateway.data_dir), "devices": [],
                    "rejected_by_reason": {}, "recent_rejections": []})
+    # The reserve file is room kept for the clean-up, not data (store/reserve.py).
     status["disk"] = {"used_bytes": dir_bytes(config.gateway.data_dir)
+                      - reserve_bytes(config.gateway.data_dir)
                       if config.gateway.data_dir.exists() else 0,
                       "budget_bytes": config.retention.disk_budget_mb * 1024 * 1024}
     if not config.store_path.exists():

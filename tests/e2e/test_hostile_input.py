@@ -7,16 +7,32 @@ about the daemon go through the real broker and the real `gateway run`.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
 
 from gateway.config import IntakeSection
+from gateway.devtools import synth
 from gateway.intake.payloads import Inbound, parse_message
 from gateway.intake.writer import UNSTORABLE, IntakeWriter
 from gateway.records import Rejection, Telemetry, content_digest
 from gateway.store.database import IntakeStore
 from gateway.store.group_commit import commit_until_done
-from tests.support import GatewayProcess, store_rows, wait_for
+from gateway.store.reserve import RESERVE_NAME
+from gateway.wav import encode_wav
+from tests.support import (
+    GatewayProcess,
+    fill_file_system,
+    small_file_system,
+    status_json,
+    store_rows,
+    wait_for,
+    write_config,
+)
 
 LONE_SURROGATE = b'{"timestamp":"\\ud800"}'  # valid JSON; its text cannot be encoded as UTF-8
 
@@ -140,3 +156,56 @@ def test_a_set_aside_that_fails_too_is_retried_as_the_databases_fault():
                                   lambda item, error: "aside")
     assert [item for part, _ in committed for item in part] == ["a", "aside", "b", "c"]
     assert len(failures) == 2  # backed off, not split or replaced again
+
+
+# --- a full disk (issue 12.5) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    with small_file_system(tmp_path / "disk", 24) as mount:
+        yield mount
+
+
+def wav_window(n: int) -> bytes:
+    audio = synth.audio_window(synth.profile_for("box-d"), rng=np.random.default_rng(n))
+    return encode_wav(audio[:, None], 16_000)
+
+
+def received(config: Path) -> dict:
+    return status_json(config)["received"]
+
+
+def test_a_full_disk_does_not_stall_telemetry(tmp_path, small_disk, broker, publisher):
+    # Before: every write failed once the card was full, the clean-up's own deletes too;
+    # raw_refused was never set, and no message was stored any more, telemetry included.
+    data_dir = small_disk / "data"
+    config = write_config(tmp_path / "full.toml", gateway_id="gw-disk", data_dir=data_dir,
+                          port=broker.port, extra="[retention]\ndisk_budget_mb = 16\n"
+                          "min_free_mb = 2\ninterval_s = 10\n")
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    try:
+        wavs = (wav_window(n) for n in range(1000))  # each one different: no duplicates
+        publisher.publish_all([("sensors/box-d/audio", next(wavs)) for _ in range(20)])
+        wait_for(lambda: received(config)["audio"] == 20, timeout_s=30, what="windows stored")
+        assert (data_dir / RESERVE_NAME).stat().st_size > 0  # made at start
+        fill_file_system(small_disk / "filler")  # something else on the card takes every free byte
+        assert shutil.disk_usage(small_disk).free < 65536
+        publisher.publish_all([("sensors/box-d/telemetry", json.dumps({"n": n}))
+                               for n in range(30)])
+        publisher.publish_all([("sensors/box-d/audio", next(wavs)) for _ in range(5)])
+        publisher.publish_all([("sensors/box-d/telemetry", json.dumps({"n": n}))
+                               for n in range(30, 40)])
+        wait_for(lambda: received(config)["telemetry"] == 40, timeout_s=60,
+                 what="telemetry stored on a full disk")
+        status = wait_for(lambda: (s := status_json(config))["rejected_by_reason"].get(
+            "disk_full") and s, timeout_s=30, what="windows turned away as disk_full")
+        assert status["received"]["audio"] + status["rejected_by_reason"]["disk_full"] >= 25
+        assert gateway.alive()
+        (small_disk / "filler").unlink()  # the card has room again: windows are stored again
+        before = received(config)["audio"]
+        wait_for(lambda: publisher.publish("sensors/box-d/audio", next(wavs)).wait_for_publish(5)
+                 or received(config)["audio"] > before, timeout_s=60,
+                 what="windows stored again")
+    finally:
+        gateway.terminate()
