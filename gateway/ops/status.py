@@ -17,12 +17,13 @@ from gateway.config import Config
 from gateway.delivery.uplink import sync_disabled_reason
 from gateway.redaction import redact
 from gateway.service.runlock import running_pid
-from gateway.store.database import open_database
+from gateway.store.database import StoreError, open_database
 from gateway.store.outbox import read_sync_status
 from gateway.store.reserve import reserve_bytes
 from gateway.store.retention import dir_bytes, read_refusal
 
 RECENT_REJECTIONS = 5
+SHOWN_DEVICES = 50  # in the human view; --json lists every one (50k devices: 2.7 MB of text)
 
 
 def collect_status(config: Config) -> dict[str, Any]:
@@ -49,6 +50,9 @@ def collect_status(config: Config) -> dict[str, Any]:
     db = open_database(config.store_path, read_only=True)
     try:
         _fill_from_store(db.conn, status)
+    except sqlite3.DatabaseError as e:  # damaged or not a store: one line, not a traceback
+        raise StoreError(f"cannot read store {config.store_path}: {e} (a damaged store is "
+                         "refused by the daemon at start too; see docs/install.md)") from None
     finally:
         db.close()
     # Written redacted by the uploader; masked again for a store an older version wrote.
@@ -171,6 +175,22 @@ def _sync_line(status: dict[str, Any], now_ms: int) -> str:
     return line
 
 
+def _device_lines(status: dict[str, Any], now_ms: int) -> list[str]:
+    devices = status["devices"]
+    lines = []
+    for d in devices[:SHOWN_DEVICES]:
+        lines.append(f"  {d['device_id']:<24} last seen {_ago(d['last_seen_ms'], now_ms)}")
+        lines += [f"    {stream:<10} {_stream_line(s, status['baseline_needed'])}"
+                  for stream, s in d["streams"].items()]
+    hidden = devices[SHOWN_DEVICES:]
+    if hidden:
+        anomalous = sum(any(s["state"] == "anomaly" for s in d["streams"].values())
+                        for d in hidden)
+        lines.append(f"  ... and {len(hidden)} more devices ({anomalous} of them in ANOMALY); "
+                     "gateway status --json lists every one")
+    return lines
+
+
 def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
     """One screen for a technician."""
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
@@ -198,10 +218,7 @@ def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
                      f"(docs/retention.md)")
     if status["devices"]:
         lines.append("devices:")
-        for d in status["devices"]:
-            lines.append(f"  {d['device_id']:<24} last seen {_ago(d['last_seen_ms'], now_ms)}")
-            lines += [f"    {stream:<10} {_stream_line(s, status['baseline_needed'])}"
-                      for stream, s in d["streams"].items()]
+        lines += _device_lines(status, now_ms)
     if status["recent_rejections"]:
         lines.append("recent rejections:")
         lines += [f"  {_ago(r['received_at_ms'], now_ms):>8}  {r['topic']}  {r['reason']}: "

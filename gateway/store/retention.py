@@ -2,9 +2,9 @@
 
 `Retention.run_once()` is the periodic clean-up (the policy for technicians is in
 docs/retention.md). It applies the age limits, then, while the data dir is over
-`disk_budget_mb` or its file system below `min_free_mb`, deletes oldest first: raw payloads
-of normal windows; local copies the cloud accepted (results, alerts, telemetry), rejections
-and bare window metadata; raw payloads of dead-lettered windows; of anomalous windows. If
+`disk_budget_mb` or its file system below `min_free_mb`, deletes oldest first: rejections
+kept aside; raw payloads of normal windows; local copies the cloud accepted (results, alerts,
+telemetry) and bare window metadata; raw payloads of dead-lettered windows; of anomalous windows. If
 that is not enough, raw intake is refused (`raw_refused`, persisted in `meta` for `gateway
 status`) until usage is under the low-water mark. Raw data waiting for analysis goes only
 when the file system itself runs short. A record still in the outbox is never deleted.
@@ -284,8 +284,10 @@ class Retention:
         """Delete in order of value until under the low-water marks. False when everything
         but raw data waiting for analysis is gone and it is still over budget or short of
         free space; that raw data then goes too, but only for a file system short of space."""
+        # Rejections first: what an attacker sent is worth less than any real data.
+        self._synced_for_space(deleted, _SYNCED[:1])
         self._raw_for_space("normal", deleted, self._need)
-        self._synced_for_space(deleted)
+        self._synced_for_space(deleted, _SYNCED[1:])
         self._raw_for_space("dead", deleted, self._need)
         self._raw_for_space("anomaly", deleted, self._need)
         enough = not self._over(self.usage())
@@ -306,10 +308,10 @@ class Retention:
                 return
             missing = need(self.usage())
 
-    def _synced_for_space(self, deleted: Counter) -> None:
+    def _synced_for_space(self, deleted: Counter, tables: tuple[_Table, ...]) -> None:
         """A chunk of each table in turn, oldest first, until there is room or none is left."""
         params = {"before": FAR_FUTURE_MS, "telemetry_mark": self._telemetry_mark()}
-        cursors = {table: 0 for table in _SYNCED}
+        cursors = {table: 0 for table in tables}
         while cursors and self._need(self.usage()) > 0:
             for table in list(cursors):
                 after, done = self._purge_chunk(table, cursors[table], params, deleted)

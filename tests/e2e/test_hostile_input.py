@@ -7,8 +7,11 @@ about the daemon go through the real broker and the real `gateway run`.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from gateway.store.group_commit import commit_until_done
 from gateway.store.reserve import RESERVE_NAME
 from gateway.wav import encode_wav
 from tests.support import (
+    REPO,
     GatewayProcess,
     fill_file_system,
     small_file_system,
@@ -209,3 +213,74 @@ def test_a_full_disk_does_not_stall_telemetry(tmp_path, small_disk, broker, publ
                  what="windows stored again")
     finally:
         gateway.terminate()
+
+
+# --- a damaged store, a read-only data dir (issue 12.10) ------------------------------------
+
+
+def gateway_cli(config: Path, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gateway", *args, "-c", str(config)],
+                          capture_output=True, text=True, cwd=REPO, timeout=timeout_s)
+
+
+def a_stored_gateway(tmp_path: Path, broker, publisher) -> tuple[Path, Path]:
+    """A config and its data dir after a daemon stored some telemetry and stopped."""
+    data_dir = tmp_path / "data"
+    config = write_config(tmp_path / "c.toml", gateway_id="gw-db", data_dir=data_dir,
+                          port=broker.port)
+    gateway = GatewayProcess(config, tmp_path / "first.log").start()
+    publisher.publish_all([("sensors/box-c/telemetry", json.dumps({"n": n, "pad": "p" * 200}))
+                           for n in range(1000)])
+    wait_for(lambda: store_rows(data_dir, "SELECT count(*) FROM telemetry") == [(1000,)],
+             timeout_s=30, what="telemetry stored")
+    assert gateway.terminate() == 0
+    return config, data_dir / "gateway.db"
+
+
+def damage(store: Path) -> None:
+    """Overwrite the second half of the file (schema and header stay: it still opens and
+    migrates), once the WAL is folded into the file so that no copy is left there."""
+    conn = sqlite3.connect(store)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    size = store.stat().st_size
+    with open(store, "r+b") as f:
+        f.seek(size // 2 // 4096 * 4096)
+        f.write(os.urandom(size - size // 2 // 4096 * 4096))
+
+
+@pytest.mark.parametrize("harm", ["damaged", "cut to 0 bytes"])
+def test_a_damaged_store_is_refused_in_one_line_and_kept(tmp_path, broker, publisher, harm):
+    # Before: a damaged store gave a raw traceback at start (and from `gateway status`);
+    # one cut to 0 bytes was silently taken for a new, empty store.
+    config, store = a_stored_gateway(tmp_path, broker, publisher)
+    if harm == "damaged":
+        damage(store)
+    else:
+        store.write_bytes(b"")
+        for side in ("-wal", "-shm"):
+            Path(f"{store}{side}").unlink(missing_ok=True)
+    before = store.read_bytes()
+    run = gateway_cli(config, "run")
+    lines = [line for line in (run.stdout + run.stderr).splitlines()
+             if "level=" not in line and "XNNPACK" not in line]
+    assert run.returncode == 1
+    assert len(lines) == 1 and lines[0].startswith(f"error: store {store} is ")
+    assert "Traceback" not in run.stdout + run.stderr
+    assert store.read_bytes() == before  # kept as it was, for a technician
+    if harm == "damaged":
+        status = gateway_cli(config, "status")
+        assert status.returncode == 1 and "Traceback" not in status.stderr
+        assert status.stderr.startswith("error: ") and len(status.stderr.splitlines()) == 1
+
+
+def test_a_read_only_data_dir_is_one_line_not_a_traceback(tmp_path, small_disk):
+    data_dir = small_disk / "data"
+    data_dir.mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    config = write_config(tmp_path / "ro.toml", gateway_id="gw-ro", data_dir=data_dir, port=1)
+    run = gateway_cli(config, "run")
+    assert run.returncode == 1 and "Traceback" not in run.stdout + run.stderr
+    assert run.stderr.strip() == (f"error: cannot use data dir {data_dir}: Read-only file "
+                                  "system (check gateway.data_dir and that the service user "
+                                  "owns it)")

@@ -463,3 +463,23 @@ def test_the_clean_up_runs_on_a_full_file_system_thanks_to_its_reserve(tmp_path)
             cleanup.close()
         finally:
             site.close()
+
+
+def test_rejections_go_before_any_real_data_when_the_disk_is_short(site):
+    # Issue 12.10: an attacker's rejected messages outlived real raw data in a disk shortage.
+    windows = [site.window(age_ms=(50 - n) * MINUTE) for n in range(40)]
+    for window_id in windows:
+        site.result(window_id, anomaly=0)
+    site.accept()
+    for start in range(0, 3000, 500):
+        site.intake.write_batch([Rejection(
+            f"sensors/{'x' * 250}{start + i}/audio", NOW - DAY, "not_wav", "d" * 500, 9, b"s",
+            content_digest("r", str(start + i).encode())) for i in range(500)])
+    probe = retention(site)
+    used_mb = probe.usage().used // MB
+    probe.close()
+    cleanup = retention(site, disk_budget_mb=used_mb)
+    report = cleanup.run_once(now_ms=NOW)
+    cleanup.close()
+    assert report.deleted.get("rejected", 0) > 0
+    assert report.deleted.get("raw_normal", 0) == 0 and site.raw() == set(windows)

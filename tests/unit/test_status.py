@@ -72,3 +72,18 @@ def test_the_uploaders_last_error_is_shown_without_the_token(config):
     shown = render_status(status) + status_json(status)
     assert "***" in shown
     assert "9f8e7d6c5b4a" not in shown
+
+
+def test_the_human_view_names_the_first_devices_and_counts_the_rest(config):
+    # Issue 12.10: 50,000 devices (a flood of made-up ids) gave 2.7 MB of status text.
+    add_devices(config, 50_000)
+    execute(config, "INSERT INTO device_states (device_id, stream, state, recent, last_score, "
+                    "last_ts_ms, updated_at_ms) VALUES (?, 'audio', 'anomaly', '[]', 9.0, 1, 1)",
+            [("box-49999",), ("box-00003",)])
+    status = collect_status(config)
+    text = render_status(status)
+    assert len(status["devices"]) == 50_000  # --json still lists every one
+    assert len(text) < 20_000
+    assert "box-00049" in text and "box-00050" not in text
+    assert "... and 49950 more devices (1 of them in ANOMALY); gateway status --json lists " \
+           "every one" in text
