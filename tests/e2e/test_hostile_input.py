@@ -284,3 +284,24 @@ def test_a_read_only_data_dir_is_one_line_not_a_traceback(tmp_path, small_disk):
     assert run.stderr.strip() == (f"error: cannot use data dir {data_dir}: Read-only file "
                                   "system (check gateway.data_dir and that the service user "
                                   "owns it)")
+
+
+# --- the cloud token (issue 12.4) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", ["\ufefftok-5e4d3c2b1a\n", "tok-5e4d3c2b1a\nrotated 2026-11\n"])
+def test_a_token_file_with_a_bom_or_a_second_line_stops_the_start_unshown(tmp_path, content):
+    # Before: the daemon started; the token went into the Authorization header, failed there,
+    # and the error's repr carried it into the journal, status and the store.
+    token_file = tmp_path / "token"
+    token_file.write_text(content, encoding="utf-8")
+    config = write_config(tmp_path / "t.toml", gateway_id="gw-tok", data_dir=tmp_path / "data",
+                          port=1, extra=f'[sync]\nurl = "http://127.0.0.1:9"\n'
+                                        f'token_file = "{token_file}"\n')
+    for command in ("run", "doctor", "status"):
+        out = gateway_cli(config, command, timeout_s=30)
+        shown = out.stdout + out.stderr
+        assert "5e4d3c2b1a" not in shown, command
+        assert str(token_file) in shown, command
+    run = gateway_cli(config, "run", timeout_s=30)
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1
