@@ -51,8 +51,8 @@ def collect_status(config: Config) -> dict[str, Any]:
     try:
         _fill_from_store(db.conn, status)
     except sqlite3.DatabaseError as e:  # damaged or not a store: one line, not a traceback
-        raise StoreError(f"cannot read store {config.store_path}: {e} (a damaged store is "
-                         "refused by the daemon at start too; see docs/install.md)") from None
+        raise StoreError(f"cannot read store {config.store_path}: {e} (the daemon refuses "
+                         "a damaged store at start and says what to do)") from None
     finally:
         db.close()
     # Written redacted by the uploader; masked again for a store an older version wrote.

@@ -201,8 +201,8 @@ def check_store(path: Path) -> None:
         size = path.stat().st_size
     except FileNotFoundError:
         return  # a new data dir: the writer creates the store
-    keep = ("it is left as it is: move it aside to start with an empty store "
-            "(docs/install.md, Troubleshooting)")
+    keep = ("it is left as it is; to start with an empty store, stop the service, move it "
+            "and its -wal and -shm files out of the data dir, and start the service again")
     if size == 0:
         raise StoreError(f"store {path} is empty (0 bytes): it was cut short; {keep}")
     try:
