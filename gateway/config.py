@@ -22,6 +22,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TOPIC_PATTERN = re.compile(r"[^#+\x00]+")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 QUEUE_URL_PATTERN = re.compile(r"rediss?://\S+")
+BROKER_MESSAGE_LIMIT = 16 * 1024 * 1024  # message_size_limit in the installed Mosquitto drop-in
 
 
 class ConfigError(Exception):
@@ -108,9 +109,11 @@ class IntakeSection:
     max_delay_ms: float = opt(5.0, _range(0.0, 1000))
     queue_size: int = opt(1_000, _range(10, 1_000_000))
     queue_bytes: int = opt(2 * 1024 * 1024, _range(1024 * 1024, 1024 * 1024 * 1024))
-    max_audio_bytes: int = opt(8 * 1024 * 1024, _range(1024, 256 * 1024 * 1024))
-    max_vibration_bytes: int = opt(4 * 1024 * 1024, _range(1024, 64 * 1024 * 1024))
-    max_telemetry_bytes: int = opt(64 * 1024, _range(256, 16 * 1024 * 1024))
+    # At most what the broker passes on (message_size_limit, 16 MiB as installed): a larger
+    # limit promised what could never arrive (issue 12.7).
+    max_audio_bytes: int = opt(8 * 1024 * 1024, _range(1024, BROKER_MESSAGE_LIMIT))
+    max_vibration_bytes: int = opt(4 * 1024 * 1024, _range(1024, BROKER_MESSAGE_LIMIT))
+    max_telemetry_bytes: int = opt(64 * 1024, _range(256, 1024 * 1024))
     rejected_keep: int = opt(10_000, _range(10, 10_000_000))
     rejected_sample_bytes: int = opt(256, _range(0, 65536))
 
@@ -143,7 +146,7 @@ class SyncSection:
     interval_s: float = opt(30.0, _range(1, 86400))
     ca_file: str = opt("")
     batch_records: int = opt(1000, _range(1, 100_000))
-    batch_bytes: int = opt(1_048_576, _range(1024, 67_108_864))
+    batch_bytes: int = opt(1_048_576, _range(1024, 16 * 1024 * 1024))
     connect_timeout_s: float = opt(5.0, _range(0.5, 120))
     read_timeout_s: float = opt(30.0, _range(1, 600))
     backoff_max_s: float = opt(300.0, _range(1, 86400))
@@ -224,6 +227,7 @@ SECRETS = {
     "mqtt": ("password", "GATEWAY_MQTT_PASSWORD", "mqtt-password"),
     "sync": ("token", "GATEWAY_SYNC_TOKEN", "sync-token"),
 }
+SECRET_BLANKS = " \t\r\n"  # stripped around a secret; anything else in it is refused
 INLINE_SECRETS = {
     "mqtt.password": "put it in a file named by mqtt.password_file or in GATEWAY_MQTT_PASSWORD",
     "sync.token": "put it in a file named by sync.token_file or in GATEWAY_SYNC_TOKEN",
@@ -331,7 +335,8 @@ def _with_secret(path, name, section, attr, env_name, credential_name, environ):
     if secret_file:
         value = _read_secret(path, f"{name}.{attr}_file", secret_file)
     elif environ.get(env_name):
-        value = environ[env_name]
+        value = _checked_secret(path, f"{name}.{attr} (${env_name})", "the variable",
+                                environ[env_name])
     elif creds and (Path(creds) / credential_name).is_file():
         value = _read_secret(path, f"{name}.{attr} ($CREDENTIALS_DIRECTORY/{credential_name})",
                              Path(creds) / credential_name)
@@ -342,14 +347,33 @@ def _with_secret(path, name, section, attr, env_name, credential_name, environ):
 
 def _read_secret(path: Path, key: str, secret_file: str | Path) -> str:
     try:
-        secret = Path(secret_file).read_text(encoding="utf-8").strip()
+        text = Path(secret_file).read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(path, key, f"cannot read secret file {secret_file}: "
                                      f"{e.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(path, key, f"secret file {secret_file} is not UTF-8 text") from None
+    return _checked_secret(path, key, f"secret file {secret_file}", text)
+
+
+def _checked_secret(path: Path, key: str, where: str, text: str) -> str:
+    """One line of printable ASCII, surrounding blanks and line ends dropped. Anything else
+    (a byte-order mark, a second line, a control character) would go into an HTTP header or
+    an MQTT CONNECT, fail there, and the error's repr would carry the secret into the logs
+    (issue 12.4). The problem names where the secret came from, never its value."""
+    secret = text.strip(SECRET_BLANKS)
     if not secret:
-        raise ConfigError(path, key, f"secret file {secret_file} is empty")
+        raise ConfigError(path, key, f"{where} is empty")
+    if secret.startswith("\ufeff"):
+        raise ConfigError(path, key, f"{where} starts with a byte-order mark: save it as plain "
+                                     "ASCII text")
+    if "\n" in secret or "\r" in secret:
+        raise ConfigError(path, key, f"{where} holds more than one line: keep only the secret, "
+                                     "on one line")
+    bad = next((i for i, c in enumerate(secret) if not " " <= c <= "~"), None)
+    if bad is not None:
+        raise ConfigError(path, key, f"{where} holds a character that is not printable ASCII "
+                                     f"(character {bad + 1} of the secret)")
     return secret
 
 

@@ -39,7 +39,7 @@ from gateway.service.periodic import PeriodicJob
 from gateway.service.runlock import RunLock
 from gateway.service.sdnotify import Notifier
 from gateway.sources.mic import MicSource, open_pyaudio_capture
-from gateway.store.database import IntakeStore, open_database
+from gateway.store.database import IntakeStore, check_store, open_database
 from gateway.store.retention import Retention
 
 log = logging.getLogger("gateway.daemon")
@@ -114,7 +114,9 @@ class Daemon:
         """Store first, then the stages downstream of it, intake sources last."""
         cfg = self.config
         self.lock.acquire()
-        self.store = IntakeStore(cfg.store_path, rejected_keep=cfg.intake.rejected_keep)
+        check_store(cfg.store_path)  # damaged or cut to 0 bytes: one line, exit 1, file kept
+        self.store = IntakeStore(cfg.store_path, rejected_keep=cfg.intake.rejected_keep,
+                                 rejected_sample_bytes=cfg.intake.rejected_sample_bytes)
         self.main_db = open_database(cfg.store_path)
         if cfg.mic.enabled:  # opened early: a missing device stops the start before the rest
             self.sources.append(self._make_mic())
@@ -139,7 +141,8 @@ class Daemon:
                                          self.retention.run_once).start()
         self.writer = IntakeWriter(self.store, cfg.intake, on_windows=self.queue.enqueue,
                                    beat=self._beat("intake"),
-                                   refuse_raw=lambda: self.retention.raw_refused)
+                                   refuse_raw=lambda: self.retention.raw_refused,
+                                   disk=self.retention.disk)
         self.writer.start()
         self.metrics_server = start_metrics_server(cfg.metrics, self.metrics.registry)
         self.pinger = WatchdogPinger(self.notifier, self.heartbeats, self._status_line).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -167,3 +169,29 @@ def status_json(config_path: Path) -> dict:
                           "--json"], capture_output=True, text=True, cwd=REPO, timeout=30)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+@contextlib.contextmanager
+def small_file_system(mount: Path, size_mb: int):
+    """A real file system of size_mb (tmpfs) mounted at `mount` for a test; skips the test
+    where it cannot be mounted (not root)."""
+    mount.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(mount)],
+            capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small file system")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_file_system(path: Path) -> int:
+    """Write to path until its file system is full; returns the bytes written."""
+    written = 0
+    with open(path, "wb", buffering=0) as f:
+        for block in (b"\0" * 65536, b"\0" * 512):
+            with contextlib.suppress(OSError):
+                while True:
+                    written += f.write(block)
+    return written

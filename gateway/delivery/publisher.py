@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway import strict_json
 from gateway.logs import kv
 from gateway.store.database import open_database
 
@@ -115,7 +116,11 @@ class Publisher:
         pending = []
         for row in rows:
             device_id, message = to_message(row)
-            payload = json.dumps(message, separators=(",", ":")).encode()
+            text, non_finite = strict_json.dumps(message, separators=(",", ":"))
+            if non_finite:  # Infinity/NaN are not JSON: subscribers' parsers refuse them
+                log.warning("non-finite numbers published as null", extra=kv(
+                    kind=kind, device_id=device_id, count=non_finite))
+            payload = text.encode()
             pending.append((row[0], self._publish(f"{self.out_prefix}/{device_id}/{kind}",
                                                   payload)))
         # One deadline for the whole round: waiting ACK_TIMEOUT_S per message let a broker

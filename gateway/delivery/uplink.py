@@ -21,6 +21,7 @@ import random
 import re
 import threading
 import time
+import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import requests
 from gateway import __version__
 from gateway.config import SyncSection
 from gateway.logs import kv
+from gateway.redaction import redact, redact_then_cut
 from gateway.store.outbox import Batch, Outbox, now_ms
 
 log = logging.getLogger("gateway.uplink")
@@ -116,12 +118,13 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 
 
 def describe_error(error: Exception, secret: str = "") -> str:
-    """A short line for a requests exception: its kind and the innermost reason."""
+    """A short line for a requests exception: its kind and the innermost reason, with every
+    form of the secret masked (before cutting, so no start of it is left standing)."""
     text = str(error)
     reason = re.findall(r"\[Errno -?\d+\][^'\")]*|\w+Error\([^()]*\)|Remote end closed[^'\")]*",
                         text)
-    line = f"{type(error).__name__}: {reason[-1] if reason else text}"[:ANSWER_CHARS]
-    return line.replace(secret, "***") if secret else line
+    return redact_then_cut(f"{type(error).__name__}: {reason[-1] if reason else text}",
+                           ANSWER_CHARS, secret)
 
 
 def post_batch(session: requests.Session, url: str, sync: SyncSection, batch_id: str,
@@ -130,12 +133,13 @@ def post_batch(session: requests.Session, url: str, sync: SyncSection, batch_id:
         response = session.post(url, data=gzipped, headers={"Idempotency-Key": batch_id},
                                 timeout=(sync.connect_timeout_s, sync.read_timeout_s),
                                 allow_redirects=False)
-    except requests.RequestException as e:
-        return Answer(None, describe_error(e, sync.token))
+    except (requests.RequestException, ValueError) as e:  # ValueError: a header http.client
+        return Answer(None, describe_error(e, sync.token))  # refuses to encode
     # Not response.text: that guesses the charset by scanning the whole (maybe large) body.
-    text = response.content[:ANSWER_CHARS].decode("utf-8", "replace").replace("\n", " ")
-    if sync.token:
-        text = text.replace(sync.token, "***")
+    # Read past the cut, so a token the server echoes across it is still masked whole.
+    head = response.content[:ANSWER_CHARS * 2 + 6 * len(sync.token)]
+    text = redact_then_cut(head.decode("utf-8", "replace").replace("\n", " "), ANSWER_CHARS,
+                           sync.token)
     return Answer(response.status_code, text, retry_after_seconds(
         response.headers.get("Retry-After")))
 
@@ -216,7 +220,9 @@ class Uplink:
                 if delay > 0:
                     self.outbox.set_state(next_attempt_ms=str(now_ms() + int(delay * 1000)))
             except Exception as e:  # a bug or a failing store: log, back off, go on
-                log.exception("upload round failed", extra=kv(error=repr(e)))
+                log.error("upload round failed", extra=kv(
+                    error=redact(repr(e), self.sync.token),
+                    trace=redact(traceback.format_exc(), self.sync.token)))
                 self.failures += 1
                 delay, wakeable = self.backoff_s(), False
             self._sleep(delay, wakeable)

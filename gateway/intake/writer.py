@@ -25,6 +25,7 @@ from gateway.logs import RateLimitedLog, kv
 from gateway.records import Record, Rejection, Window, storable_text
 from gateway.store.database import IntakeStore
 from gateway.store.group_commit import IDLE_BEAT_S, commit_until_done, linger_for_more
+from gateway.store.reserve import DiskGuard, out_of_space
 
 log = logging.getLogger("gateway.intake")
 _STOP = object()
@@ -97,8 +98,12 @@ class IntakeWriter:
     def __init__(self, store: IntakeStore, settings: IntakeSection,
                  on_windows: Callable[[list[int]], None] = lambda ids: None,
                  beat: Callable[[], None] = lambda: None,
-                 refuse_raw: Callable[[], bool] = lambda: False):
+                 refuse_raw: Callable[[], bool] = lambda: False,
+                 disk: DiskGuard | None = None):
         self.store = store
+        # The writer's own look at the disk: between two clean-ups the card can fill up, and
+        # a full card fails every commit, telemetry's too (issue 12.5).
+        self._disk = disk
         # True while retention finds the disk short: windows are then turned away (acked and
         # counted as "disk_full" rejections), telemetry is still stored. Called per window.
         self._refuse_raw = refuse_raw
@@ -121,7 +126,7 @@ class IntakeWriter:
     def submit(self, record: Record, on_durable: OnDurable | None = None) -> None:
         """Queue a record; blocks when the queue is full, which pushes back on the broker."""
         if isinstance(record, Window):
-            if self._refuse_raw():
+            if self._refuse_raw() or self._short_of_disk():
                 record = refused_window(record)
             else:
                 self._window_budget.take(len(record.payload))
@@ -163,7 +168,22 @@ class IntakeWriter:
         batch = [first]
         return batch, linger_for_more(self._queue, batch, self.max_batch, self.max_delay_s, _STOP)
 
+    def _short_of_disk(self) -> bool:
+        return self._disk is not None and self._disk.short()
+
+    def _admit(self, record: Record) -> Record:
+        """A window still waiting when the disk ran short is turned away at commit time, so
+        that a batch retried after 'disk full' does not hold the telemetry behind it."""
+        if isinstance(record, Window) and self._short_of_disk():
+            rejection = refused_window(record)
+            self._rejections.warning(DISK_FULL, "message rejected", topic=record.topic,
+                                     reason=DISK_FULL, detail=rejection.detail)
+            return rejection
+        return record
+
     def _commit_failed(self, records: int, error: Exception, delay: float) -> None:
+        if self._disk is not None and out_of_space(error):
+            self._disk.full("intake")
         self.stats.commit_failures += 1
         log.error("intake commit failed; messages stay unacknowledged, retrying",
                   extra=kv(records=records, error=repr(error), retry_in_s=delay))
@@ -173,7 +193,7 @@ class IntakeWriter:
         # Taken by submit for the windows as they came (one may be set aside on the way).
         window_bytes = sum(len(r.payload) for r, _ in batch if isinstance(r, Window))
         committed = commit_until_done(
-            batch, lambda part: self.store.write_batch([record for record, _ in part]),
+            batch, lambda part: self.store.write_batch([self._admit(record) for record, _ in part]),
             partial(self._commit_failed, len(batch)), self._set_aside)
         self._window_budget.give(window_bytes)
         batch = [item for part, _ in committed for item in part]

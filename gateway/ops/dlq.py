@@ -11,6 +11,7 @@ import json
 import sqlite3
 from typing import NamedTuple
 
+from gateway import strict_json
 from gateway.store.database import immediate
 
 
@@ -75,4 +76,4 @@ def _back_to_outbox(conn: sqlite3.Connection, record_id: str, payload: str | Non
         "INSERT OR IGNORE INTO outbox (seq, kind, device_id, ts_ms, created_at_ms, data) "
         "VALUES (?, ?, ?, ?, strftime('%s', 'now') * 1000, ?)",
         (seq, record["kind"], record["device_id"], record["ts"],
-         json.dumps(record["data"], separators=(",", ":"))))
+         strict_json.dumps(record["data"], separators=(",", ":"))[0]))

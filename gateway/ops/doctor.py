@@ -21,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.config import Config
 from gateway.delivery.uplink import probe
 from gateway.inference.model import AudioModel
+from gateway.redaction import redact
 
 # The gateway cannot have been built before this: a clock showing an earlier date is wrong.
 BUILD_DATE = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
@@ -140,7 +141,8 @@ def check_uplink(config: Config) -> Check:
     try:
         ok, message = probe(config.sync, config.gateway.id)
     except Exception as e:
-        return Check("uplink", False, f"probe failed: {e!r}", "check sync.url")
+        return Check("uplink", False, f"probe failed: {redact(repr(e), config.sync.token)}",
+                     "check sync.url")
     fix = "" if ok else "see docs/upstream.md; data is kept until the cloud accepts it"
     return Check("uplink", ok, message, fix)
 

@@ -12,14 +12,18 @@ import sqlite3
 import time
 from typing import Any
 
+from gateway import strict_json
 from gateway.config import Config
 from gateway.delivery.uplink import sync_disabled_reason
+from gateway.redaction import redact
 from gateway.service.runlock import running_pid
-from gateway.store.database import open_database
+from gateway.store.database import StoreError, open_database
 from gateway.store.outbox import read_sync_status
+from gateway.store.reserve import reserve_bytes
 from gateway.store.retention import dir_bytes, read_refusal
 
 RECENT_REJECTIONS = 5
+SHOWN_DEVICES = 50  # in the human view; --json lists every one (50k devices: 2.7 MB of text)
 
 
 def collect_status(config: Config) -> dict[str, Any]:
@@ -35,7 +39,9 @@ def collect_status(config: Config) -> dict[str, Any]:
                    "sync_off": sync_disabled_reason(config.sync) or "",
                    "data_dir": str(config.gateway.data_dir), "devices": [],
                    "rejected_by_reason": {}, "recent_rejections": []})
+    # The reserve file is room kept for the clean-up, not data (store/reserve.py).
     status["disk"] = {"used_bytes": dir_bytes(config.gateway.data_dir)
+                      - reserve_bytes(config.gateway.data_dir)
                       if config.gateway.data_dir.exists() else 0,
                       "budget_bytes": config.retention.disk_budget_mb * 1024 * 1024}
     if not config.store_path.exists():
@@ -44,8 +50,13 @@ def collect_status(config: Config) -> dict[str, Any]:
     db = open_database(config.store_path, read_only=True)
     try:
         _fill_from_store(db.conn, status)
+    except sqlite3.DatabaseError as e:  # damaged or not a store: one line, not a traceback
+        raise StoreError(f"cannot read store {config.store_path}: {e} (the daemon refuses "
+                         "a damaged store at start and says what to do)") from None
     finally:
         db.close()
+    # Written redacted by the uploader; masked again for a store an older version wrote.
+    status["sync"]["last_error"] = redact(status["sync"]["last_error"], config.sync.token)
     return status
 
 
@@ -90,13 +101,31 @@ def _fill_device_states(conn: sqlite3.Connection, devices: list[dict[str, Any]])
     by_id = {d["device_id"]: d for d in devices}
     rows = conn.execute(
         "SELECT s.device_id, s.stream, s.state, s.last_score, s.last_ts_ms, b.threshold, "
-        "json_array_length(b.scores), b.model FROM device_states s LEFT JOIN baselines b "
+        "CASE WHEN json_valid(b.scores) THEN json_array_length(b.scores) END, b.scores, "
+        "b.model FROM device_states s LEFT JOIN baselines b "
         "ON b.device_id = s.device_id AND b.stream = s.stream ORDER BY s.device_id, s.stream")
-    for device, stream, state, score, ts_ms, threshold, learned, model in rows:
+    for device, stream, state, score, ts_ms, threshold, learned, scores, model in rows:
         if device in by_id:
             by_id[device]["streams"][stream] = {
                 "state": state, "last_score": score, "last_ts_ms": ts_ms,
-                "threshold": threshold, "baseline_windows": learned or 0, "model": model}
+                "threshold": threshold, "model": model,
+                "baseline_windows": learned if learned is not None else _count(scores)}
+
+
+def _count(scores: str | None) -> int:
+    """Baseline scores SQLite calls malformed: Python's json reads Infinity and NaN, which
+    a non-finite score left there (issue 12.6); status shows them rather than crashing."""
+    if scores is None:
+        return 0
+    try:
+        parsed = json.loads(scores)
+    except ValueError:
+        return 0
+    return len(parsed) if isinstance(parsed, list) else 0
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"  # inf and nan print as such
 
 
 def _ago(ms: int | None, now_ms: int) -> str:
@@ -110,12 +139,12 @@ def _ago(ms: int | None, now_ms: int) -> str:
 
 
 def _stream_line(stream: dict[str, Any], needed: int) -> str:
-    score = "-" if stream["last_score"] is None else f"{stream['last_score']:.4g}"
+    score = _number(stream["last_score"])
     if stream["state"] == "learning":
         return (f"learning baseline ({stream['baseline_windows']}/{needed} windows), "
                 f"last score {score}")
     state = "ANOMALY" if stream["state"] == "anomaly" else "normal"
-    return f"{state}, last score {score} (threshold {stream['threshold']:.4g})"
+    return f"{state}, last score {score} (threshold {_number(stream['threshold'])})"
 
 
 def _daemon_line(status: dict[str, Any], now_ms: int) -> str:
@@ -146,6 +175,22 @@ def _sync_line(status: dict[str, Any], now_ms: int) -> str:
     return line
 
 
+def _device_lines(status: dict[str, Any], now_ms: int) -> list[str]:
+    devices = status["devices"]
+    lines = []
+    for d in devices[:SHOWN_DEVICES]:
+        lines.append(f"  {d['device_id']:<24} last seen {_ago(d['last_seen_ms'], now_ms)}")
+        lines += [f"    {stream:<10} {_stream_line(s, status['baseline_needed'])}"
+                  for stream, s in d["streams"].items()]
+    hidden = devices[SHOWN_DEVICES:]
+    if hidden:
+        anomalous = sum(any(s["state"] == "anomaly" for s in d["streams"].values())
+                        for d in hidden)
+        lines.append(f"  ... and {len(hidden)} more devices ({anomalous} of them in ANOMALY); "
+                     "gateway status --json lists every one")
+    return lines
+
+
 def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
     """One screen for a technician."""
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
@@ -173,10 +218,7 @@ def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
                      f"(docs/retention.md)")
     if status["devices"]:
         lines.append("devices:")
-        for d in status["devices"]:
-            lines.append(f"  {d['device_id']:<24} last seen {_ago(d['last_seen_ms'], now_ms)}")
-            lines += [f"    {stream:<10} {_stream_line(s, status['baseline_needed'])}"
-                      for stream, s in d["streams"].items()]
+        lines += _device_lines(status, now_ms)
     if status["recent_rejections"]:
         lines.append("recent rejections:")
         lines += [f"  {_ago(r['received_at_ms'], now_ms):>8}  {r['topic']}  {r['reason']}: "
@@ -185,4 +227,5 @@ def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
 
 
 def status_json(status: dict[str, Any]) -> str:
-    return json.dumps(status, sort_keys=False)
+    """Strict JSON: a non-finite score or threshold shows as null (the human view says inf)."""
+    return strict_json.dumps(status, sort_keys=False)[0]

@@ -11,6 +11,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from gateway.store.database import StoreError
+
 LOCK_NAME = "gateway.lock"
 
 
@@ -24,8 +26,13 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:  # read-only, not ours, not a directory: one line, not a traceback
+            raise StoreError(f"cannot use data dir {self.path.parent}: {e.strerror} "
+                             f"(check gateway.data_dir and that the service user owns it)"
+                             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -30,6 +30,11 @@ INTAKE_CACHE_KIB = 2048
 
 
 ROWS_PER_STATEMENT = 100
+# What is kept of a rejection, whatever the sender sent (issue 12.10: 2,000 messages with
+# 60 KB topics kept 115 MB). A topic keeps its head and its last level (the stream, counted).
+REJECTED_TOPIC_CHARS = 256
+REJECTED_DETAIL_CHARS = 500
+REJECTED_BYTES = 32 * 1024 * 1024  # all rejections kept aside, at most (bounds the row count)
 
 
 class _Insert:
@@ -187,18 +192,62 @@ def open_database(path: Path, *, read_only: bool = False,
         raise StoreError(f"cannot open store {path}: {e}") from e
 
 
+def check_store(path: Path) -> None:
+    """At start: a store that is there must be whole. A file cut to 0 bytes would be taken
+    for a new, empty store and a damaged one fail later with a traceback, again at every
+    restart; both are refused in one line, and the file is left as it is for a technician.
+    Reads the whole file once (PRAGMA quick_check: seconds for a GB on an SD card)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return  # a new data dir: the writer creates the store
+    keep = ("it is left as it is; to start with an empty store, stop the service, move it "
+            "and its -wal and -shm files out of the data dir, and start the service again")
+    if size == 0:
+        raise StoreError(f"store {path} is empty (0 bytes): it was cut short; {keep}")
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        problems = [str(e)]
+    if problems != ["ok"]:
+        found = "; ".join(" ".join(p.split()) for p in problems)[:300]
+        raise StoreError(f"store {path} is damaged ({found}); {keep}")
+
+
+def _kept_rejection(record: Rejection, sample_bytes: int) -> Rejection:
+    topic, detail = record.topic, record.detail
+    if len(topic) > REJECTED_TOPIC_CHARS:
+        head, _, last = topic.rpartition("/")
+        last = last[:64]
+        topic = f"{head[:REJECTED_TOPIC_CHARS - len(last) - 2]}…/{last}"
+    if len(detail) > REJECTED_DETAIL_CHARS:
+        detail = detail[:REJECTED_DETAIL_CHARS - 1] + "…"
+    return record._replace(topic=topic, detail=detail, sample=record.sample[:sample_bytes])
+
+
 class IntakeStore:
     """Writes batches of intake records. Owned by exactly one thread: the intake writer."""
 
-    def __init__(self, path: Path, rejected_keep: int = 10_000):
+    def __init__(self, path: Path, rejected_keep: int = 10_000,
+                 rejected_sample_bytes: int = 256):
         self.path = path
-        self.rejected_keep = rejected_keep
+        self.sample_bytes = rejected_sample_bytes
+        # Rows kept aside, bounded by count and by bytes: each row is at most this big.
+        row_bytes = REJECTED_TOPIC_CHARS * 4 + REJECTED_DETAIL_CHARS * 4 + \
+            rejected_sample_bytes + 64
+        self.rejected_keep = max(1, min(rejected_keep, REJECTED_BYTES // row_bytes))
         self.db = open_database(path, cache_kib=INTAKE_CACHE_KIB)
 
     def write_batch(self, records: list[Record]) -> BatchOutcome:
         """Store records in one transaction; one already stored (same digest) is skipped."""
         groups: dict[str, list[Record]] = {name: [] for name in _INSERTS}
         for record in records:
+            if isinstance(record, Rejection):
+                record = _kept_rejection(record, self.sample_bytes)
             groups[_counter_of(record)].append(record)
         stored: dict[str, int] = {}
         returned: dict[str, list] = {name: [] for name in _INSERTS}

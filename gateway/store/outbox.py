@@ -9,12 +9,17 @@ No HTTP here: the uploader (uplink.py) decides what became of a batch, this modu
 from __future__ import annotations
 
 import json
+import logging
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway import strict_json
+from gateway.logs import kv
 from gateway.store.database import open_database
+
+log = logging.getLogger("gateway.outbox")
 
 ENVELOPE_BYTES = 256  # reserve in batch_bytes for gateway_id, batch_id and brackets
 KINDS = ("result", "alert", "telemetry")
@@ -24,8 +29,8 @@ KINDS = ("result", "alert", "telemetry")
 _BATCH_SQL = (
     "SELECT seq, CAST('{\"id\":\"' || :store || '-' || seq || '\",\"kind\":\"' || kind"
     " || '\",\"device_id\":' || json_quote(device_id) || ',\"ts\":' || ts_ms"
-    " || ',\"data\":' || data || '}' AS BLOB) FROM outbox WHERE seq > :after ORDER BY seq"
-    " LIMIT :limit"
+    " || ',\"data\":' || data || '}' AS BLOB), json_valid(data) FROM outbox"
+    " WHERE seq > :after ORDER BY seq LIMIT :limit"
 )
 # Upload results by class, for the metrics endpoint: accepted, rejected, retry, paused.
 _BUMP_UPLOADS = ("INSERT INTO counters (name, value) VALUES (?, 1) "
@@ -88,7 +93,9 @@ def read_batch(conn, store_id: str, max_records: int, max_bytes: int,
     cursor = conn.execute(_BATCH_SQL, {"store": store_id, "after": after_seq,
                                        "limit": max_records})
     full = False
-    for seq, piece in cursor:
+    for seq, piece, valid in cursor:
+        if not valid:
+            piece = _strict_piece(piece)
         budget -= len(piece) + 1
         if budget < 0 and seqs:
             full = True
@@ -97,6 +104,19 @@ def read_batch(conn, store_id: str, max_records: int, max_bytes: int,
         pieces.append(piece)
     cursor.close()
     return Batch(seqs, pieces, full or len(seqs) == max_records)
+
+
+def _strict_piece(piece: bytes) -> bytes:
+    """A record whose data is not strict JSON (a non-finite score stored as Infinity or NaN,
+    issue 12.6) goes out with those numbers as null: a batch must be JSON the cloud can
+    parse, and the record must still go. Text that is no JSON at all is sent as it is,
+    and the cloud's refusal sets that one record aside (the batch is halved to find it)."""
+    try:
+        text, non_finite = strict_json.canonical(piece)
+    except ValueError:
+        return piece
+    log.warning("non-finite numbers uploaded as null", extra=kv(count=non_finite))
+    return text.encode()
 
 
 def store_id_of(conn) -> str:

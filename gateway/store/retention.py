@@ -2,9 +2,9 @@
 
 `Retention.run_once()` is the periodic clean-up (the policy for technicians is in
 docs/retention.md). It applies the age limits, then, while the data dir is over
-`disk_budget_mb` or its file system below `min_free_mb`, deletes oldest first: raw payloads
-of normal windows; local copies the cloud accepted (results, alerts, telemetry), rejections
-and bare window metadata; raw payloads of dead-lettered windows; of anomalous windows. If
+`disk_budget_mb` or its file system below `min_free_mb`, deletes oldest first: rejections
+kept aside; raw payloads of normal windows; local copies the cloud accepted (results, alerts,
+telemetry) and bare window metadata; raw payloads of dead-lettered windows; of anomalous windows. If
 that is not enough, raw intake is refused (`raw_refused`, persisted in `meta` for `gateway
 status`) until usage is under the low-water mark. Raw data waiting for analysis goes only
 when the file system itself runs short. A record still in the outbox is never deleted.
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sqlite3
 import threading
 import time
@@ -37,6 +36,7 @@ from typing import NamedTuple
 from gateway.config import RetentionSection
 from gateway.logs import kv
 from gateway.store.database import BUSY_TIMEOUT_MS, immediate, open_database
+from gateway.store.reserve import RESERVE_MAX_BYTES, DiskGuard, fs_free_bytes, out_of_space
 
 log = logging.getLogger("gateway.retention")
 
@@ -129,11 +129,6 @@ _SYNCED = (
 )
 
 
-def fs_free_bytes(path: Path) -> int:
-    """Bytes an unprivileged process may still write on path's file system."""
-    return shutil.disk_usage(path).free
-
-
 def dir_bytes(path: Path) -> int:
     """Sizes of the files under path; one vanishing meanwhile (a truncated WAL) is skipped."""
     total = 0
@@ -180,6 +175,10 @@ class Retention:
         self.low_used = int(self.budget * LOW_WATER)
         self.low_free = self.min_free + (self.budget - self.low_used)
         self._in_dir = store_path.resolve().is_relative_to(data_dir.resolve())
+        # Windows are turned away by the intake writer itself below half of min_free.
+        self.disk = DiskGuard(data_dir, self.min_free // 2,
+                              min(RESERVE_MAX_BYTES, self.budget // 8), free_bytes=free_bytes)
+        self.disk.replenish(self.min_free)
         self.db = open_database(store_path)
         self.conn = self.db.conn
         # Losing the last deletes to a power cut only means deleting them again next run.
@@ -203,8 +202,24 @@ class Retention:
     # -- one run
 
     def run_once(self, now_ms: int | None = None) -> RetentionReport:
-        """One clean-up. Store errors propagate: the caller logs them and tries next time."""
+        """One clean-up. Store errors propagate: the caller logs them and tries next time.
+        A write failing for lack of space releases the reserve and the run starts again;
+        failing again, raw intake is refused (in memory: the store cannot record it)."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
+        try:
+            return self._run(now)
+        except sqlite3.Error as e:
+            if not out_of_space(e):
+                raise
+            self.disk.full("retention")
+        try:
+            return self._run(now)
+        except sqlite3.Error as e:
+            if out_of_space(e):
+                self._refused_unrecorded(f"the file system is full: {e}")
+            raise
+
+    def _run(self, now: int) -> RetentionReport:
         started = time.monotonic()
         self._checkpoint()
         before = self.usage()
@@ -220,6 +235,8 @@ class Retention:
         elif self.raw_refused and self._need(usage) <= 0:
             self._reopen(usage)
         truncated = self._checkpoint()
+        if not self.raw_refused:
+            self.disk.replenish(self.low_free)
         after = self.usage()
         report = RetentionReport(
             used_before=before.used, used_after=after.used, free_after=after.free,
@@ -230,9 +247,11 @@ class Retention:
         return report
 
     def usage(self) -> Usage:
+        """The reserve file counts as free: it is there to be given back."""
         free_pages = self.conn.execute("PRAGMA freelist_count").fetchone()[0] * self.page_size
-        used = dir_bytes(self.data_dir) - (free_pages if self._in_dir else 0)
-        return Usage(used=used, free=self._free_bytes(self.data_dir) + free_pages)
+        reserve = self.disk.held
+        used = dir_bytes(self.data_dir) - (free_pages if self._in_dir else 0) - reserve
+        return Usage(used=used, free=self._free_bytes(self.data_dir) + free_pages + reserve)
 
     def _over(self, usage: Usage) -> bool:
         return usage.used > self.budget or usage.free < self.min_free
@@ -265,8 +284,10 @@ class Retention:
         """Delete in order of value until under the low-water marks. False when everything
         but raw data waiting for analysis is gone and it is still over budget or short of
         free space; that raw data then goes too, but only for a file system short of space."""
+        # Rejections first: what an attacker sent is worth less than any real data.
+        self._synced_for_space(deleted, _SYNCED[:1])
         self._raw_for_space("normal", deleted, self._need)
-        self._synced_for_space(deleted)
+        self._synced_for_space(deleted, _SYNCED[1:])
         self._raw_for_space("dead", deleted, self._need)
         self._raw_for_space("anomaly", deleted, self._need)
         enough = not self._over(self.usage())
@@ -287,10 +308,10 @@ class Retention:
                 return
             missing = need(self.usage())
 
-    def _synced_for_space(self, deleted: Counter) -> None:
+    def _synced_for_space(self, deleted: Counter, tables: tuple[_Table, ...]) -> None:
         """A chunk of each table in turn, oldest first, until there is room or none is left."""
         params = {"before": FAR_FUTURE_MS, "telemetry_mark": self._telemetry_mark()}
-        cursors = {table: 0 for table in _SYNCED}
+        cursors = {table: 0 for table in tables}
         while cursors and self._need(self.usage()) > 0:
             for table in list(cursors):
                 after, done = self._purge_chunk(table, cursors[table], params, deleted)
@@ -379,9 +400,12 @@ class Retention:
     def _refuse(self, usage: Usage, now: int) -> None:
         reason = self._refusal_reason(usage)
         since = (read_refusal(self.conn) or {}).get("since_ms", now)
+        self._refused_unrecorded(reason)  # first: the write below may fail on a full disk
         with immediate(self.conn):
             self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                               (REFUSAL_KEY, json.dumps({"since_ms": since, "reason": reason})))
+
+    def _refused_unrecorded(self, reason: str) -> None:
         if not self.raw_refused:
             self._refused.set()
             log.error("raw intake refused: new audio and vibration windows are not stored",

@@ -7,16 +7,36 @@ about the daemon go through the real broker and the real `gateway run`.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
 
 from gateway.config import IntakeSection
+from gateway.devtools import synth
 from gateway.intake.payloads import Inbound, parse_message
 from gateway.intake.writer import UNSTORABLE, IntakeWriter
 from gateway.records import Rejection, Telemetry, content_digest
 from gateway.store.database import IntakeStore
 from gateway.store.group_commit import commit_until_done
-from tests.support import GatewayProcess, store_rows, wait_for
+from gateway.store.reserve import RESERVE_NAME
+from gateway.wav import encode_wav
+from tests.support import (
+    REPO,
+    GatewayProcess,
+    fill_file_system,
+    small_file_system,
+    status_json,
+    store_rows,
+    wait_for,
+    write_config,
+)
 
 LONE_SURROGATE = b'{"timestamp":"\\ud800"}'  # valid JSON; its text cannot be encoded as UTF-8
 
@@ -140,3 +160,148 @@ def test_a_set_aside_that_fails_too_is_retried_as_the_databases_fault():
                                   lambda item, error: "aside")
     assert [item for part, _ in committed for item in part] == ["a", "aside", "b", "c"]
     assert len(failures) == 2  # backed off, not split or replaced again
+
+
+# --- a full disk (issue 12.5) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    with small_file_system(tmp_path / "disk", 24) as mount:
+        yield mount
+
+
+def wav_window(n: int) -> bytes:
+    audio = synth.audio_window(synth.profile_for("box-d"), rng=np.random.default_rng(n))
+    return encode_wav(audio[:, None], 16_000)
+
+
+def received(config: Path) -> dict:
+    return status_json(config)["received"]
+
+
+def test_a_full_disk_does_not_stall_telemetry(tmp_path, small_disk, broker, publisher):
+    # Before: every write failed once the card was full, the clean-up's own deletes too;
+    # raw_refused was never set, and no message was stored any more, telemetry included.
+    data_dir = small_disk / "data"
+    config = write_config(tmp_path / "full.toml", gateway_id="gw-disk", data_dir=data_dir,
+                          port=broker.port, extra="[retention]\ndisk_budget_mb = 16\n"
+                          "min_free_mb = 2\ninterval_s = 10\n")
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    try:
+        wavs = (wav_window(n) for n in range(1000))  # each one different: no duplicates
+        publisher.publish_all([("sensors/box-d/audio", next(wavs)) for _ in range(20)])
+        wait_for(lambda: received(config)["audio"] == 20, timeout_s=30, what="windows stored")
+        assert (data_dir / RESERVE_NAME).stat().st_size > 0  # made at start
+        fill_file_system(small_disk / "filler")  # something else on the card takes every free byte
+        assert shutil.disk_usage(small_disk).free < 65536
+        publisher.publish_all([("sensors/box-d/telemetry", json.dumps({"n": n}))
+                               for n in range(30)])
+        publisher.publish_all([("sensors/box-d/audio", next(wavs)) for _ in range(5)])
+        publisher.publish_all([("sensors/box-d/telemetry", json.dumps({"n": n}))
+                               for n in range(30, 40)])
+        wait_for(lambda: received(config)["telemetry"] == 40, timeout_s=60,
+                 what="telemetry stored on a full disk")
+        status = wait_for(lambda: (s := status_json(config))["rejected_by_reason"].get(
+            "disk_full") and s, timeout_s=30, what="windows turned away as disk_full")
+        assert status["received"]["audio"] + status["rejected_by_reason"]["disk_full"] >= 25
+        assert gateway.alive()
+        (small_disk / "filler").unlink()  # the card has room again: windows are stored again
+        before = received(config)["audio"]
+        wait_for(lambda: publisher.publish("sensors/box-d/audio", next(wavs)).wait_for_publish(5)
+                 or received(config)["audio"] > before, timeout_s=60,
+                 what="windows stored again")
+    finally:
+        gateway.terminate()
+
+
+# --- a damaged store, a read-only data dir (issue 12.10) ------------------------------------
+
+
+def gateway_cli(config: Path, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gateway", *args, "-c", str(config)],
+                          capture_output=True, text=True, cwd=REPO, timeout=timeout_s)
+
+
+def a_stored_gateway(tmp_path: Path, broker, publisher) -> tuple[Path, Path]:
+    """A config and its data dir after a daemon stored some telemetry and stopped."""
+    data_dir = tmp_path / "data"
+    config = write_config(tmp_path / "c.toml", gateway_id="gw-db", data_dir=data_dir,
+                          port=broker.port)
+    gateway = GatewayProcess(config, tmp_path / "first.log").start()
+    publisher.publish_all([("sensors/box-c/telemetry", json.dumps({"n": n, "pad": "p" * 200}))
+                           for n in range(1000)])
+    wait_for(lambda: store_rows(data_dir, "SELECT count(*) FROM telemetry") == [(1000,)],
+             timeout_s=30, what="telemetry stored")
+    assert gateway.terminate() == 0
+    return config, data_dir / "gateway.db"
+
+
+def damage(store: Path) -> None:
+    """Overwrite the second half of the file (schema and header stay: it still opens and
+    migrates), once the WAL is folded into the file so that no copy is left there."""
+    conn = sqlite3.connect(store)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    size = store.stat().st_size
+    with open(store, "r+b") as f:
+        f.seek(size // 2 // 4096 * 4096)
+        f.write(os.urandom(size - size // 2 // 4096 * 4096))
+
+
+@pytest.mark.parametrize("harm", ["damaged", "cut to 0 bytes"])
+def test_a_damaged_store_is_refused_in_one_line_and_kept(tmp_path, broker, publisher, harm):
+    # Before: a damaged store gave a raw traceback at start (and from `gateway status`);
+    # one cut to 0 bytes was silently taken for a new, empty store.
+    config, store = a_stored_gateway(tmp_path, broker, publisher)
+    if harm == "damaged":
+        damage(store)
+    else:
+        store.write_bytes(b"")
+        for side in ("-wal", "-shm"):
+            Path(f"{store}{side}").unlink(missing_ok=True)
+    before = store.read_bytes()
+    run = gateway_cli(config, "run")
+    lines = [line for line in (run.stdout + run.stderr).splitlines()
+             if "level=" not in line and "XNNPACK" not in line]
+    assert run.returncode == 1
+    assert len(lines) == 1 and lines[0].startswith(f"error: store {store} is ")
+    assert "Traceback" not in run.stdout + run.stderr
+    assert store.read_bytes() == before  # kept as it was, for a technician
+    if harm == "damaged":
+        status = gateway_cli(config, "status")
+        assert status.returncode == 1 and "Traceback" not in status.stderr
+        assert status.stderr.startswith("error: ") and len(status.stderr.splitlines()) == 1
+
+
+def test_a_read_only_data_dir_is_one_line_not_a_traceback(tmp_path, small_disk):
+    data_dir = small_disk / "data"
+    data_dir.mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    config = write_config(tmp_path / "ro.toml", gateway_id="gw-ro", data_dir=data_dir, port=1)
+    run = gateway_cli(config, "run")
+    assert run.returncode == 1 and "Traceback" not in run.stdout + run.stderr
+    assert run.stderr.strip() == (f"error: cannot use data dir {data_dir}: Read-only file "
+                                  "system (check gateway.data_dir and that the service user "
+                                  "owns it)")
+
+
+# --- the cloud token (issue 12.4) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", ["\ufefftok-5e4d3c2b1a\n", "tok-5e4d3c2b1a\nrotated 2026-11\n"])
+def test_a_token_file_with_a_bom_or_a_second_line_stops_the_start_unshown(tmp_path, content):
+    # Before: the daemon started; the token went into the Authorization header, failed there,
+    # and the error's repr carried it into the journal, status and the store.
+    token_file = tmp_path / "token"
+    token_file.write_text(content, encoding="utf-8")
+    config = write_config(tmp_path / "t.toml", gateway_id="gw-tok", data_dir=tmp_path / "data",
+                          port=1, extra=f'[sync]\nurl = "http://127.0.0.1:9"\n'
+                                        f'token_file = "{token_file}"\n')
+    for command in ("run", "doctor", "status"):
+        out = gateway_cli(config, command, timeout_s=30)
+        shown = out.stdout + out.stderr
+        assert "5e4d3c2b1a" not in shown, command
+        assert str(token_file) in shown, command
+    run = gateway_cli(config, "run", timeout_s=30)
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1

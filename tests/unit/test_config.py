@@ -367,6 +367,50 @@ def test_secret_file_that_is_not_text_is_a_config_error(tmp_path):
     assert e.key == "sync.token_file"
 
 
+@pytest.mark.parametrize(("content", "problem"), [
+    ("\ufeffZq9-123\n", "starts with a byte-order mark: save it as plain ASCII text"),
+    ("Zq9-123\nsecond line\n", "holds more than one line: keep only the secret, on one line"),
+    ("Zq9-123\r\nx", "holds more than one line: keep only the secret, on one line"),
+    ("Zq9\x7f-123", "holds a character that is not printable ASCII (character 4 of the secret)"),
+    ("Zö9-123", "holds a character that is not printable ASCII (character 2 of the secret)"),
+    (" \n\t\n", "is empty"),
+])
+def test_a_secret_that_is_not_one_line_of_printable_ascii_is_refused_unshown(
+        tmp_path, content, problem):
+    # Issue 12.4: a token file with a BOM or a second line went into the Authorization header;
+    # the error's repr then carried the token into the journal, status and the store.
+    secret = write(tmp_path, content, "token")
+    e = error(tmp_path, with_section("sync", f'token_file = "{secret}"'))
+    assert (e.key, e.problem) == ("sync.token_file", f"secret file {secret} {problem}")
+    assert "Zq9" not in str(e) and "Z" not in e.problem.replace(str(secret), "")
+
+
+def test_a_broker_password_from_the_environment_is_checked_too(tmp_path):
+    e = error(tmp_path, with_section("mqtt", 'username = "gw"'),
+              environ={"GATEWAY_MQTT_PASSWORD": "pw-1\npw-2"})
+    assert e.key == "mqtt.password ($GATEWAY_MQTT_PASSWORD)"
+    assert e.problem == "the variable holds more than one line: keep only the secret, on one line"
+    assert "pw-" not in str(e)
+
+
+def test_a_credential_with_a_bom_is_refused_naming_the_credential(tmp_path):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "sync-token").write_text("\ufeffcredtok\n")
+    e = error(tmp_path, MINIMAL, environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert e.key == "sync.token ($CREDENTIALS_DIRECTORY/sync-token)"
+    assert "byte-order mark" in e.problem and "credtok" not in str(e)
+
+
+def test_check_config_exits_2_on_a_token_with_a_second_line(tmp_path, capsys, monkeypatch):
+    secret = write(tmp_path, "Zq9-123\nnote: rotate monthly\n", "token")
+    path = write(tmp_path, with_section("sync", f'token_file = "{secret}"'))
+    monkeypatch.delenv("GATEWAY_SYNC_TOKEN", raising=False)
+    assert main(["check-config", "-c", str(path)]) == 2
+    out = capsys.readouterr()
+    assert "more than one line" in out.out + out.err and "Zq9-123" not in out.out + out.err
+
+
 def test_password_without_username_is_refused(tmp_path):
     e = error(tmp_path, MINIMAL, environ={"GATEWAY_MQTT_PASSWORD": "pw"})
     assert (e.key, e.problem) == ("mqtt.username", "a broker password is set but no username")
@@ -493,3 +537,16 @@ def test_every_section_has_only_typed_fields():
     for cls in SECTIONS.values():
         for f in fields(cls):
             assert f.type in ("bool", "int", "float", "str", "Path"), (cls.__name__, f.name)
+
+
+@pytest.mark.parametrize("key", ["max_audio_bytes", "max_vibration_bytes"])
+def test_no_payload_limit_above_what_the_broker_passes_on(tmp_path, key):
+    # Issue 12.7: limits up to 256 MiB were accepted while the broker caps messages at 16 MiB.
+    e = error(tmp_path, with_section("intake", f"{key} = {16 * 1024 * 1024 + 1}"))
+    assert (e.key, e.problem) == (f"intake.{key}", "must be at most 16777216, got 16777217")
+    assert load(tmp_path, with_section("intake", f"{key} = {16 * 1024 * 1024}"))
+
+
+def test_no_upload_batch_above_what_the_reference_receiver_takes(tmp_path):
+    e = error(tmp_path, with_section("sync", f"batch_bytes = {64 * 1024 * 1024}"))
+    assert e.key == "sync.batch_bytes" and e.problem.startswith("must be at most 16777216")

@@ -3,11 +3,16 @@ that documents the same API."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import signal
+import socket
 import subprocess
 import sys
+import time
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,7 @@ import requests
 
 from gateway.delivery.uplink import AUTH, REFUSED, THROTTLED
 from gateway.devtools.receiver import api as receiver_api
+from gateway.devtools.receiver import server as receiver_server
 from gateway.devtools.receiver.api import KINDS
 from gateway.devtools.receiver.server import serve
 from tests.support import REPO, wait_for
@@ -289,3 +295,81 @@ def test_openapi_example_is_accepted_by_the_receiver(receiver):
     example = upload["requestBody"]["content"]["application/json"]["example"]
     answer = post(receiver, example, path=f"/v1/gateways/{example['gateway_id']}/records")
     assert answer.json() == {"accepted": 2, "duplicates": 0}
+
+
+# --- hostile senders (issue 12.8): authenticate first, bound everything -------------------------
+
+
+def raw_request(server, head: str, body: bytes = b"", *, wait_s: float = 5.0) -> bytes:
+    """Send `head` (request line and headers) and `body` on a raw socket, keep it open, and
+    return what the server answers within wait_s (b"" if it closed without a word)."""
+    with socket.create_connection((server.host, server.port), timeout=wait_s) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        answer = b""
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while b"\r\n\r\n" not in answer:
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                answer += piece
+        return answer
+
+
+def upload_head(length: int | str, token: str = TOKEN, encoding: str = "gzip") -> str:
+    return (f"POST /v1/gateways/{GATEWAY}/records HTTP/1.1\nHost: x\n"
+            f"Authorization: Bearer {token}\nContent-Type: application/json\n"
+            f"Content-Encoding: {encoding}\nIdempotency-Key: b-1\nContent-Length: {length}\n")
+
+
+def test_a_wrong_token_is_refused_before_the_body_is_read(receiver):
+    # Before: a 300 MiB body was read (and gunzipped for the log) before the token check.
+    answer = raw_request(receiver, upload_head(300 * 1024 * 1024, token="wrong"), b"x" * 1000)
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    assert [e.status for e in receiver.requests] == [401]
+
+
+def test_a_negative_content_length_is_refused_not_read_to_the_end(receiver):
+    # Before: rfile.read(-1) waited for the end of the stream, holding the connection.
+    answer = raw_request(receiver, upload_head(-1), b"x" * 100)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+
+
+def peak_traced_bytes(action) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("token", [TOKEN, "wrong"])
+def test_a_gzip_bomb_costs_at_most_the_cap(receiver, token):
+    # Before: a 126 KB bomb was inflated to 128 MiB (MemoryError on a small box), even
+    # without the token, to log its record ids.
+    bomb = zlib.compress(b"\0" * (128 * 1024 * 1024), 9, wbits=31)
+    assert len(bomb) < 200_000
+    answers = []
+    peak = peak_traced_bytes(lambda: answers.append(post(receiver, bomb, key="b-1",
+                                                         compress=False, token=token,
+                                                         headers={"Content-Encoding": "gzip"})))
+    assert answers[0].status_code == (413 if token == TOKEN else 401)
+    assert peak < receiver_api.MAX_BODY_BYTES + 8 * 1024 * 1024
+
+
+def test_a_silent_connection_is_closed(receiver, monkeypatch):
+    assert 0 < (receiver_server._Handler.timeout or 0) <= 60  # before: None, held for ever
+    monkeypatch.setattr(receiver_server._Handler, "timeout", 0.5)
+    with socket.create_connection((receiver.host, receiver.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/gateways/gw-r-1/records HTTP/1.1\r\n")  # and then nothing
+        started = time.monotonic()
+        assert sock.recv(100) == b""  # closed by the server
+        assert time.monotonic() - started < 3
+
+
+def test_infinity_is_not_json(receiver):
+    body = json.dumps(batch(record(1, data={"score": float("inf")}))).encode()
+    assert b"Infinity" in body
+    answer = post(receiver, body, key="b-1")
+    assert answer.status_code == 400 and "Infinity" in answer.json()["error"]
+    assert not receiver.records

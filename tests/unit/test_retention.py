@@ -17,6 +17,7 @@ from gateway.intake.writer import DISK_FULL, IntakeWriter
 from gateway.records import Rejection, Telemetry, Window, content_digest
 from gateway.store.database import IntakeStore, open_database
 from gateway.store.retention import MB, Retention, read_refusal
+from tests.support import fill_file_system, small_file_system
 
 NOW = 1_800_000_000_000
 DAY = 86_400_000
@@ -432,3 +433,53 @@ def test_a_reader_holding_the_wal_does_not_stop_the_clean_up(site):
         ret.close()
         reader.close()
     assert not report.wal_truncated and not report.raw_refused
+
+
+# --- a full file system (issue 12.5) -----------------------------------------------------------
+
+
+def test_the_clean_up_runs_on_a_full_file_system_thanks_to_its_reserve(tmp_path):
+    # Before: its own deletes failed ("database or disk is full") on every run, so nothing
+    # was ever freed and raw intake was never refused.
+    with small_file_system(tmp_path / "disk", 16) as mount:
+        site = Site(mount / "data")
+        try:
+            windows = [site.window(age_ms=(100 - n) * MINUTE, size=256 * KIB) for n in range(20)]
+            for window_id in windows:
+                site.result(window_id, anomaly=0)
+            section = RetentionSection(disk_budget_mb=16, min_free_mb=4, raw_normal_days=30.0,
+                                       raw_anomaly_days=60.0, synced_days=90.0)
+            cleanup = Retention(section, site.dir, site.path)
+            assert cleanup.disk.held > 0  # the reserve, made at start
+            site.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL holds no room either
+            fill_file_system(mount / "filler")
+            with pytest.raises(sqlite3.OperationalError, match="full"):
+                site.window(age_ms=0, size=256 * KIB)  # the card is really full
+            report = cleanup.run_once(now_ms=NOW)
+            assert report.deleted.get("raw_normal", 0) > 0  # room made inside the store
+            assert oldest_first(set(windows) - site.raw(), windows)
+            assert not report.raw_refused
+            site.telemetry(age_ms=0)  # and the store takes writes again
+            cleanup.close()
+        finally:
+            site.close()
+
+
+def test_rejections_go_before_any_real_data_when_the_disk_is_short(site):
+    # Issue 12.10: an attacker's rejected messages outlived real raw data in a disk shortage.
+    windows = [site.window(age_ms=(50 - n) * MINUTE) for n in range(40)]
+    for window_id in windows:
+        site.result(window_id, anomaly=0)
+    site.accept()
+    for start in range(0, 3000, 500):
+        site.intake.write_batch([Rejection(
+            f"sensors/{'x' * 250}{start + i}/audio", NOW - DAY, "not_wav", "d" * 500, 9, b"s",
+            content_digest("r", str(start + i).encode())) for i in range(500)])
+    probe = retention(site)
+    used_mb = probe.usage().used // MB
+    probe.close()
+    cleanup = retention(site, disk_budget_mb=used_mb)
+    report = cleanup.run_once(now_ms=NOW)
+    cleanup.close()
+    assert report.deleted.get("rejected", 0) > 0
+    assert report.deleted.get("raw_normal", 0) == 0 and site.raw() == set(windows)

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.records import Telemetry, Window, content_digest
-from gateway.store.database import CACHE_KIB, INTAKE_CACHE_KIB, IntakeStore, open_database
+from gateway.records import Rejection, Telemetry, Window, content_digest
+from gateway.store.database import (
+    CACHE_KIB,
+    INTAKE_CACHE_KIB,
+    REJECTED_BYTES,
+    IntakeStore,
+    open_database,
+)
 
 KIB = 1024
 
@@ -76,4 +82,49 @@ def test_only_the_intake_writer_keeps_a_large_page_cache(tmp_path):
     assert cache_kib == {"intake": INTAKE_CACHE_KIB, "other": CACHE_KIB}
     assert CACHE_KIB < INTAKE_CACHE_KIB
     reader.close()
+    store.close()
+
+
+# --- what is kept of rejections (issue 12.10) ----------------------------------------------------
+
+
+def _rejections(count: int, topic_chars: int, sample: int = 16, detail: str = "bad") -> list:
+    out = []
+    for n in range(count):
+        topic = f"sensors/{'x' * topic_chars}{n}/audio"
+        out.append(Rejection(topic, n, "not_wav", detail, 60_000, b"s" * sample,
+                             content_digest(topic, str(n).encode())))
+    return out
+
+
+def _rejected_bytes(store: IntakeStore) -> tuple[int, int]:
+    return store.db.conn.execute("SELECT count(*), sum(length(CAST(topic AS BLOB)) + "
+                                 "length(CAST(detail AS BLOB)) + length(sample)) "
+                                 "FROM rejected").fetchone()
+
+
+def test_rejections_keep_a_bounded_topic_and_detail(tmp_path):
+    # Before: 2,000 messages with 60 KB topics kept 115 MB of rejections.
+    store = IntakeStore(tmp_path / "gateway.db", rejected_keep=10_000)
+    for start in range(0, 2000, 500):
+        store.write_batch([r._replace(digest=content_digest(r.topic, str(start + i).encode()))
+                           for i, r in enumerate(_rejections(500, 60_000, detail="d" * 5000))])
+    rows, size = _rejected_bytes(store)
+    assert rows == 2000 and size < 2000 * 1024
+    topic, detail = store.db.conn.execute("SELECT topic, detail FROM rejected LIMIT 1").fetchone()
+    assert len(topic) <= 256 and topic.startswith("sensors/xxx") and topic.endswith("/audio")
+    assert len(detail) <= 500
+    counters = dict(store.db.conn.execute("SELECT name, value FROM counters"))
+    assert counters["rejected:audio:not_wav"] == 2000  # the stream still counted from the topic
+    store.close()
+
+
+def test_the_rejections_kept_are_bounded_in_bytes_too(tmp_path):
+    store = IntakeStore(tmp_path / "gateway.db", rejected_keep=10_000,
+                        rejected_sample_bytes=65_536)
+    for start in range(0, 1500, 100):
+        store.write_batch([r._replace(digest=content_digest(r.topic, str(start + i).encode()))
+                           for i, r in enumerate(_rejections(100, 10, sample=65_536))])
+    rows, size = _rejected_bytes(store)
+    assert size <= REJECTED_BYTES and rows < 1500
     store.close()

@@ -7,30 +7,37 @@ was ever sent again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
 import subprocess
 import sys
+import threading
 import time
 from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
 
-from gateway.config import SyncSection
+from gateway.config import SyncSection, load_config
 from gateway.delivery.uplink import (
+    ANSWER_CHARS,
     Answer,
     Uplink,
     describe_error,
     new_session,
+    post_batch,
     probe,
     retry_after_seconds,
     sync_disabled_reason,
 )
 from gateway.devtools.receiver.server import serve
 from gateway.logs import KeyValueFormatter
+from gateway.ops.doctor import check_uplink
 from gateway.records import Telemetry, content_digest
 from gateway.store.database import IntakeStore, open_database
 from gateway.store.outbox import read_batch, read_sync_status, store_id_of
@@ -367,6 +374,27 @@ def test_a_poisoned_record_is_set_aside_and_the_rest_goes(receiver, store, make_
             delivered |= set(entry.ids)
 
 
+def test_a_non_finite_number_goes_up_as_null_and_the_batch_stays_json(receiver, store,
+                                                                      make_uplink):
+    # Issue 12.6: a result scored inf was stored as `Infinity` (Python's json default) and
+    # spliced into the batch as is: not JSON, refused by a strict cloud parser.
+    ids = add_records(store, 4)
+    db = open_database(store)
+    with db.atomic():
+        db.conn.execute("INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
+                        "VALUES ('result', 'box-1', 1, 1, ?)",
+                        (json.dumps({"score": float("inf"), "kurtosis": float("nan"),
+                                     "n": [1.5, float("-inf")]}),))
+        (seq,) = db.conn.execute("SELECT max(seq) FROM outbox").fetchone()
+        ids.append(f"{store_id_of(db.conn)}-{seq}")
+    db.close()
+    outcome = make_uplink().run_once()
+    assert (outcome.accepted, outcome.dead_lettered) == (5, 0)
+    assert receiver.records[ids[-1]]["data"] == {"score": None, "kurtosis": None,
+                                                 "n": [1.5, None]}
+    assert_exactly_once(receiver, store, ids)
+
+
 # --- the thread --------------------------------------------------------------------------------
 
 
@@ -421,6 +449,75 @@ def test_errors_never_carry_the_token():
     assert TOKEN not in describe_error(error, TOKEN)
 
 
+def secret_leaks(text: str, token: str) -> list[str]:
+    """Each way the token (or a 12-character stretch of it) shows in `text`."""
+    forms = {token, repr(token)[1:-1], repr(repr(token))[1:-1], quote(token, safe=""),
+             json.dumps(token)[1:-1]}
+    forms |= {token[i:i + 12] for i in range(len(token) - 11)}
+    return sorted(form for form in forms if form in text)
+
+
+@pytest.mark.parametrize("token", [f"\ufeff{TOKEN}", f"{TOKEN}\nsecond-line"])
+def test_a_token_the_http_stack_refuses_leaves_no_trace_of_itself(receiver, store, make_uplink,
+                                                                   caplog, token):
+    # Issue 12.4: a BOM raised UnicodeEncodeError out of post_batch (its repr, with the token,
+    # went to the journal); a second line gave an InvalidHeader whose escaped token
+    # describe_error's replace missed. Config now refuses both; the uploader must still
+    # describe such a failure without the token.
+    caplog.set_level(logging.DEBUG, logger="gateway")
+    add_records(store, 3)
+    uplink = make_uplink(token=token)
+    outcome = uplink.run_once()
+    assert outcome.failure == "transient" and outcome.accepted == 0
+    uplink.start()
+    wait_for(lambda: int(sync_status(store)["consecutive_failures"] or 0) >= 2,
+             what="two failed rounds")
+    texts = [outcome.error, sync_status(store)["last_error"], log_lines(caplog)]
+    assert [secret_leaks(text, TOKEN) for text in texts] == [[], [], []]
+
+
+def test_a_token_echoed_by_the_server_is_masked_in_every_form(store):
+    token = "tok/9f8e+7d\\6c'5b=4a"  # printable ASCII that quoting and escaping change
+    echo = json.dumps({"error": "bad", "echo": [token, repr(token), quote(token, safe=""),
+                                                 quote_plus(token)]})
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = ("x" * (ANSWER_CHARS - 5) + token + echo).encode()
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sync = SyncSection(url=f"http://127.0.0.1:{server.server_port}", token=token)
+        with new_session(sync) as session:
+            answer = post_batch(session, sync.url, sync, "b-1", b"")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.status == 500 and len(answer.text) <= ANSWER_CHARS
+    assert "***" in answer.text and secret_leaks(answer.text, token) == []
+
+
+@pytest.mark.parametrize("token", [f"\ufeff{TOKEN}", f"{TOKEN}\r\nX-Other: 1"])
+def test_doctor_describes_a_refused_token_header_without_the_token(receiver, tmp_path, token):
+    # Before: post_batch let the UnicodeEncodeError out and doctor printed its repr.
+    path = tmp_path / "config.toml"
+    path.write_text(f'[gateway]\nid = "{GATEWAY}"\n[sync]\nurl = "{receiver.url}"\n')
+    config = load_config(path, environ={})
+    config = dataclasses.replace(config, sync=dataclasses.replace(config.sync, token=token))
+    check = check_uplink(config)
+    assert not check.ok
+    assert secret_leaks(check.detail + check.fix, TOKEN) == []
+
+
 # --- a killed uploader -------------------------------------------------------------------------
 
 UPLOADER = """
@@ -428,6 +525,7 @@ import signal, sys
 from pathlib import Path
 from gateway.config import SyncSection
 from gateway.logs import KeyValueFormatter
+from gateway.ops.doctor import check_uplink
 from gateway.delivery.uplink import Uplink
 sync = SyncSection(url=sys.argv[1], token=sys.argv[2], batch_records=50, backoff_max_s=1.0)
 Uplink(sync, "gw-up-1", Path(sys.argv[3]), backoff_base_s=0.02).start()

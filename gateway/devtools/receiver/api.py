@@ -19,7 +19,10 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, NamedTuple
 
 KINDS = frozenset({"result", "alert", "telemetry"})
-MAX_BODY_BYTES = 128 * 1024 * 1024  # decompressed: a gzip bomb stops here
+# Decompressed: a gzip bomb stops here. The gateway's largest batch (sync.batch_bytes at
+# most 16 MiB) fits; a single record larger than that is answered 413 and set aside.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+GUNZIP_STEP = 1024 * 1024  # inflated this much at a time, so the cap is checked as it grows
 MAX_IDS_NAMED = 100  # invalid record ids named in one 422 answer
 
 
@@ -137,11 +140,19 @@ class Api:
     def authorised(self, header: str | None) -> bool:
         return hmac.compare_digest((header or "").encode(), f"Bearer {self.token}".encode())
 
+    def refuse_token(self, headers) -> Reply:
+        """The answer to an upload without the right token, logged; its body is never read."""
+        with self.lock:
+            return self._logged(headers.get("Idempotency-Key") or "", (), 0, Reply(
+                401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"}))
+
     def upload(self, gateway_id: str, headers, wire: bytes) -> Reply:
-        """Checks, in this order: injected faults; the token (401); Content-Type and
-        Content-Encoding (415); gzip and size (400, 413); the JSON envelope, Idempotency-Key
-        equal to batch_id (400); a key seen before (same content: its first answer again,
-        other content: 422); each record (422 naming them, nothing stored). Then stores."""
+        """For an upload whose token was checked before its body was read (the server's
+        job: `authorised`, `refuse_token`). Checks, in this order: injected faults;
+        Content-Type and Content-Encoding (415); gzip and size (400, 413); strict JSON and
+        the envelope, Idempotency-Key equal to batch_id (400); a key seen before (same
+        content: its first answer again, other content: 422); each record (422 naming them,
+        nothing stored). Then stores."""
         if self.faults.settings.delay_s:
             time.sleep(self.faults.settings.delay_s)
         checked = self._check(gateway_id, headers, wire)
@@ -154,15 +165,12 @@ class Api:
                            len(body))
 
     def _check(self, gateway_id: str, headers, wire: bytes) -> Reply | tuple[dict, bytes]:
-        """Everything before the records: faults, token, headers, gzip, JSON envelope."""
+        """Everything before the records: faults, headers, gzip, JSON envelope."""
         injected = self.faults.take_status()
         if injected:
             status, retry_after = injected
             return Reply(status, {"error": f"injected fault {status}"},
                          {"Retry-After": retry_after} if retry_after else {})
-        if not self.authorised(headers.get("Authorization")):
-            return Reply(401, {"error": "missing or wrong bearer token"},
-                         {"WWW-Authenticate": "Bearer"})
         if (headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
             return Reply(415, {"error": "Content-Type must be application/json"})
         encoding = (headers.get("Content-Encoding") or "identity").strip().lower()
@@ -171,8 +179,10 @@ class Api:
         body = wire if encoding == "identity" else gunzip(wire)
         if isinstance(body, Reply):
             return body
+        if len(body) > MAX_BODY_BYTES:
+            return Reply(413, {"error": f"body is over {MAX_BODY_BYTES} bytes uncompressed"})
         try:
-            batch = json.loads(body)
+            batch = json.loads(body, parse_constant=_not_json)
         except ValueError as e:
             return Reply(400, {"error": f"body is not JSON: {e}"})
         problem = envelope_problem(batch, gateway_id, headers.get("Idempotency-Key"))
@@ -222,21 +232,35 @@ class Api:
         return reply
 
 
-def gunzip(wire: bytes) -> bytes | Reply:
+def _not_json(constant: str):
+    """Python's json reads Infinity, -Infinity and NaN; JSON (RFC 8259) has none of them."""
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def gunzip(wire: bytes) -> bytes | bytearray | Reply:
+    """Inflate step by step and stop as soon as the output passes MAX_BODY_BYTES: a 126 KB
+    bomb costs at most the cap (it used to be inflated to 128 MiB and then parsed)."""
     inflater = zlib.decompressobj(wbits=31)
+    body, pending = bytearray(), wire
     try:
-        body = inflater.decompress(wire, MAX_BODY_BYTES)
+        while not inflater.eof:
+            piece = inflater.decompress(pending, GUNZIP_STEP)
+            pending = inflater.unconsumed_tail
+            body += piece
+            if len(body) > MAX_BODY_BYTES:
+                return Reply(413, {"error": f"body is over {MAX_BODY_BYTES} bytes uncompressed"})
+            if not piece and not pending:
+                break
     except zlib.error as e:
         return Reply(400, {"error": f"body is not valid gzip: {e}"})
-    if inflater.unconsumed_tail:
-        return Reply(413, {"error": f"body is over {MAX_BODY_BYTES} bytes uncompressed"})
     if not inflater.eof:
         return Reply(400, {"error": "body is truncated gzip"})
     return body
 
 
 def peek(wire: bytes) -> tuple[tuple[str, ...], int]:
-    """Record ids and JSON size of a body that was not accepted, for the request log only."""
+    """Record ids and JSON size of an authenticated body that was not accepted, for the
+    request log only (bounded like any body: gunzip stops at the cap)."""
     body = gunzip(wire) if wire[:2] == b"\x1f\x8b" else wire
     try:
         records = json.loads(body)["records"]

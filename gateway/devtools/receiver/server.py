@@ -16,11 +16,13 @@ Run it: `gateway receiver --port 8080 --token-file token.txt`, or `serve()` from
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
 import signal
 import threading
+import time
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,7 +34,12 @@ from gateway.logs import kv, setup_logging
 log = logging.getLogger("gateway.receiver")
 
 RECORDS_PATH = re.compile(r"/v1/gateways/([A-Za-z0-9_.-]{1,64})/records")
-MAX_WIRE_BYTES = 32 * 1024 * 1024
+MAX_WIRE_BYTES = 16 * 1024 * 1024  # compressed; the decompressed cap is api.MAX_BODY_BYTES
+SOCKET_TIMEOUT_S = 30.0  # no byte for this long (headers or body): the connection is closed
+BODY_DEADLINE_S = 120.0  # the whole body, however slowly it trickles in
+READ_STEP = 256 * 1024
+DRAIN_BYTES = 1024 * 1024  # of a refused body, read and dropped before closing
+DRAIN_S = 2.0
 
 
 # --- HTTP -----------------------------------------------------------------------------------
@@ -49,6 +56,7 @@ class _HttpServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: one connection carries many uploads
+    timeout = SOCKET_TIMEOUT_S  # socketserver sets it on the connection: no idle hold-open
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     server: _HttpServer
 
@@ -60,22 +68,30 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def do_POST(self) -> None:
+        """Route, authenticate, bound the length: all before a byte of the body is read."""
         receiver = self.server.receiver
         if self._dropped():
+            return
+        path = self.path.split("?", 1)[0]
+        match = RECORDS_PATH.fullmatch(path)
+        if not match and path != "/_control":
+            self._refuse(Reply(404, {"error": f"no such endpoint: POST {path}"}))
+            return
+        if not receiver.api.authorised(self.headers.get("Authorization")):
+            reply = (receiver.api.refuse_token(self.headers) if match else
+                     Reply(401, {"error": "missing or wrong bearer token"}))
+            log.info("refused", extra=kv(status=401, path=path, client=self.client_address[0]))
+            self._refuse(reply)
             return
         wire = self._read_body()
         if wire is None:
             return
-        path = self.path.split("?", 1)[0]
-        match = RECORDS_PATH.fullmatch(path)
         if match:
             reply = receiver.api.upload(match.group(1), self.headers, wire)
             log.info("upload", extra=kv(status=reply.status, cut=reply.cut, bytes=len(wire),
                                         **reply.body))
-        elif path == "/_control":
-            reply = receiver.control(self.headers, wire)
         else:
-            reply = Reply(404, {"error": f"no such endpoint: POST {path}"})
+            reply = receiver.control(self.headers, wire)
         if reply.cut:  # the batch is stored, but the gateway never hears so
             self.close_connection = True
             return
@@ -92,18 +108,50 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(Reply(200, receiver.stats()))
 
-    def _read_body(self) -> bytes | None:
+    def _refuse(self, reply: Reply) -> None:
+        """Answer without reading the body, then close: the unread body makes the connection
+        unusable. A little of it is read and thrown away first, so that closing does not
+        reset the connection before the sender has read the answer."""
+        self.close_connection = True
+        self._reply(reply)
         try:
-            length = int(self.headers.get("Content-Length", ""))
+            length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
-            self.close_connection = True
-            self._reply(Reply(411, {"error": "Content-Length is required"}))
+            return
+        left, deadline = min(max(length, 0), DRAIN_BYTES), time.monotonic() + DRAIN_S
+        with contextlib.suppress(OSError):
+            while left > 0 and time.monotonic() < deadline:
+                piece = self.rfile.read1(min(left, READ_STEP))
+                if not piece:
+                    break
+                left -= len(piece)
+
+    def _read_body(self) -> bytes | None:
+        """The body of an authenticated request: a Content-Length from 0 to MAX_WIRE_BYTES
+        (no chunked bodies), read within BODY_DEADLINE_S however slowly it trickles in."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self._refuse(Reply(411, {"error": "send a Content-Length, not a chunked body"}))
             return None
+        text = (self.headers.get("Content-Length") or "").strip()
+        if not text.isdigit():  # also refuses "-1", which would read to the end of the stream
+            self._refuse(Reply(411 if not text else 400, {
+                "error": "Content-Length must be a non-negative integer"}))
+            return None
+        length = int(text)
         if length > MAX_WIRE_BYTES:
-            self.close_connection = True  # the unread body makes the connection unusable
-            self._reply(Reply(413, {"error": f"body is over {MAX_WIRE_BYTES} bytes"}))
+            self._refuse(Reply(413, {"error": f"body is over {MAX_WIRE_BYTES} bytes"}))
             return None
-        return self.rfile.read(length)
+        body, deadline = bytearray(), time.monotonic() + BODY_DEADLINE_S
+        while len(body) < length:
+            if time.monotonic() > deadline:
+                self._refuse(Reply(408, {"error": f"body not received in {BODY_DEADLINE_S} s"}))
+                return None
+            piece = self.rfile.read1(min(length - len(body), READ_STEP))
+            if not piece:  # the sender went away mid-body
+                self.close_connection = True
+                return None
+            body += piece
+        return bytes(body)
 
     def _reply(self, reply: Reply) -> None:
         body = json.dumps(reply.body).encode()

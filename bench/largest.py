@@ -1,0 +1,121 @@
+"""Peak memory of the real daemon for the largest message of each kind it accepts.
+
+Method: a fresh `gateway run` (runtime environment, see bench/runtime.py) on a local
+Mosquitto for each kind; its VmHWM once it is up, then one message at the size limit is
+published and analysed, and VmHWM read again. The messages are the worst a sensor box can
+send within the default limits (issue 12.7): audio, 8 MiB of 48 kHz stereo PCM16 (43.7 s);
+vibration, 4 MiB of one-digit samples (about 700,000 per axis, the most JSON numbers 4 MiB
+can hold). Goal: peak ≤ 100 MB.
+
+    .venv/bin/python -m bench.largest [--runs 1] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bench.intake import peak_rss_mb
+from bench.report import report
+from bench.runtime import runtime_python
+from gateway.devtools.local_broker import LocalMosquitto, free_port
+from gateway.wav import encode_wav
+
+AUDIO_LIMIT, VIBRATION_LIMIT = 8 * 1024 * 1024, 4 * 1024 * 1024
+GOALS = {"peak_rss_mb_audio": ("<=", 100), "peak_rss_mb_vibration": ("<=", 100)}
+
+
+def largest_audio(rng: np.random.Generator) -> bytes:
+    frames = (AUDIO_LIMIT - 44) // 4  # two channels of two bytes
+    return encode_wav(rng.normal(0, 0.1, (frames, 2)).astype(np.float32), 48_000)
+
+
+def largest_vibration(rng: np.random.Generator) -> bytes:
+    samples = (VIBRATION_LIMIT - 100) // 6  # "d," per sample, three axes
+    axes = [",".join(map(str, rng.integers(0, 10, samples))) for _ in range(3)]
+    x, y, z = axes
+    return f'{{"sample_rate": 25600, "x": [{x}], "y": [{y}], "z": [{z}]}}'.encode()
+
+
+def analysed(store: Path) -> bool:
+    if not store.exists():
+        return False
+    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        return bool(conn.execute("SELECT (SELECT count(*) FROM results) + (SELECT count(*) "
+                                 "FROM dead_letters) + (SELECT count(*) FROM rejected)"
+                                 ).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def one_run(python: str, kind: str, payload: bytes, work: Path) -> tuple[float, float, bool]:
+    """(VmHWM once up, VmHWM after the message, whether it was analysed rather than refused)."""
+    broker = LocalMosquitto(work / "broker").start()
+    config = work / "config.toml"
+    config.write_text(f'[gateway]\nid = "gw-big"\ndata_dir = "{work / "data"}"\n'
+                      f'[mqtt]\nport = {broker.port}\n[metrics]\nport = {free_port()}\n')
+    log = (work / "gateway.log").open("wb")
+    daemon = subprocess.Popen([python, "-m", "gateway", "run", "-c", str(config)], stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while b"msg=subscribed" not in (work / "gateway.log").read_bytes():
+            if time.monotonic() > deadline or daemon.poll() is not None:
+                raise RuntimeError(f"gateway did not start, see {work / 'gateway.log'}")
+            time.sleep(0.1)
+        time.sleep(2)
+        up = peak_rss_mb(daemon.pid)
+        box = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        box.connect("127.0.0.1", broker.port)
+        box.loop_start()
+        box.publish(f"sensors/box-big/{kind}", payload, qos=1).wait_for_publish(60)
+        deadline = time.monotonic() + 300
+        while not analysed(work / "data" / "gateway.db") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
+        peak = peak_rss_mb(daemon.pid)
+        box.loop_stop()
+        conn = sqlite3.connect(work / "data" / "gateway.db")
+        stored = conn.execute("SELECT count(*) FROM results").fetchone()[0] == 1
+        conn.close()
+        return up, peak, stored
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+        log.close()
+        broker.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    python = runtime_python()
+    rng = np.random.default_rng(12)
+    figures: dict = {"machine": f"{platform.machine()} {platform.python_version()}", "runs": []}
+    for kind, payload in (("audio", largest_audio(rng)), ("vibration", largest_vibration(rng))):
+        peaks = []
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                up, peak, stored = one_run(python, kind, payload, Path(tmp))
+            peaks.append(peak)
+            figures["runs"].append({"kind": kind, "bytes": len(payload), "rss_up_mb": up,
+                                    "peak_rss_mb": peak, "analysed": stored})
+        figures[f"peak_rss_mb_{kind}"] = round(max(peaks), 1)
+    report("Largest messages", figures, GOALS, args.runs, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
