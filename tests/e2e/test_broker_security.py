@@ -102,6 +102,9 @@ def client(broker: InstalledMosquitto, user: str | None, password: str | None = 
     return c, None
 
 
+ACCEPTED = (0, 16)  # success, and success with no subscriber (MQTT v5)
+
+
 def puback_code(c: mqtt.Client, topic: str, payload: str, retain: bool = False) -> int:
     codes: list[int] = []
     c.on_publish = lambda cl, ud, mid, rc, props: codes.append(rc.value)
@@ -164,7 +167,7 @@ def test_a_box_writes_only_its_own_streams(site, mosquitto):
     watcher.subscribe([("sensors/#", 1), ("gateway/#", 1)])
     time.sleep(0.3)
     box, _ = client(mosquitto, "box-1", site.passwords["box-1"])
-    assert puback_code(box, "sensors/box-1/telemetry", "{}") == 0
+    assert puback_code(box, "sensors/box-1/telemetry", "{}") in ACCEPTED
     assert puback_code(box, "sensors/box-2/telemetry", "{}") == NOT_AUTHORISED
     assert puback_code(box, f"gateway/{GATEWAY_ID}/status", '{"state":"online"}',
                        retain=True) == NOT_AUTHORISED
@@ -185,9 +188,9 @@ def test_a_reader_reads_everything_and_writes_nothing(site, mosquitto):
     reader.subscribe([("sensors/#", 1), ("gateway/#", 1)])
     time.sleep(0.3)
     box, _ = client(mosquitto, "box-2", site.passwords["box-2"])
-    assert puback_code(box, "sensors/box-2/audio", "RIFF") == 0
+    assert puback_code(box, "sensors/box-2/audio", "RIFF") in ACCEPTED
     gateway, _ = client(mosquitto, "sensor-gateway", gateway_password(site), tls=False)
-    assert puback_code(gateway, f"gateway/{GATEWAY_ID}/box-2/result", "{}") == 0
+    assert puback_code(gateway, f"gateway/{GATEWAY_ID}/box-2/result", "{}") in ACCEPTED
     for topic in ("sensors/display/telemetry", "sensors/box-2/telemetry",
                   f"gateway/{GATEWAY_ID}/status"):
         assert puback_code(reader, topic, "{}") == NOT_AUTHORISED, topic
@@ -223,9 +226,9 @@ def test_no_box_can_take_the_gateways_session_and_the_gateway_still_works(site, 
         wait_for(lambda: status_json(tmp_path / "config.toml")["received"]["telemetry"] == 20,
                  timeout_s=20, what="all 20 messages stored")
         assert gateway.log_text().count("connected to broker") == 1, gateway.log_text()
-        assert "client_id=box-1" not in mosquitto.log_path.read_text().replace(
-            f"New client connected from 127.0.0.1 as {gateway_id}", "")
-        assert f"as box-1 " in mosquitto.log_path.read_text()
+        # the broker named each of the thief's connections after its user, not the gateway
+        log = mosquitto.log_path.read_text()
+        assert log.count(" as box-1 ") == 5 and log.count(f" as {gateway_id} ") == 1, log
         box.disconnect()
     finally:
         gateway.ensure_stopped()
@@ -286,7 +289,8 @@ def test_a_packet_over_the_limit_is_refused_and_the_broker_carries_on(site, mosq
     assert dropped.wait(20), "a 16 MiB + 1 B message was taken"
     box.loop_stop()
     again, refused = client(mosquitto, "box-1", site.passwords["box-1"])
-    assert refused is None and puback_code(again, "sensors/box-1/telemetry", "{}") == 0
+    assert refused is None
+    assert puback_code(again, "sensors/box-1/telemetry", "{}") in ACCEPTED
     again.disconnect()
 
 
@@ -313,8 +317,7 @@ def test_an_ordinary_debian_broker_is_test_started_before_it_is_changed(site):
     (DEBIAN_MOSQUITTO_CONF,
      {"auth.conf": "allow_anonymous false\npassword_file /etc/mosquitto/site.passwd\n"},
      "per_listener_settings"),
-    (DEBIAN_MOSQUITTO_CONF.replace("include_dir", "listener 1883\nallow_anonymous true\n"
-                                   "include_dir"), {}, "in use"),
+    (DEBIAN_MOSQUITTO_CONF.replace("include_dir", "listener 1883\ninclude_dir"), {}, "in use"),
 ], ids=["auth-before-include-dir", "auth-file-in-conf-d", "own-listener-on-1883"])
 def test_a_site_config_that_would_stop_mosquitto_is_refused_and_left_alone(
         tmp_path, wheel, site_conf, conf_d, error):
