@@ -21,7 +21,7 @@ from pathlib import Path
 # /etc/mosquitto/conf.d/sensor-gateway.conf.
 GATEWAY_BROKER_SETTINGS = """\
 persistence true
-autosave_interval 10
+autosave_interval 5
 max_inflight_messages 1000
 max_queued_messages 1000000
 max_queued_bytes 268435456
