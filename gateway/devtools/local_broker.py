@@ -111,8 +111,8 @@ class InstalledMosquitto(LocalMosquitto):
     """Mosquitto as scripts/install set it up under ``root`` (an install with --root):
     the installed drop-in with its accounts, ACL and certificate, under a main config like
     Debian's (its own log in a file), on free ports: ``port`` is the gateway's loopback
-    listener, ``tls_port`` the sensor boxes' TLS listener. Mosquitto's stdout (what the
-    journal would show) goes to ``log_path``."""
+    listener, ``tls_port`` the sensor boxes' TLS listener. Mosquitto's stdout and stderr (what
+    the journal would show) go to ``log_path``."""
 
     def __init__(self, workdir: Path, root: Path):
         super().__init__(workdir)
