@@ -367,3 +367,30 @@ def test_a_site_config_that_would_stop_mosquitto_is_refused_and_left_alone(
     assert not installer.path("/etc/mosquitto/conf.d/sensor-gateway.conf").exists()
     assert sorted(str(p.relative_to(installer.root)) for p in
                   installer.path("/etc/mosquitto").rglob("*.conf")) == before
+
+
+def test_a_site_from_before_accounts_switches_over_as_security_md_says(tmp_path, wheel):
+    site = BrokerInstaller(tmp_path, wheel)
+    old_drop_in = "listener 1883 127.0.0.1\nallow_anonymous true\n"
+    drop_in = site.path("/etc/mosquitto/conf.d/sensor-gateway.conf")
+    drop_in.write_text(old_drop_in)
+    config = site.path("/etc/sensor-gateway/config.toml")
+    config.parent.mkdir(parents=True)
+    config.write_text((Path(__file__).resolve().parents[2] / "config.toml").read_text()
+                      .replace('username = ""', 'username = "sensor-gateway"'))  # step 1
+    site.run("--no-systemctl")  # step 2
+    assert drop_in.read_text() == old_drop_in
+    password = site.add("box", "box-1")  # step 3
+    drop_in.with_name("sensor-gateway.conf.new").rename(drop_in)  # step 4
+    broker = InstalledMosquitto(tmp_path / "broker", site.root).start()
+    try:
+        creds = site.path("/etc/sensor-gateway/credentials")
+        loaded = load_config(config, environ={"CREDENTIALS_DIRECTORY": str(creds)})
+        gateway, refused = client(broker, loaded.mqtt.username, loaded.mqtt.password, tls=False)
+        assert refused is None
+        box, refused = client(broker, "box-1", password)
+        assert refused is None
+        for c in (gateway, box):
+            c.disconnect()
+    finally:
+        broker.stop()
