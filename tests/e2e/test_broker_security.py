@@ -394,3 +394,28 @@ def test_a_site_from_before_accounts_switches_over_as_security_md_says(tmp_path,
             c.disconnect()
     finally:
         broker.stop()
+
+
+def test_the_acl_follows_the_configs_topic_prefixes(tmp_path, wheel):
+    site = BrokerInstaller(tmp_path, wheel)
+    config = site.path("/etc/sensor-gateway/config.toml")
+    config.parent.mkdir(parents=True)
+    config.write_text((Path(__file__).resolve().parents[2] / "config.toml").read_text()
+                      .replace('username = ""', 'username = "sensor-gateway"')
+                      .replace('topic_prefix = "sensors"', 'topic_prefix = "site-7/sensors"')
+                      .replace('out_prefix = ""', 'out_prefix = "site-7/gw"'))
+    site.run("--no-systemctl")
+    password = site.add("box", "box-1")
+    broker = InstalledMosquitto(tmp_path / "broker", site.root).start()
+    try:
+        gateway, _ = client(broker, "sensor-gateway", gateway_password(site), tls=False)
+        gateway.subscribe("site-7/sensors/#", qos=1)
+        assert puback_code(gateway, "site-7/gw/box-1/result", "{}") in ACCEPTED
+        assert puback_code(gateway, "gateway/gw-0001/status", "{}") == NOT_AUTHORISED
+        box, _ = client(broker, "box-1", password)
+        assert puback_code(box, "site-7/sensors/box-1/telemetry", "{}") in ACCEPTED
+        assert puback_code(box, "sensors/box-1/telemetry", "{}") == NOT_AUTHORISED
+        for c in (gateway, box):
+            c.disconnect()
+    finally:
+        broker.stop()
