@@ -419,3 +419,16 @@ def test_the_acl_follows_the_configs_topic_prefixes(tmp_path, wheel):
             c.disconnect()
     finally:
         broker.stop()
+
+
+def test_a_given_gateway_password_replaces_the_made_one(site, tmp_path):
+    given = tmp_path / "mqtt-password"
+    given.write_text("given-password-123\n")
+    site.run("--no-systemctl", "--mqtt-password-file", str(given))
+    broker = InstalledMosquitto(tmp_path / "broker", site.root).start()
+    try:
+        _, refused = client(broker, "sensor-gateway", "given-password-123", tls=False)
+        assert refused is None
+        assert gateway_password(site) == "given-password-123"
+    finally:
+        broker.stop()
