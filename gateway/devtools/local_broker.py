@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -20,11 +21,13 @@ from pathlib import Path
 # /etc/mosquitto/conf.d/sensor-gateway.conf.
 GATEWAY_BROKER_SETTINGS = """\
 persistence true
-autosave_interval 10
+autosave_interval 5
 max_inflight_messages 1000
 max_queued_messages 1000000
 max_queued_bytes 268435456
-message_size_limit 16777216
+max_packet_size 16777216
+memory_limit 402653184
+persistent_client_expiration 30d
 """
 
 
@@ -102,3 +105,36 @@ class LocalMosquitto:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class InstalledMosquitto(LocalMosquitto):
+    """Mosquitto as scripts/install set it up under ``root`` (an install with --root):
+    the installed drop-in with its accounts, ACL and certificate, under a main config like
+    Debian's (its own log in a file), on free ports: ``port`` is the gateway's loopback
+    listener, ``tls_port`` the sensor boxes' TLS listener. Mosquitto's stdout and stderr (what
+    the journal would show) go to ``log_path``."""
+
+    def __init__(self, workdir: Path, root: Path):
+        super().__init__(workdir)
+        self.root = root
+        self.tls_port = free_port()
+        self.ca_file = root / "etc/mosquitto/certs/sensor-gateway/ca.crt"
+
+    def write_config(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        drop_in = (self.root / "etc/mosquitto/conf.d/sensor-gateway.conf").read_text()
+        drop_in = (drop_in.replace(" /etc/mosquitto/", f" {self.root}/etc/mosquitto/")
+                   .replace("\nlistener 1883 127.0.0.1\n", f"\nlistener {self.port} 127.0.0.1\n")
+                   .replace("\nlistener 8883\n", f"\nlistener {self.tls_port} 127.0.0.1\n"))
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            f"persistence true\npersistence_location {self.workdir}/\n"
+            f"log_dest file {self.workdir}/mosquitto-file.log\n"
+            + (f"user {getpass.getuser()}\n" if os.geteuid() == 0 else "")
+            + drop_in)
+        return conf
+
+    def reload(self) -> None:
+        """What `systemctl reload mosquitto` does: SIGHUP, accounts and ACL read again."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)

@@ -149,7 +149,8 @@ def test_the_token_is_a_root_only_credential(installed):
     assert mode(creds) == 0o700
     assert (creds / "sync-token").read_text().strip() == TOKEN
     assert mode(creds / "sync-token") == 0o600
-    assert not (creds / "mqtt-password").exists()
+    # the gateway's own broker account (docs/security.md), made by the installer
+    assert mode(creds / "mqtt-password") == 0o600
     for name in ("sync-token", "mqtt-password"):
         link = installed.path(f"/etc/credstore/sensor-gateway.{name}")
         assert os.readlink(link) == f"/etc/sensor-gateway/credentials/{name}"

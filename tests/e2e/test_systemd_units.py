@@ -28,6 +28,7 @@ from gateway.devtools.local_broker import GATEWAY_BROKER_SETTINGS, free_port, mo
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "sensor-gateway.service"
 MOSQUITTO_DROP_IN = REPO / "systemd" / "mosquitto-sensor-gateway.conf"
+MOSQUITTO_ACL = REPO / "systemd" / "mosquitto-sensor-gateway.acl"
 EXEC_START = "/opt/sensor-gateway/venv/bin/gateway"
 MAX_EXPOSURE = 2.5
 
@@ -140,33 +141,45 @@ def test_drop_in_carries_the_broker_settings_the_tests_run_with():
     assert "listener 1883 127.0.0.1" in lines
 
 
-def test_mosquitto_accepts_the_drop_in(tmp_path):
-    """Debian's mosquitto.conf including our drop-in (on a free port) starts and takes an
-    anonymous client on the loopback listener."""
-    port = free_port()
+def test_mosquitto_starts_with_the_drop_in_and_refuses_anonymous_clients(tmp_path):
+    """Debian's mosquitto.conf including our drop-in (on free ports, its files in tmp_path:
+    empty password files, the shipped ACL, a throw-away certificate) starts, and refuses an
+    anonymous client on the loopback listener. tests/e2e/test_broker_security.py runs the
+    installer's real accounts through it."""
+    port, tls_port = free_port(), free_port()
+    files = tmp_path / "etc-mosquitto"
+    (files / "certs" / "sensor-gateway").mkdir(parents=True)
+    for name in ("sensor-gateway.passwd", "sensor-gateway-local.passwd"):
+        (files / name).write_text("")
+    (files / "sensor-gateway.acl").write_text(MOSQUITTO_ACL.read_text())
+    certs = files / "certs" / "sensor-gateway"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=test",
+                    "-keyout", str(certs / "server.key"), "-out", str(certs / "server.crt")],
+                   check=True, capture_output=True)
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
     (conf_d / "sensor-gateway.conf").write_text(
-        MOSQUITTO_DROP_IN.read_text().replace("listener 1883 127.0.0.1",
-                                              f"listener {port} 127.0.0.1"))
+        MOSQUITTO_DROP_IN.read_text().replace(" /etc/mosquitto/", f" {files}/")
+        .replace("listener 1883 127.0.0.1", f"listener {port} 127.0.0.1")
+        .replace("\nlistener 8883\n", f"\nlistener {tls_port} 127.0.0.1\n"))
     main = tmp_path / "mosquitto.conf"
     main.write_text(textwrap.dedent(f"""\
         persistence true
         persistence_location {tmp_path}/
-        log_dest stderr
         include_dir {conf_d}
         user {getpass.getuser()}
         """))
     broker = subprocess.Popen([mosquitto_binary(), "-c", str(main)], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:
-        assert _mqtt_connect_accepted(port, broker), broker.stdout
+        assert _mqtt_connack_code(port, broker) == 5, broker.stdout  # 5: not authorised
     finally:
         broker.terminate()
         broker.wait(10)
 
 
-def _mqtt_connect_accepted(port: int, broker: subprocess.Popen) -> bool:
+def _mqtt_connack_code(port: int, broker: subprocess.Popen) -> int | None:
     """Send a bare MQTT 3.1.1 CONNECT and read CONNACK's return code (0 = accepted)."""
     connect = bytes([0x10, 12, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 30, 0, 0])
     deadline = time.monotonic() + 10
@@ -174,10 +187,11 @@ def _mqtt_connect_accepted(port: int, broker: subprocess.Popen) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
                 s.sendall(connect)
-                return s.recv(4) == bytes([0x20, 2, 0, 0])
+                answer = s.recv(4)
+                return answer[3] if answer[:3] == bytes([0x20, 2, 0]) else None
         except OSError:
             time.sleep(0.05)
-    return False
+    return None
 
 
 # --- MemoryDenyWriteExecute=yes -------------------------------------------------------------
