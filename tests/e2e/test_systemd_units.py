@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -123,6 +124,30 @@ def test_both_secrets_are_loaded_as_the_credentials_config_reads():
         # A name, not an absolute path: systemd skips a missing name in /etc/credstore but
         # refuses to start the service for a missing absolute path.
         assert not value.split(":", 1)[1].startswith("/"), value
+
+
+
+def test_reload_is_the_sighup_the_daemon_handles(gateway):
+    """`systemctl reload` runs ExecReload with $MAINPID set; without it systemd says "Job
+    type reload is not applicable". The real daemon takes that signal as a reload."""
+    command = one("Service.ExecReload").replace("$MAINPID", str(gateway.process.pid))
+    subprocess.run(shlex.split(command), check=True, timeout=10)
+    gateway.wait_log("configuration reloaded", timeout_s=15)
+    assert gateway.alive()
+
+
+def _bytes(size: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+
+
+def test_memory_is_capped_for_a_1_gb_pi():
+    """MemoryHigh well above the daemon's 100 MB goal (room for a big message being
+    analysed and its page cache), MemoryMax below what a 1 GB Pi can spare next to the OS
+    and Mosquitto's 256 MiB of queued messages."""
+    rss_goal = 100 << 20
+    high, limit = _bytes(one("Service.MemoryHigh")), _bytes(one("Service.MemoryMax"))
+    assert 2 * rss_goal <= high < limit <= 512 << 20, (high, limit)
 
 
 # --- Mosquitto ------------------------------------------------------------------------------
