@@ -109,7 +109,8 @@ def main() -> int:
             rows.append((f"wheelhouse {arch}", True, f"{count} wheels in {took:.0f} s "
                          f"(setuptools: {bool(list(wheels.glob('setuptools-*.whl')))})"))
         (work / "here").mkdir()
-        rows.append((f"offline install {here}", *install_here(work / "here", work / f"wheels-{here}")))
+        rows.append((f"offline install {here}",
+                     *install_here(work / "here", work / f"wheels-{here}")))
         if here != "aarch64":
             (work / "arm").mkdir()
             rows.append(("offline resolve aarch64",
