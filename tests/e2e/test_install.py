@@ -281,7 +281,7 @@ def readable_copy_of_the_installer() -> Path:
 
 
 def stand_in(folder: Path, name: str, body: str) -> None:
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(f"#!/bin/sh\n{body}\n")
     (folder / name).chmod(0o755)
 
@@ -332,3 +332,42 @@ def test_a_real_doctor_failure_still_fails_the_install(tmp_path):
     result = run_the_installers_doctor_step(tmp_path, free_port())  # no broker there
     assert result.returncode == 1, result.stdout + result.stderr
     assert "gateway doctor found problems (above: broker)" in result.stderr
+
+
+# --- scripts/setup ------------------------------------------------------------------------
+
+
+def checkout_with_a_logging_venv(tmp_path: Path) -> Path:
+    """A checkout with the real scripts/setup and pyproject.toml whose .venv/bin/python is a
+    stand-in that logs how it is called: what setup decides, without pip's minutes."""
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "setup", checkout / "scripts" / "setup")
+    shutil.copy(REPO / "pyproject.toml", checkout / "pyproject.toml")
+    stand_in(checkout / ".venv" / "bin", "python", f'echo "$*" >> {tmp_path}/python.log')
+    for tool in ("apt-get", "sudo"):  # the Debian packages are there on a test machine
+        stand_in(tmp_path / "bin", tool, f'echo "{tool} $*" >> {tmp_path}/python.log; exit 1')
+    return checkout
+
+
+def test_setup_installs_what_each_command_needs_and_only_once(tmp_path):
+    checkout = checkout_with_a_logging_venv(tmp_path)
+    log = tmp_path / "python.log"
+
+    def setup(*args: str) -> list[str]:
+        log.write_text("")
+        result = subprocess.run(
+            ["bash", str(checkout / "scripts" / "setup"), *args], capture_output=True, text=True,
+            env={**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return [line for line in log.read_text().splitlines() if line != "-c "]
+
+    pip = "-m pip install -q --disable-pip-version-check -e"
+    assert setup("--runtime") == [f"{pip} ."]  # the demo: the gateway alone
+    assert setup("--runtime") == []
+    assert setup() == [f"{pip} .[dev]"]  # the tests: the dev extras too
+    assert setup() == [] and setup("--runtime") == []
+    (checkout / "pyproject.toml").write_text((checkout / "pyproject.toml").read_text()
+                                             + "\n# a new dependency, say\n")
+    assert setup("--runtime") == [f"{pip} ."]
+    assert setup() == [f"{pip} .[dev]"]
