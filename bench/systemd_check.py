@@ -132,6 +132,7 @@ class Checks:
         done = [line for line in result.stdout.splitlines() if line.startswith("==> done")]
         warned = [line.strip() for line in result.stdout.splitlines() if "warning:" in line]
         detail = (done[-1][4:] if done else result.stderr.strip()[-200:])
+        warned = [line.split(" (see above")[0] for line in warned]
         return result.returncode == 0 and bool(done), \
             f"exit {result.returncode}: {detail}" + (f" [{warned[0]}]" if warned else "")
 
@@ -172,6 +173,21 @@ class Checks:
         same = self.main_pid() == pid and self.show("ActiveState") == "active"
         return result.returncode == 0 and same, \
             f"systemctl reload exit {result.returncode}; 'configuration reloaded', same PID"
+
+    def reload_refused(self):
+        config = "/etc/sensor-gateway/config.toml"
+        pid = self.main_pid()
+        self.box.run("cp", config, f"{config}.good", check=True)
+        try:
+            self.box.run("sh", "-c", f"echo '[mqtt' >> {config}", check=True)
+            result = self.box.run("systemctl", "reload", UNIT)
+        finally:
+            self.box.run("mv", f"{config}.good", config, check=True)
+        told = "config error" in self.journal() or config in self.journal()
+        same = self.main_pid() == pid and self.show("ActiveState") == "active"
+        return result.returncode != 0 and told and same, \
+            f"systemctl reload exit {result.returncode}, check-config's line in the journal, " \
+            f"{'still running, same PID' if same else 'NOT running on'}"
 
     def watchdog_restart(self):
         pid, restarts = self.main_pid(), int(self.show("NRestarts"))
@@ -244,7 +260,8 @@ def main() -> int:
                   f"{box.boot_s:.1f} s", flush=True)
             steps = [("install (offline)", checks.install), ("started", checks.started),
                      ("takes data", checks.takes_data), ("memory limits", checks.memory_limits),
-                     ("reload", checks.reload), ("watchdog restart", checks.watchdog_restart),
+                     ("reload", checks.reload), ("reload refused", checks.reload_refused),
+                     ("watchdog restart", checks.watchdog_restart),
                      ("SIGKILL restart", checks.sigkill_restart),
                      ("data kept", checks.still_has_data), ("sandbox", checks.sandbox),
                      ("clean stop", checks.clean_stop),
