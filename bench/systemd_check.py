@@ -168,7 +168,8 @@ class Checks:
         deadline = time.monotonic() + 10
         while self.journal().count("configuration reloaded") == before:
             if time.monotonic() > deadline:
-                return False, f"systemctl reload exit {result.returncode}, nothing logged"
+                tail = " / ".join(self.journal().splitlines()[-3:])
+                return False, f"systemctl reload exit {result.returncode}, nothing logged: {tail}"
             time.sleep(0.2)
         same = self.main_pid() == pid and self.show("ActiveState") == "active"
         return result.returncode == 0 and same, \
@@ -183,7 +184,7 @@ class Checks:
             result = self.box.run("systemctl", "reload", UNIT)
         finally:
             self.box.run("mv", f"{config}.good", config, check=True)
-        told = "config error" in self.journal() or config in self.journal()
+        told = f"config error: {config}:" in self.journal()
         same = self.main_pid() == pid and self.show("ActiveState") == "active"
         return result.returncode != 0 and told and same, \
             f"systemctl reload exit {result.returncode}, check-config's line in the journal, " \
