@@ -10,6 +10,7 @@ here (the package alone) and `--no-deps --no-index`.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import os
@@ -17,6 +18,8 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -24,6 +27,8 @@ import pytest
 
 from gateway import __version__
 from gateway.config import load_config
+from gateway.devtools.local_broker import free_port
+from tests.support import write_config
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "scripts" / "install"
@@ -244,10 +249,11 @@ def test_upgrade_uninstall_and_purge(tmp_path, wheel):
 
 
 def test_refuses_to_run_without_root_privileges_on_the_real_system():
-    # As root, drop to nobody for this one run.
+    # As root, drop to nobody for this one run, on a copy nobody can read: the checkout may
+    # sit in a folder other users cannot enter (/root, a 0700 home, mktemp -d).
     as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if IS_ROOT else []
-    result = subprocess.run([*as_user, "bash", str(INSTALL)], capture_output=True, text=True,
-                            timeout=30)
+    result = subprocess.run([*as_user, "bash", str(readable_copy_of_the_installer())],
+                            capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "run as root" in result.stderr, result.stderr
 
 
@@ -260,3 +266,109 @@ def test_bad_arguments_are_refused_before_anything_happens(tmp_path):
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode != 0 and message in result.stderr, args
     assert list(tmp_path.iterdir()) == []
+
+
+def readable_copy_of_the_installer() -> Path:
+    """scripts/install copied into a fresh world-readable folder under the system's temp dir
+    (pytest's own tmp_path is 0700), removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="sensor-gateway-install-"))
+    atexit.register(shutil.rmtree, folder, True)
+    folder.chmod(0o755)
+    (folder / "scripts").mkdir(mode=0o755)
+    copy = folder / "scripts" / "install"
+    shutil.copy(INSTALL, copy)
+    copy.chmod(0o755)
+    return copy
+
+
+def stand_in(folder: Path, name: str, body: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(f"#!/bin/sh\n{body}\n")
+    (folder / name).chmod(0o755)
+
+
+def test_refuses_a_32_bit_system_up_front_with_one_line(tmp_path):
+    # Debian's architecture of a 32-bit Raspberry Pi OS; no machine here is one.
+    stand_in(tmp_path / "bin", "dpkg",
+             'if [ "$1" = --print-architecture ]; then echo armhf; else exit 1; fi')
+    root = tmp_path / "root"
+    root.mkdir()
+    result = subprocess.run(["bash", str(INSTALL), "--root", str(root), "--no-systemctl"],
+                            env={**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"},
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "install: unsupported architecture 'armhf': sensor-gateway needs a 64-bit OS "
+        "(arm64 or amd64), e.g. Raspberry Pi OS Lite 64-bit"], result.stderr
+    assert result.stdout == "" and list(root.iterdir()) == []
+
+
+def run_the_installers_doctor_step(tmp_path: Path, broker_port: int) -> subprocess.CompletedProcess:
+    """scripts/install's last step as on a live system, with the real `gateway doctor` of
+    this checkout on a real config, broker and data dir. The one stand-in is timedatectl:
+    this machine has no systemd-timedated to say the clock is not NTP-synchronised yet."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    write_config(etc / "config.toml", gateway_id="gw-doctor", data_dir=tmp_path / "data",
+                 port=broker_port)
+    stand_in(tmp_path / "bin", "timedatectl", "echo no")
+    script = ('source "$1"; ROOT="" NO_SYSTEMCTL="" VENV="$2" T_ETC="$3" T_CREDS="$3/creds"; '
+              'run_doctor; echo "warnings=$WARNINGS"')
+    return subprocess.run(
+        ["bash", "-c", script, "install", str(INSTALL), str(Path(sys.executable).parents[1]),
+         str(etc)],
+        env={**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"},
+        capture_output=True, text=True, timeout=120)
+
+
+def test_an_unsynced_clock_alone_warns_and_does_not_fail_the_install(tmp_path, broker):
+    result = run_the_installers_doctor_step(tmp_path, broker.port)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^FAIL\s+clock", result.stdout, re.M), result.stdout
+    assert "warning: the service runs, but doctor failed on: clock" in result.stdout
+    assert "warnings=clock" in result.stdout
+
+
+def test_a_real_doctor_failure_still_fails_the_install(tmp_path):
+    result = run_the_installers_doctor_step(tmp_path, free_port())  # no broker there
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "gateway doctor found problems (above: broker)" in result.stderr
+
+
+# --- scripts/setup ------------------------------------------------------------------------
+
+
+def checkout_with_a_logging_venv(tmp_path: Path) -> Path:
+    """A checkout with the real scripts/setup and pyproject.toml whose .venv/bin/python is a
+    stand-in that logs how it is called: what setup decides, without pip's minutes."""
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "setup", checkout / "scripts" / "setup")
+    shutil.copy(REPO / "pyproject.toml", checkout / "pyproject.toml")
+    stand_in(checkout / ".venv" / "bin", "python", f'echo "$*" >> {tmp_path}/python.log')
+    for tool in ("apt-get", "sudo"):  # the Debian packages are there on a test machine
+        stand_in(tmp_path / "bin", tool, f'echo "{tool} $*" >> {tmp_path}/python.log; exit 1')
+    return checkout
+
+
+def test_setup_installs_what_each_command_needs_and_only_once(tmp_path):
+    checkout = checkout_with_a_logging_venv(tmp_path)
+    log = tmp_path / "python.log"
+
+    def setup(*args: str) -> list[str]:
+        log.write_text("")
+        result = subprocess.run(
+            ["bash", str(checkout / "scripts" / "setup"), *args], capture_output=True, text=True,
+            env={**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return [line for line in log.read_text().splitlines() if line != "-c "]
+
+    pip = "-m pip install -q --disable-pip-version-check -e"
+    assert setup("--runtime") == [f"{pip} ."]  # the demo: the gateway alone
+    assert setup("--runtime") == []
+    assert setup() == [f"{pip} .[dev]"]  # the tests: the dev extras too
+    assert setup() == [] and setup("--runtime") == []
+    (checkout / "pyproject.toml").write_text((checkout / "pyproject.toml").read_text()
+                                             + "\n# a new dependency, say\n")
+    assert setup("--runtime") == [f"{pip} ."]
+    assert setup() == [f"{pip} .[dev]"]

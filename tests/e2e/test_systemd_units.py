@@ -9,7 +9,9 @@ the test checks that nothing else in the copy differs.
 from __future__ import annotations
 
 import getpass
+import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -124,6 +126,54 @@ def test_both_secrets_are_loaded_as_the_credentials_config_reads():
         # A name, not an absolute path: systemd skips a missing name in /etc/credstore but
         # refuses to start the service for a missing absolute path.
         assert not value.split(":", 1)[1].startswith("/"), value
+
+
+
+def reload_command(gateway) -> list[str]:
+    """ExecReload as systemd runs it for this test's daemon: $$ unescaped, the installed
+    program and config file replaced by this checkout's and the test's."""
+    command = (one("Service.ExecReload").replace("$$", "$")
+               .replace(EXEC_START, str(Path(sys.executable).with_name("gateway")))
+               .replace("/etc/sensor-gateway/config.toml", str(gateway.config_path)))
+    return shlex.split(command)
+
+
+def test_reload_is_the_sighup_the_daemon_handles(gateway):
+    """`systemctl reload` runs ExecReload with $MAINPID set; without it systemd says "Job
+    type reload is not applicable". The real daemon takes that signal as a reload."""
+    argv = reload_command(gateway)
+    # An essential package's program: /bin/kill (procps) is missing on a minimal Debian.
+    assert argv[0] == "/bin/sh", argv
+    subprocess.run(argv, check=True, timeout=30,
+                   env={**os.environ, "MAINPID": str(gateway.process.pid)})
+    gateway.wait_log("configuration reloaded", timeout_s=15)
+    assert gateway.alive()
+
+
+def test_a_reload_with_a_broken_config_fails_and_leaves_the_daemon_alone(gateway):
+    gateway.config_path.write_text(gateway.config_path.read_text() + "\n[mqtt\n")
+    result = subprocess.run(reload_command(gateway), capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "MAINPID": str(gateway.process.pid)})
+    assert result.returncode == EXIT_CONFIG, result.stdout + result.stderr
+    assert str(gateway.config_path) in result.stdout + result.stderr
+    time.sleep(1)
+    assert gateway.alive()
+    assert "msg=\"reload refused" not in gateway.log_text()  # never signalled
+    assert "msg=\"configuration reloaded" not in gateway.log_text()
+
+
+def _bytes(size: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+
+
+def test_memory_is_capped_for_a_1_gb_pi():
+    """MemoryHigh well above the daemon's 100 MB goal (room for a big message being
+    analysed and its page cache), MemoryMax below what a 1 GB Pi can spare next to the OS
+    and Mosquitto's 256 MiB of queued messages."""
+    rss_goal = 100 << 20
+    high, limit = _bytes(one("Service.MemoryHigh")), _bytes(one("Service.MemoryMax"))
+    assert 2 * rss_goal <= high < limit <= 512 << 20, (high, limit)
 
 
 # --- Mosquitto ------------------------------------------------------------------------------
