@@ -45,6 +45,7 @@ from gateway.store.retention import Retention
 log = logging.getLogger("gateway.daemon")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 TICK_S = 1.0
+READY_POLL_S = 0.02  # until READY=1: the subscription is awaited this finely, not per tick
 EVER = 2**62  # a time bound that every stored time stamp is below
 STATE_EVERY_S = 10.0  # how often the daemon's own state is written for `gateway status`
 SWEEP_GRACE_MS = 60_000  # a window younger than this may simply still be on its way
@@ -274,6 +275,8 @@ class Daemon:
             self.writer.stop()
         if self.queue:
             self.queue.stop(self.config.gateway.stop_grace_s)
+        if self.analyser:
+            self.analyser.close()
         if self.results:
             # After the workers (nothing more is handed to it), before the queue closes (a
             # failed save queues a retry) and the publisher stops (it publishes these).
@@ -342,7 +345,7 @@ class Daemon:
         try:
             self.start()
             while not self.stop_requested.is_set():
-                self._wake.wait(TICK_S)
+                self._wake.wait(TICK_S if self.ready else READY_POLL_S)
                 self._wake.clear()
                 if self.reload_requested.is_set() and not self.stop_requested.is_set():
                     self.reload_requested.clear()

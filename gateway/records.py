@@ -45,6 +45,11 @@ class Window(NamedTuple):
     encoding: str  # "pcm16" | "pcm24" | "pcm32" | "float32" | "json"
     digest: bytes
     payload: bytes
+    # The sender's sequence number (docs/mqtt.md), None when it sent none.
+    seq: int | None = None
+    # Why the capture time is doubtful ("ahead", "before_2000", "unusable"), None when it
+    # is plausible; the window is kept either way, with its receipt time beside it.
+    ts_flag: str | None = None
 
 
 class Telemetry(NamedTuple):
@@ -56,6 +61,8 @@ class Telemetry(NamedTuple):
     received_at_ms: int
     digest: bytes
     data: str  # the payload's JSON text, as received
+    seq: int | None = None  # the sender's sequence number, as for Window
+    ts_flag: str | None = None  # as for Window
 
 
 class Rejection(NamedTuple):

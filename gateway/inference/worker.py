@@ -89,6 +89,8 @@ class Analyser:
         self.analysed = 0
         self._running: dict[int, float] = {}  # thread id -> monotonic start of its analysis
         self._local = threading.local()
+        self._stores: list[ResultStore] = []  # every worker's, to be closed on stop
+        self._stores_lock = threading.Lock()
 
     def prepare_worker(self) -> None:
         """Load and warm this thread's interpreter before the first window arrives."""
@@ -97,9 +99,23 @@ class Analyser:
     def _resources(self) -> tuple[ResultStore, AudioScorer]:
         local = self._local
         if not hasattr(local, "store"):
-            local.store = ResultStore(self.store_path)
+            store = ResultStore(self.store_path)
+            with self._stores_lock:
+                self._stores.append(store)
+            local.store = store
             local.model = self.make_audio_model()
         return local.store, local.model
+
+    def close(self) -> None:
+        """Close every worker's store connection (after the workers stopped): an open one
+        keeps the WAL from being checkpointed, and its NORMAL-sync commits unsynced."""
+        with self._stores_lock:
+            stores, self._stores = self._stores, []
+        for store in stores:
+            try:
+                store.close()
+            except Exception as e:
+                log.warning("closing a worker's store failed", extra=kv(error=repr(e)))
 
     def oldest_running_s(self) -> float:
         """How long the longest analysis now running has taken: a worker stuck far past the

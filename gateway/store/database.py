@@ -9,8 +9,9 @@ Readers (status, later stages) open their own connections.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlite_utils import Database
 
 from gateway.records import STREAMS, Record, Rejection, Telemetry, Window
 from gateway.store.migrations import migrations
+from gateway.store.sequences import SequenceTracker
 
 BUSY_TIMEOUT_MS = 10_000
 # Page cache per connection. A cache fills up to its limit as the file grows and stays full,
@@ -75,13 +77,17 @@ class _Insert:
         return stored
 
 
-# counter name -> insert; windows are counted per stream
+# counter name -> insert; windows are counted per stream. Windows and numbered telemetry
+# return what the sequence tracker needs of the rows actually inserted (never a duplicate).
+_SEQ_RETURNING = "id, device_id, seq"
 _INSERTS = {
-    "received_audio": _Insert("windows", Window, returning="id", rows_per_statement=1),
-    "received_vibration": _Insert("windows", Window, returning="id", rows_per_statement=1),
+    "received_audio": _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
+    "received_vibration": _Insert("windows", Window, returning=_SEQ_RETURNING,
+                                  rows_per_statement=1),
     "received_telemetry": _Insert("telemetry", Telemetry),
     "rejected": _Insert("rejected", Rejection, returning="topic, reason"),
 }
+_NUMBERED_TELEMETRY = _Insert("telemetry", Telemetry, returning=_SEQ_RETURNING)
 _BUMP_COUNTER = (
     "INSERT INTO counters (name, value) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
@@ -194,12 +200,17 @@ class IntakeStore:
         self.path = path
         self.rejected_keep = rejected_keep
         self.db = open_database(path, cache_kib=INTAKE_CACHE_KIB)
+        self.sequences = SequenceTracker(self.db.conn)
 
     def write_batch(self, records: list[Record]) -> BatchOutcome:
         """Store records in one transaction; one already stored (same digest) is skipped."""
         groups: dict[str, list[Record]] = {name: [] for name in _INSERTS}
         for record in records:
             groups[_counter_of(record)].append(record)
+        numbered = [r for r in groups["received_telemetry"] if r.seq is not None]  # type: ignore[union-attr]
+        if numbered:
+            groups["received_telemetry"] = [r for r in groups["received_telemetry"]
+                                            if r.seq is None]  # type: ignore[union-attr]
         stored: dict[str, int] = {}
         returned: dict[str, list] = {name: [] for name in _INSERTS}
         conn = self.db.conn
@@ -210,6 +221,11 @@ class IntakeStore:
             for name, group in groups.items():
                 if group:
                     stored[name] = _INSERTS[name].run(conn, group, returned[name])
+            numbered_rows: list = []
+            if numbered:
+                stored["received_telemetry"] = stored.get("received_telemetry", 0) + \
+                    _NUMBERED_TELEMETRY.run(conn, numbered, numbered_rows)
+            sequences = self._count_sequences(conn, returned, numbered_rows)
             if stored.get("received_telemetry"):
                 # Each new telemetry message becomes an upstream record in the same transaction.
                 conn.execute(_TELEMETRY_TO_OUTBOX, (last_telemetry,))
@@ -218,9 +234,30 @@ class IntakeStore:
             if stored.get("rejected"):
                 conn.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?",
                              (self.rejected_keep,))
+        self.sequences.commit(sequences)
         window_ids = [row[0] for row in returned["received_audio"] + returned["received_vibration"]]
         return BatchOutcome(stored=stored, duplicates=len(records) - sum(stored.values()),
                             window_ids=window_ids)
 
+    def _count_sequences(self, conn: sqlite3.Connection, returned: dict[str, list],
+                         telemetry_rows: list) -> dict:
+        """Sequence gaps of the rows just inserted, oldest first (by row id)."""
+        seen = []  # (row id, device, stream, seq); one key's rows all come from one table
+        for stream, rows in (("audio", returned["received_audio"]),
+                             ("vibration", returned["received_vibration"]),
+                             ("telemetry", telemetry_rows)):
+            seen += [(row_id, device, stream, seq) for row_id, device, seq in rows
+                     if seq is not None]
+        if not seen:
+            return {}
+        seen.sort()
+        return self.sequences.record(conn, [(d, s, q) for _, d, s, q in seen],
+                                     int(time.time() * 1000))
+
     def close(self) -> None:
+        """Close the writer's connection, checkpointing the WAL into the file first (the
+        daemon closes it last): a clean stop leaves the store flushed and whole."""
+        # Busy while another connection still reads; SQLite checkpoints when the last closes.
+        with suppress(sqlite3.Error):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()

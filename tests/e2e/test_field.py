@@ -1,0 +1,89 @@
+"""What a real box in the field does to the daemon (issue 13): a clean stop leaves the store
+checkpointed, READY=1 follows the broker subscription at once, a message far ahead of the
+clock is kept and flagged, a missing TFLite runtime or PyAudio degrades instead of exiting."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from gateway.devtools import synth
+from gateway.wav import encode_wav
+from tests.e2e.test_service import NotifySocket, start_daemon
+from tests.support import REPO, store_rows, wait_for, write_config
+
+YEAR_2100_S = 4_102_444_800
+
+
+def _windows(n: int) -> list[tuple[str, bytes]]:
+    profile = synth.profile_for("box-1")
+    rng = np.random.default_rng(0)
+    return [("sensors/box-1/audio",
+             encode_wav(synth.audio_window(profile, t0_s=float(i), rng=rng), 16_000, "pcm16"))
+            for i in range(n)]
+
+
+def test_a_clean_stop_leaves_the_store_checkpointed(tmp_path, gateway, publisher):
+    # Issue 13.5: each worker's store connection was never closed: after SIGTERM the WAL kept
+    # 6-18 MB and the NORMAL-sync commits after the last FULL one were never fsynced.
+    data_dir = tmp_path / "data"
+    publisher.publish_all(_windows(6) + [("sensors/box-1/telemetry", json.dumps({"n": n}))
+                                         for n in range(20)])
+    wait_for(lambda: store_rows(data_dir, "SELECT count(*) FROM results") == [(6,)],
+             timeout_s=30, what="six windows analysed")
+    assert gateway.terminate() == 0
+    wal = data_dir / "gateway.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0, wal.stat().st_size
+
+
+def _log_arrival(path, needle: str, timeout_s: float = 20.0) -> float:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and needle in path.read_text(errors="replace"):
+            return time.monotonic()
+        time.sleep(0.01)
+    raise AssertionError(f"{needle!r} never logged")
+
+
+def test_ready_follows_the_subscription_at_once(tmp_path, broker):
+    # Issue 13.11: the main loop's first tick waited a whole second before READY=1.
+    notify = NotifySocket(tmp_path / "notify.sock")
+    config = write_config(tmp_path / "c.toml", gateway_id="gw-ready", data_dir=tmp_path / "data",
+                          port=broker.port)
+    proc = start_daemon(config, tmp_path, tmp_path / "notify.sock")
+    try:
+        subscribed = _log_arrival(tmp_path / "gw.log", "msg=subscribed")
+        wait_for(lambda: notify.lines("READY=1"), timeout_s=20, what="READY=1")
+        ready_at = next(t for t, line in notify.messages if line == "READY=1")
+        assert ready_at - subscribed < 0.4, ready_at - subscribed
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        notify.close()
+
+
+def test_a_message_far_ahead_of_the_clock_is_kept_and_flagged(tmp_path, gateway, publisher,
+                                                              gateway_config):
+    # Issue 13.1: a year-2100 ts was acknowledged and rejected as bad_timestamp.
+    data_dir = tmp_path / "data"
+    publisher.publish_all([("sensors/box-1/telemetry",
+                            json.dumps({"timestamp": YEAR_2100_S, "t": -18.2, "seq": 4}))])
+    wait_for(lambda: store_rows(data_dir, "SELECT count(*) FROM telemetry") == [(1,)],
+             timeout_s=15, what="the year-2100 message stored")
+    ts_ms, received, flag = store_rows(data_dir, "SELECT ts_ms, received_at_ms, ts_flag "
+                                                 "FROM telemetry")[0]
+    assert (ts_ms, flag) == (YEAR_2100_S * 1000, "ahead")
+    assert abs(received - time.time() * 1000) < 60_000
+    assert store_rows(data_dir, "SELECT count(*) FROM rejected") == [(0,)]
+    assert store_rows(data_dir, "SELECT ts_ms FROM outbox") == [(YEAR_2100_S * 1000,)]
+    status = subprocess.run([sys.executable, "-m", "gateway", "status", "-c", str(gateway_config),
+                             "--json"], capture_output=True, text=True, cwd=REPO, timeout=30)
+    doc = json.loads(status.stdout)
+    assert doc["ts_flagged"] == {"telemetry:ahead": 1}
+    assert doc["clock"]["problem"] == ""
+    assert doc["sequence_gaps"][0]["last_seq"] == 4
