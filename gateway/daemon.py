@@ -16,6 +16,7 @@ import logging
 import signal
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from gateway.config import Config, ConfigError, load_config
@@ -31,6 +32,8 @@ from gateway.intake.writer import IntakeWriter
 from gateway.interfaces import Source
 from gateway.logs import kv, set_level
 from gateway.mqtt_bridge import MqttBridge
+from gateway.service.clock import JumpWatch, clock_problem, last_receipt_ms
+from gateway.service.degraded import Degraded, watched_loader
 from gateway.service.health import Heartbeats, WatchdogPinger
 from gateway.service.metrics import GatewayMetrics, MetricsServer, start_metrics_server
 from gateway.service.native import tune_native_libraries
@@ -38,7 +41,7 @@ from gateway.service.observe import metrics_snapshot
 from gateway.service.periodic import PeriodicJob
 from gateway.service.runlock import RunLock
 from gateway.service.sdnotify import Notifier
-from gateway.sources.mic import MicSource, open_pyaudio_capture
+from gateway.sources.mic import CaptureError, MicSource, open_pyaudio_capture
 from gateway.store.database import IntakeStore, open_database
 from gateway.store.retention import Retention
 
@@ -52,6 +55,7 @@ SWEEP_GRACE_MS = 60_000  # a window younger than this may simply still be on its
 # A loop silent for WatchdogSec (at least this) is stuck: the watchdog pings stop.
 MIN_LOOP_SILENCE_S = 5.0
 DEFAULT_LOOP_SILENCE_S = 30.0
+AUDIO, MIC = "audio_analysis", "mic"  # the optional parts (service/degraded.py)
 
 
 def model_path(config: Config) -> Path:
@@ -61,12 +65,15 @@ def model_path(config: Config) -> Path:
 def build_analyser(config: Config, on_result=lambda alerted: None,
                    on_analysed=lambda stream, seconds: None,
                    writer: ResultWriter | None = None,
-                   retry_later=lambda window_id, delay_s: None) -> Analyser:
-    """The analysis task body; with a writer, its results are committed in groups by it."""
+                   retry_later=lambda window_id, delay_s: None,
+                   degraded: Degraded | None = None) -> Analyser:
+    """The analysis task body; with a writer, its results are committed in groups by it.
+    With `degraded`, a model that cannot load is reported there (and audio waits)."""
     inf = config.inference
     path = model_path(config)
+    load = partial(AudioModel, path)
     return Analyser(
-        config.store_path, lambda: AudioModel(path),
+        config.store_path, watched_loader(load, degraded, AUDIO) if degraded else load,
         VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
                      inf.alert_window),
         RetryPolicy(inf.max_attempts, inf.retry_base_s, inf.retry_max_s),
@@ -82,6 +89,9 @@ class Daemon:
         self._wake = threading.Event()  # set by the signal handlers
         self.notifier = Notifier.from_environ(service_env or {})
         self.heartbeats = Heartbeats()
+        self.degraded = Degraded()
+        self.clock = JumpWatch()
+        self.clock_problem = ""
         self.pinger: WatchdogPinger | None = None
         self.metrics = GatewayMetrics(self._metrics_snapshot)
         self.metrics_server: MetricsServer | None = None
@@ -117,10 +127,10 @@ class Daemon:
         self.lock.acquire()
         self.store = IntakeStore(cfg.store_path, rejected_keep=cfg.intake.rejected_keep)
         self.main_db = open_database(cfg.store_path)
-        if cfg.mic.enabled:  # opened early: a missing device stops the start before the rest
-            self.sources.append(self._make_mic())
-        model = AudioModel(model_path(cfg))  # a missing or misfit model stops the start here
-        log.info("model loaded", extra=kv(model=model.name_version, path=model_path(cfg)))
+        if cfg.mic.enabled:
+            self._add_mic()
+        self._check_model()
+        self._check_clock()
         self.bridge = MqttBridge(cfg)
         self._watch("main", "publisher", "intake", "workers", "results")
         self.publisher = Publisher(cfg.store_path, cfg.out_prefix, self.bridge.publish,
@@ -130,7 +140,8 @@ class Daemon:
         self.results = ResultWriter(cfg.store_path, beat=self._beat("results")).start()
         self.analyser = build_analyser(cfg, on_result=self._on_result,
                                        on_analysed=self.metrics.observe_inference,
-                                       writer=self.results, retry_later=self._retry_later)
+                                       writer=self.results, retry_later=self._retry_later,
+                                       degraded=self.degraded)
         self.queue = AnalysisQueue(build_huey(cfg), self.analyser.handle)
         self.queue.huey.on_startup()(self.analyser.prepare_worker)
         self.queue.start(cfg.queue.workers)
@@ -154,6 +165,33 @@ class Daemon:
                                              data_dir=cfg.gateway.data_dir,
                                              sources=",".join(s.name for s in self.sources)))
 
+    def _add_mic(self) -> None:
+        """A microphone that cannot open (no PyAudio, no device) is left out, and said."""
+        try:
+            self.sources.append(self._make_mic())
+        except CaptureError as e:
+            self.degraded.missing(MIC, str(e))
+
+    def _check_model(self) -> None:
+        """Load the model once at start, to say at once whether audio can be analysed; a
+        failure is not fatal (service/degraded.py): the workers keep trying."""
+        path = model_path(self.config)
+        try:
+            model = watched_loader(partial(AudioModel, path), self.degraded, AUDIO)()
+        except Exception:
+            return
+        log.info("model loaded", extra=kv(model=model.name_version, path=path))
+
+    def _check_clock(self) -> None:
+        try:
+            last = last_receipt_ms(self.main_db.conn)
+        except Exception:
+            last = None
+        self.clock_problem = clock_problem(int(time.time() * 1000), last)
+        if self.clock_problem:
+            log.warning("the gateway's clock looks wrong; data is kept with its own time "
+                        "stamps", extra=kv(problem=self.clock_problem))
+
     def _silence_limit(self) -> float:
         usec = self.notifier.watchdog_usec
         return max(usec / 1e6, MIN_LOOP_SILENCE_S) if usec else DEFAULT_LOOP_SILENCE_S
@@ -168,12 +206,16 @@ class Daemon:
     def _status_line(self) -> str:
         """STATUS= for `systemctl status`: in-memory figures only (runs in the pinger)."""
         broker = "broker connected" if self.bridge.is_connected() else "BROKER DOWN"
-        return (f"{broker}; stored {self.writer.stats.stored}, analysed "
-                f"{self.analyser.analysed}, published {self.publisher.published}")
+        warnings = [w for w in (self.degraded.status_text(),
+                                "CLOCK WRONG" if self.clock_problem else "") if w]
+        return "; ".join(warnings + [
+            f"{broker}", f"stored {self.writer.stats.stored}, analysed "
+            f"{self.analyser.analysed}, published {self.publisher.published}"])
 
     def _metrics_snapshot(self) -> dict:
         return metrics_snapshot(self.config, self.queue.depth() if self.queue else 0,
-                                self.heartbeats.silence())
+                                self.heartbeats.silence(), unavailable=self.degraded.snapshot(),
+                                clock_problem=self.clock_problem, clock_jumps=self.clock.jumps)
 
     def _start_uplink(self) -> Uplink | None:
         reason = sync_disabled_reason(self.config.sync)
@@ -235,7 +277,8 @@ class Daemon:
         self._next_state = time.monotonic() + STATE_EVERY_S
         state = {"started_ms": self.started_ms, "updated_ms": int(time.time() * 1000),
                  "broker_connected": self.bridge.is_connected(),
-                 "queue_depth": self.queue.depth(), "stale_loops": self.heartbeats.stale()}
+                 "queue_depth": self.queue.depth(), "stale_loops": self.heartbeats.stale(),
+                 "unavailable": self.degraded.snapshot(), "clock": self.clock.as_dict()}
         try:
             with self.main_db.conn:
                 self.main_db.conn.execute(
@@ -247,6 +290,10 @@ class Daemon:
     def _tick(self) -> None:
         """Periodic jobs, run by the main thread between signals."""
         self.heartbeats.beat("main")
+        step = self.clock.check()
+        if step:
+            log.warning("the wall clock jumped", extra=kv(by_s=round(step, 1)))
+            self._check_clock()
         if self.analyser.oldest_running_s() < 2 * self.config.inference.time_limit_s + 10:
             self.heartbeats.beat("workers")
         if not self.ready and self.bridge.subscribed.is_set():
@@ -255,6 +302,7 @@ class Daemon:
             self.notifier.ready(self._status_line())
             log.info("gateway ready", extra=kv(broker="connected"))
         if time.monotonic() >= self._next_state:
+            self._check_clock()
             self._write_state()
         if time.monotonic() >= self._next_sweep:
             try:

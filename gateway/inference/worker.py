@@ -39,6 +39,9 @@ from gateway.wav import WavError, decode_wav
 log = logging.getLogger("gateway.inference")
 STANDARD_GRAVITY = 9.80665
 VIBRATION_MODEL = "iso10816-velocity@1"
+# Without a loadable audio model (no TFLite runtime, a broken one) a worker tries again this
+# often; meanwhile audio windows wait unanalysed, vibration goes on.
+MODEL_RETRY_S = 60.0
 
 
 class AudioScorer(Protocol):
@@ -49,6 +52,10 @@ class AudioScorer(Protocol):
 
 class PermanentError(Exception):
     """This window can never be analysed as it is; retrying will not help."""
+
+
+class ModelUnavailable(Exception):
+    """No audio model is loaded: a transient failure, never a reason to dead-letter."""
 
 
 class AnalysisTimeout(Exception):
@@ -96,14 +103,20 @@ class Analyser:
         """Load and warm this thread's interpreter before the first window arrives."""
         self._resources()
 
-    def _resources(self) -> tuple[ResultStore, AudioScorer]:
+    def _resources(self) -> tuple[ResultStore, AudioScorer | None]:
         local = self._local
         if not hasattr(local, "store"):
             store = ResultStore(self.store_path)
             with self._stores_lock:
                 self._stores.append(store)
-            local.store = store
-            local.model = self.make_audio_model()
+            local.store, local.model, local.model_tried = store, None, -MODEL_RETRY_S
+        if local.model is None and time.monotonic() - local.model_tried >= MODEL_RETRY_S:
+            local.model_tried = time.monotonic()
+            try:
+                local.model = self.make_audio_model()
+            except Exception as e:  # the runtime is missing or broken: audio waits
+                log.error("audio model unavailable; audio windows wait, vibration goes on",
+                          extra=kv(error=str(e)[:300], retry_in_s=MODEL_RETRY_S))
         return local.store, local.model
 
     def close(self) -> None:
@@ -134,8 +147,15 @@ class Analyser:
     def _handle(self, window_id: int) -> float | None:
         try:
             store, model = self._resources()
-            claim = store.claim(window_id)
         except Exception as e:  # store locked or unreadable: try later
+            log.error("cannot start analysis; retrying",
+                      extra=kv(window_id=window_id, error=repr(e)))
+            return self.retry.delay(1)
+        if model is None and _stream_of(store, window_id) == "audio":
+            return None  # unanalysed, not claimed: the sweep queues it again for later
+        try:
+            claim = store.claim(window_id)
+        except Exception as e:
             log.error("cannot start analysis; retrying",
                       extra=kv(window_id=window_id, error=repr(e)))
             return self.retry.delay(1)
@@ -153,7 +173,7 @@ class Analyser:
             return None
         return self._attempt(store, model, window_id, claim.attempts)
 
-    def _attempt(self, store: ResultStore, model: AudioScorer, window_id: int,
+    def _attempt(self, store: ResultStore, model: AudioScorer | None, window_id: int,
                  attempt: int) -> float | None:
         started = time.monotonic()
         try:
@@ -217,10 +237,13 @@ class Analyser:
                                                           error=message))
         return delay
 
-    def _analyse(self, window: StoredWindow, model: AudioScorer, started: float) -> Outcome:
+    def _analyse(self, window: StoredWindow, model: AudioScorer | None,
+                 started: float) -> Outcome:
         if window.payload is None:
             raise PermanentError("the raw data was deleted (retention) before analysis")
         if window.stream == "audio":
+            if model is None:  # lost since the claim was checked: try again later
+                raise ModelUnavailable("the audio model is not loaded")
             samples, rate = decode_wav(window.payload)
             scored = model.score(samples, rate)
             outcome = Outcome(model=model.name_version, score=float(scored.score),
@@ -238,6 +261,11 @@ class Analyser:
         outcome.details["analysis_ms"] = round(elapsed * 1000, 3)
         outcome.details["window_id"] = window.id
         return outcome
+
+
+def _stream_of(store: ResultStore, window_id: int) -> str | None:
+    row = store.db.execute("SELECT stream FROM windows WHERE id = ?", (window_id,)).fetchone()
+    return row[0] if row else None
 
 
 def decode_vibration(payload: bytes) -> tuple[np.ndarray, float]:

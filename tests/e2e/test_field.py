@@ -4,18 +4,21 @@ clock is kept and flagged, a missing TFLite runtime or PyAudio degrades instead 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 
 from gateway.devtools import synth
 from gateway.wav import encode_wav
 from tests.e2e.test_service import NotifySocket, start_daemon
-from tests.support import REPO, store_rows, wait_for, write_config
+from tests.support import REPO, GatewayProcess, store_rows, wait_for, write_config
 
 YEAR_2100_S = 4_102_444_800
 
@@ -87,3 +90,82 @@ def test_a_message_far_ahead_of_the_clock_is_kept_and_flagged(tmp_path, gateway,
     assert doc["ts_flagged"] == {"telemetry:ahead": 1}
     assert doc["clock"]["problem"] == ""
     assert doc["sequence_gaps"][0]["last_seq"] == 4
+
+
+def _vibration(n: int) -> tuple[str, str]:
+    t = np.arange(3200) / 3200
+    axis = (0.5 * np.sin(2 * np.pi * 50 * t + n)).round(5).tolist()
+    return "sensors/box-1/vibration", json.dumps({"sample_rate": 3200, "x": axis, "y": axis,
+                                                  "z": axis})
+
+
+def _start(config, log_path, extra_env: dict[str, str]) -> subprocess.Popen:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(config)],
+                                stdout=log, stderr=subprocess.PIPE, cwd=REPO,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **extra_env})
+
+
+def _status(config) -> dict:
+    result = subprocess.run([sys.executable, "-m", "gateway", "status", "-c", str(config),
+                             "--json"], capture_output=True, text=True, cwd=REPO, timeout=30)
+    return json.loads(result.stdout)
+
+
+def test_without_a_tflite_runtime_the_daemon_runs_on_and_catches_up(tmp_path, gateway_config,
+                                                                    publisher):
+    # Issue 13.2: on a 32-bit Pi OS (no LiteRT wheel) `run` exited 1: a crash loop.
+    stub = tmp_path / "no-runtime"
+    (stub / "ai_edge_litert").mkdir(parents=True)
+    (stub / "ai_edge_litert" / "__init__.py").write_text(
+        "raise ImportError('no ai-edge-litert wheel for armv7l')\n")
+    log_path = tmp_path / "gateway.log"
+    proc = _start(gateway_config, log_path, {"PYTHONPATH": str(stub)})
+    data_dir = tmp_path / "data"
+    try:
+        wait_for(lambda: "msg=subscribed" in log_path.read_text(), timeout_s=20,
+                 what="the daemon subscribed without a runtime")
+        publisher.publish_all(_windows(2) + [_vibration(0), _vibration(1)])
+        wait_for(lambda: store_rows(data_dir, "SELECT stream, count(*) FROM results GROUP BY 1")
+                 == [("vibration", 2)], timeout_s=20, what="vibration analysed")
+        wait_for(lambda: (_status(gateway_config).get("daemon") or {}).get("unavailable"),
+                 timeout_s=20, what="the daemon's state written")
+        status = _status(gateway_config)
+        assert "audio_analysis" in status["daemon"]["unavailable"]
+        assert status["received"]["audio"] == 2 and status["pending_inference"] == 2
+        assert status["dead_letters"] == 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert proc.stderr.read() == b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    again = GatewayProcess(gateway_config, log_path).start()  # the runtime is back
+    try:
+        wait_for(lambda: store_rows(data_dir, "SELECT count(*) FROM results WHERE stream = "
+                                              "'audio'") == [(2,)],
+                 timeout_s=30, what="the audio windows caught up")
+        assert store_rows(data_dir, "SELECT count(*) FROM dead_letters") == [(0,)]
+    finally:
+        again.ensure_stopped()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyaudio") is not None,
+                    reason="PyAudio is installed here")
+def test_an_enabled_microphone_without_pyaudio_degrades_instead_of_exiting(
+        tmp_path, gateway_config, publisher):
+    # Issue 13.3: `run` exited 1 (a crash loop) with a pip hint that does not apply to an
+    # installed box. Now: no mic source, said in the log and status; the rest runs.
+    config = tmp_path / "mic.toml"
+    config.write_text(gateway_config.read_text() + "\n[mic]\nenabled = true\n")
+    process = GatewayProcess(config, tmp_path / "mic.log").start()
+    try:
+        assert "--mic" in process.log_text() and "part=mic" in process.log_text()
+        publisher.publish_all([("sensors/box-1/telemetry", '{"t": 1}')])
+        wait_for(lambda: _status(config)["received"]["telemetry"] == 1, timeout_s=15,
+                 what="telemetry stored")
+        wait_for(lambda: "mic" in ((_status(config).get("daemon") or {}).get("unavailable")
+                                   or {}), timeout_s=20, what="mic unavailable in status")
+        assert process.terminate() == 0
+    finally:
+        process.ensure_stopped()
