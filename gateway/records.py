@@ -26,7 +26,11 @@ def storable_text(text: str) -> str:
 def content_digest(topic: str, payload: bytes, stamp: str = "") -> bytes:
     """Identity of a message: a broker redelivery (same topic, payload and sender-given time
     stamp) has the same digest, so it is stored once."""
-    return hashlib.sha256(b"\0".join((topic.encode(), stamp.encode(), payload))).digest()
+    # surrogatepass: a topic or stamp holding a lone surrogate still has an identity (the
+    # same bytes as before for any text UTF-8 can encode), instead of raising in intake.
+    return hashlib.sha256(b"\0".join((topic.encode("utf-8", "surrogatepass"),
+                                       stamp.encode("utf-8", "surrogatepass"),
+                                       payload))).digest()
 
 
 class Window(NamedTuple):

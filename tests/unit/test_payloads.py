@@ -581,3 +581,11 @@ def test_parse_message_never_raises_on_mutated_payloads():
             assert record.reason != "internal_error", (topic, payload[:80], record.detail)
             assert record.payload_size == len(payload)
     assert all(outcomes.values()), outcomes  # the mix exercised every outcome
+
+
+def test_a_topic_with_a_lone_surrogate_is_rejected_not_raised():
+    # Found by the parser fuzz test: content_digest encoded the topic strictly, so the
+    # rejection of such a topic raised UnicodeEncodeError out of parse_message.
+    record = parse("sensors/\ud800/telemetry", "{}")
+    assert isinstance(record, Rejection) and record.reason == "invalid_device_id"
+    record.topic.encode("utf-8")
