@@ -41,6 +41,7 @@ from gateway.service.observe import metrics_snapshot
 from gateway.service.periodic import PeriodicJob
 from gateway.service.runlock import RunLock
 from gateway.service.sdnotify import Notifier
+from gateway.service.silence import CHECK_EVERY_S, SilenceCheck
 from gateway.sources.mic import CaptureError, MicSource, open_pyaudio_capture
 from gateway.store.database import IntakeStore, open_database
 from gateway.store.retention import Retention
@@ -108,6 +109,8 @@ class Daemon:
         self.uplink: Uplink | None = None
         self.retention: Retention | None = None
         self.retention_job: PeriodicJob | None = None
+        self.silence: SilenceCheck | None = None
+        self.silence_job: PeriodicJob | None = None
         self.writer: IntakeWriter | None = None
         self.bridge: MqttBridge | None = None
         self.sources: list[Source] = []
@@ -153,6 +156,9 @@ class Daemon:
                                    beat=self._beat("intake"),
                                    refuse_raw=lambda: self.retention.raw_refused)
         self.writer.start()
+        self.silence = SilenceCheck(cfg.store_path, self.store.activity, cfg.out_prefix,
+                                    self.bridge.publish, self.bridge.is_connected)
+        self.silence_job = PeriodicJob("silence", CHECK_EVERY_S, self.silence.run_once).start()
         self.metrics_server = start_metrics_server(cfg.metrics, self.metrics.registry)
         self.pinger = WatchdogPinger(self.notifier, self.heartbeats, self._status_line).start()
         self.sources.append(self.bridge)
@@ -321,6 +327,10 @@ class Daemon:
             source.stop()
         if self.writer:
             self.writer.stop()
+        if self.silence_job:  # before the bridge closes: it publishes
+            self.silence_job.stop()
+        if self.silence:
+            self.silence.close()
         if self.queue:
             self.queue.stop(self.config.gateway.stop_grace_s)
         if self.analyser:

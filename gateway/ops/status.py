@@ -16,6 +16,7 @@ from gateway.config import Config
 from gateway.delivery.uplink import sync_disabled_reason
 from gateway.service.clock import clock_problem, last_receipt_ms
 from gateway.service.runlock import running_pid
+from gateway.service.silence import read_silent
 from gateway.store.database import open_database
 from gateway.store.outbox import read_sync_status
 from gateway.store.retention import dir_bytes, read_refusal
@@ -66,6 +67,13 @@ def fill_time_and_sequences(conn: sqlite3.Connection | None, status: dict[str, A
         f"{table}:{flag}": n for table in ("windows", "telemetry") for flag, n in conn.execute(
             f"SELECT ts_flag, count(*) FROM {table} WHERE ts_flag IS NOT NULL GROUP BY 1")}
     status["sequence_gaps"] = [] if conn is None else read_gaps(conn)
+    silent = {} if conn is None else read_silent(conn)
+    status["silent"] = [{"device_id": d, "stream": s, "since_ms": since}
+                        for (d, s), since in sorted(silent.items())]
+    for device in status.get("devices", []):
+        for stream, since in silent.items():
+            if stream[0] == device["device_id"]:
+                device.setdefault("silent", {})[stream[1]] = since
 
 
 def time_and_sequence_lines(status: dict[str, Any], now_ms: int) -> list[str]:
@@ -80,6 +88,11 @@ def time_and_sequence_lines(status: dict[str, Any], now_ms: int) -> list[str]:
     if status.get("ts_flagged"):
         lines.append("time stamps kept but doubtful (docs/mqtt.md): " + ", ".join(
             f"{k.replace(':', ' ')}={n}" for k, n in status["ts_flagged"].items()))
+    for part, why in ((status.get("daemon") or {}).get("unavailable") or {}).items():
+        lines.append(f"{part.replace('_', ' ').upper()} UNAVAILABLE: {why}")
+    for s in status.get("silent", []):
+        lines.append(f"SILENT:     {s['device_id']} {s['stream']}: nothing received since "
+                     f"{_ago(s['since_ms'], now_ms)} (docs/mqtt.md)")
     lost = [g for g in status.get("sequence_gaps", []) if g["gaps"]]
     if lost:
         lines.append("sequence gaps (messages lost before the gateway): " + ", ".join(

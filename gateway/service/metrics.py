@@ -29,6 +29,7 @@ optional (a missing key leaves its metric out) and holds:
                                                         time stamp (ahead, before_2000, unusable)
     unavailable       {part: 1}                         optional parts missing: audio_analysis,
                                                         mic
+    silent            {stream: {device: 1}}             streams marked silent (service/silence.py)
     clock_wrong       n                                 1 while the gateway's clock looks wrong
     clock_jumps       n                                 wall-clock jumps since the start
 """
@@ -92,6 +93,8 @@ _GAUGES = {
                                          "stream and flag (docs/mqtt.md).", ("stream", "flag")),
     "unavailable": ("part_unavailable", "1 for each optional part the daemon runs without: "
                                         "audio_analysis, mic.", ("part",)),
+    "silent": ("device_silent", "1 for each device and stream marked silent: nothing "
+                                "received for ten of its usual intervals.", ("stream", "device")),
     "clock_wrong": ("clock_wrong", "1 while the gateway's own clock looks wrong "
                                    "(docs/retention.md).", ()),
 }

@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.config import Config
 from gateway.records import STREAMS
+from gateway.service.silence import read_silent
 from gateway.store.database import open_database
 from gateway.store.retention import dir_bytes
 from gateway.store.sequences import read_gaps
@@ -68,3 +69,7 @@ def _time_and_sequences(conn, snap: dict[str, Any]) -> None:
                 "WHERE ts_flag IS NOT NULL GROUP BY 1, 2"):
             flagged.setdefault(stream, {})[flag] = n
     snap["ts_flagged"] = flagged
+    silent: dict[str, dict[str, int]] = {}
+    for device, stream in read_silent(conn):
+        silent.setdefault(stream, {})[device] = 1
+    snap["silent"] = silent

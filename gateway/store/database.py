@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from gateway.records import STREAMS, Record, Rejection, Telemetry, Window
+from gateway.store.activity import Activity
 from gateway.store.migrations import migrations
 from gateway.store.sequences import SequenceTracker
 
@@ -201,6 +202,7 @@ class IntakeStore:
         self.rejected_keep = rejected_keep
         self.db = open_database(path, cache_kib=INTAKE_CACHE_KIB)
         self.sequences = SequenceTracker(self.db.conn)
+        self.activity = Activity(self.db.conn)
 
     def write_batch(self, records: list[Record]) -> BatchOutcome:
         """Store records in one transaction; one already stored (same digest) is skipped."""
@@ -235,6 +237,7 @@ class IntakeStore:
                 conn.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?",
                              (self.rejected_keep,))
         self.sequences.commit(sequences)
+        self.activity.observe(records)
         window_ids = [row[0] for row in returned["received_audio"] + returned["received_vibration"]]
         return BatchOutcome(stored=stored, duplicates=len(records) - sum(stored.values()),
                             window_ids=window_ids)

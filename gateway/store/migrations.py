@@ -195,3 +195,19 @@ def ts_flag_and_seq(db: Database) -> None:
             PRIMARY KEY (device_id, stream)
         )"""
     )
+
+
+@migrations(name="0005_field_device_activity")
+def device_activity(db: Database) -> None:
+    # Per device and stream: when it was last heard from, how often it usually sends, and
+    # whether the silence check marked it silent (service/silence.py).
+    db.execute(
+        """CREATE TABLE device_activity (
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            last_ms INTEGER NOT NULL,
+            interval_ms INTEGER,
+            silent_since_ms INTEGER,
+            PRIMARY KEY (device_id, stream)
+        )"""
+    )
