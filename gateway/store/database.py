@@ -80,7 +80,7 @@ class _Insert:
 
 # counter name -> insert; windows are counted per stream. Windows and numbered telemetry
 # return what the sequence tracker needs of the rows actually inserted (never a duplicate).
-_SEQ_RETURNING = "id, device_id, seq"
+_SEQ_RETURNING = "id, device_id, seq, received_at_ms"
 _INSERTS = {
     "received_audio": _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
     "received_vibration": _Insert("windows", Window, returning=_SEQ_RETURNING,
@@ -227,10 +227,10 @@ class IntakeStore:
             if numbered:
                 stored["received_telemetry"] = stored.get("received_telemetry", 0) + \
                     _NUMBERED_TELEMETRY.run(conn, numbered, numbered_rows)
-            sequences = self._count_sequences(conn, returned, numbered_rows)
             if stored.get("received_telemetry"):
                 # Each new telemetry message becomes an upstream record in the same transaction.
                 conn.execute(_TELEMETRY_TO_OUTBOX, (last_telemetry,))
+            sequences = self._count_sequences(conn, returned, numbered_rows)
             bumps = {**stored, **_rejection_counters(returned["rejected"])}
             conn.executemany(_BUMP_COUNTER, [(k, n) for k, n in bumps.items() if n])
             if stored.get("rejected"):
@@ -245,17 +245,16 @@ class IntakeStore:
     def _count_sequences(self, conn: sqlite3.Connection, returned: dict[str, list],
                          telemetry_rows: list) -> dict:
         """Sequence gaps of the rows just inserted, oldest first (by row id)."""
-        seen = []  # (row id, device, stream, seq); one key's rows all come from one table
+        seen = []  # (row id, device, stream, seq, received); a key's rows are in one table
         for stream, rows in (("audio", returned["received_audio"]),
                              ("vibration", returned["received_vibration"]),
                              ("telemetry", telemetry_rows)):
-            seen += [(row_id, device, stream, seq) for row_id, device, seq in rows
-                     if seq is not None]
+            seen += [(row_id, device, stream, seq, received)
+                     for row_id, device, seq, received in rows if seq is not None]
         if not seen:
             return {}
         seen.sort()
-        return self.sequences.record(conn, [(d, s, q) for _, d, s, q in seen],
-                                     int(time.time() * 1000))
+        return self.sequences.record(conn, [row[1:] for row in seen], int(time.time() * 1000))
 
     def close(self) -> None:
         """Close the writer's connection, checkpointing the WAL into the file first (the

@@ -10,6 +10,7 @@ inserted are reported. The state lives in memory (one dict look-up per message) 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 
@@ -19,7 +20,14 @@ _UPSERT = (
     "last_seq = excluded.last_seq, gaps = excluded.gaps, restarts = excluded.restarts, "
     "updated_at_ms = excluded.updated_at_ms"
 )
+_GAP_TO_OUTBOX = (
+    "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
+    "VALUES ('telemetry', ?, ?, ?, ?)"
+)
 Key = tuple[str, str]  # (device_id, stream)
+# Upstream, a gap is a telemetry record about the box made by the gateway (docs/upstream.md):
+# its data names the observation, so the cloud tells it from what the box itself sent.
+OBSERVATION = "sequence_gap"
 
 
 def step(state: tuple[int, int, int] | None, seq: int) -> tuple[int, int, int]:
@@ -44,16 +52,26 @@ class SequenceTracker:
             (device, stream): (last, gaps, restarts) for device, stream, last, gaps, restarts
             in conn.execute("SELECT device_id, stream, last_seq, gaps, restarts FROM seq_state")}
 
-    def record(self, conn: sqlite3.Connection, seen: Iterable[tuple[str, str, int]],
+    def record(self, conn: sqlite3.Connection, seen: Iterable[tuple[str, str, int, int]],
                now_ms: int) -> dict[Key, tuple[int, int, int]]:
-        """Write the new state of every key in seen (oldest first) in the caller's
-        transaction; returns it, for `commit` once that transaction is durable."""
+        """Write the new state of every key in seen ((device, stream, seq, received_at_ms),
+        oldest first) in the caller's transaction, and an upstream record for each gap;
+        returns the new state, for `commit` once that transaction is durable."""
         changed: dict[Key, tuple[int, int, int]] = {}
-        for device, stream, seq in seen:
+        gaps = []
+        for device, stream, seq, received_ms in seen:
             key = (device, stream)
-            changed[key] = step(changed.get(key) or self._state.get(key), seq)
+            before = changed.get(key) or self._state.get(key)
+            after = changed[key] = step(before, seq)
+            if before is not None and after[1] > before[1]:
+                gaps.append((device, received_ms, now_ms, json.dumps({
+                    "gateway_observation": OBSERVATION, "stream": stream,
+                    "missing": after[1] - before[1], "previous_seq": before[0], "seq": seq,
+                    "restart": after[2] > before[2]})))
         if changed:
             conn.executemany(_UPSERT, [(*key, *value, now_ms) for key, value in changed.items()])
+        if gaps:
+            conn.executemany(_GAP_TO_OUTBOX, gaps)
         return changed
 
     def commit(self, changed: dict[Key, tuple[int, int, int]]) -> None:

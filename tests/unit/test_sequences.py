@@ -80,3 +80,18 @@ def test_a_seq_that_is_not_an_unsigned_integer_keeps_the_data_without_counting(t
     assert outcome.stored == {"received_telemetry": 5, "received_vibration": 1}
     assert gaps(store) == {}
     store.close()
+
+
+def test_each_gap_goes_upstream_as_a_gateway_observation(tmp_path):
+    store = IntakeStore(tmp_path / "gateway.db")
+    store.write_batch([telemetry(s) for s in (0, 1, 4)])
+    store.write_batch([vibration("7", 1), vibration("9", 2)])
+    rows = store.db.execute("SELECT kind, device_id, ts_ms, data FROM outbox ORDER BY seq "
+                            ).fetchall()
+    gaps = [(kind, device, ts, json.loads(data)) for kind, device, ts, data in rows
+            if "gateway_observation" in json.loads(data)]
+    assert [(g[0], g[1], g[2]) for g in gaps] == [("telemetry", "box-1", RX)] * 2
+    assert [(g[3]["stream"], g[3]["missing"], g[3]["previous_seq"], g[3]["seq"])
+            for g in gaps] == [("telemetry", 2, 1, 4), ("vibration", 1, 7, 9)]
+    assert all(g[3]["gateway_observation"] == "sequence_gap" for g in gaps)
+    store.close()
