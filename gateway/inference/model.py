@@ -3,7 +3,8 @@
 A model is two files side by side, ``<name>.tflite`` and ``<name>.json`` (the card). The card
 names the feature parameters the model was trained on and the sha256 of the .tflite; a model
 whose bytes, tensor shapes or card do not agree is refused with a :class:`ModelError` when it is
-loaded, so a bad replacement stops the gateway at start instead of scoring garbage.
+loaded, so a bad replacement never scores garbage (the daemon runs on without audio analysis
+and says so: service/degraded.py).
 docs/inference.md describes the card and how to ship a replacement.
 """
 
