@@ -48,7 +48,10 @@ def collect_status(config: Config) -> dict[str, Any]:
     db = open_database(config.store_path, read_only=True)
     try:
         _fill_from_store(db.conn, status)
-        fill_time_and_sequences(db.conn, status)
+        try:
+            fill_time_and_sequences(db.conn, status)
+        except sqlite3.OperationalError:  # a store the upgraded daemon has not migrated yet
+            fill_time_and_sequences(None, status)
     finally:
         db.close()
     return status

@@ -134,6 +134,10 @@ def test_without_a_tflite_runtime_the_daemon_runs_on_and_catches_up(tmp_path, ga
         assert "audio_analysis" in status["daemon"]["unavailable"]
         assert status["received"]["audio"] == 2 and status["pending_inference"] == 2
         assert status["dead_letters"] == 0
+        text = subprocess.run([sys.executable, "-m", "gateway", "status", "-c",
+                               str(gateway_config)], capture_output=True, text=True, cwd=REPO,
+                              timeout=30).stdout
+        assert "AUDIO ANALYSIS UNAVAILABLE: " in text and "no TFLite runtime" in text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         assert proc.stderr.read() == b""

@@ -4,11 +4,14 @@ or jumping is said in status (text and JSON), and in the metrics snapshot."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
-from gateway.ops.status import fill_time_and_sequences, time_and_sequence_lines
+from gateway.config import load_config
+from gateway.ops.status import collect_status, fill_time_and_sequences, time_and_sequence_lines
 from gateway.records import Telemetry, content_digest
 from gateway.service.clock import BUILD_MS, JumpWatch, clock_problem
 from gateway.store.database import IntakeStore
+from tests.support import write_config
 
 NOW = BUILD_MS + 30 * 86_400_000
 
@@ -47,3 +50,15 @@ def test_status_says_the_clock_went_backwards(tmp_path):
     assert any(line.startswith("CLOCK WRONG") for line in lines)
     assert any("doubtful" in line for line in lines)
     store.close()
+
+
+def test_status_reads_a_store_the_daemon_has_not_migrated_yet(tmp_path):
+    # After an upgrade, `gateway status` may run before the new daemon migrated the store.
+    config = load_config(write_config(tmp_path / "c.toml", gateway_id="gw-old",
+                                      data_dir=tmp_path / "data", port=1883))
+    IntakeStore(config.store_path).close()
+    conn = sqlite3.connect(config.store_path)
+    conn.execute("DROP TABLE seq_state")
+    conn.close()
+    status = collect_status(config)
+    assert status["sequence_gaps"] == [] and status["clock"]["problem"] == ""
