@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gateway.devtools import synth
 from gateway.wav import encode_wav
@@ -173,3 +175,25 @@ def test_an_enabled_microphone_without_pyaudio_degrades_instead_of_exiting(
         assert process.terminate() == 0
     finally:
         process.ensure_stopped()
+
+
+def test_sequence_user_properties_through_the_broker_count_gaps(tmp_path, gateway, publisher,
+                                                                gateway_config):
+    # Issue 13.4: audio and vibration number their messages in the MQTT v5 user property seq.
+    def numbered(topic: str, payload, seq: int, ts_ms: int | None = None):
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [("seq", str(seq))] + ([("ts", str(ts_ms))] if ts_ms else [])
+        return publisher.client.publish(topic, payload, qos=1, properties=props)
+
+    vib_topic, _ = _vibration(0)
+    infos = [numbered(vib_topic, _vibration(n)[1], seq) for n, seq in enumerate((1, 2, 5))]
+    silence = encode_wav(np.zeros(8000, np.float32), 16_000, "pcm16")
+    infos += [numbered("sensors/box-1/audio", silence, seq) for seq in (10, 11, 13)]
+    for info in infos:
+        info.wait_for_publish(10)
+    data_dir = tmp_path / "data"
+    wait_for(lambda: store_rows(data_dir, "SELECT count(*) FROM windows") == [(6,)],
+             timeout_s=15, what="six numbered windows stored (identical audio told apart)")
+    gaps = {(g["stream"], g["gaps"], g["last_seq"]) for g in _status(gateway_config)
+            ["sequence_gaps"]}
+    assert gaps == {("vibration", 2, 5), ("audio", 1, 13)}
