@@ -59,6 +59,11 @@ DEFAULT_LOOP_SILENCE_S = 30.0
 AUDIO, MIC = "audio_analysis", "mic"  # the optional parts (service/degraded.py)
 
 
+def _kind(clock_problem: str) -> str:
+    """A clock problem without the time it names: the same problem a minute later."""
+    return clock_problem.split(", ", 1)[-1]
+
+
 def model_path(config: Config) -> Path:
     return Path(config.inference.model) if config.inference.model else shipped_model_path()
 
@@ -193,10 +198,13 @@ class Daemon:
             last = last_receipt_ms(self.main_db.conn)
         except Exception:
             last = None
-        self.clock_problem = clock_problem(int(time.time() * 1000), last)
-        if self.clock_problem:
+        problem = clock_problem(int(time.time() * 1000), last)
+        if problem and _kind(problem) != _kind(self.clock_problem):  # once, not per check
             log.warning("the gateway's clock looks wrong; data is kept with its own time "
-                        "stamps", extra=kv(problem=self.clock_problem))
+                        "stamps", extra=kv(problem=problem))
+        elif self.clock_problem and not problem:
+            log.info("the gateway's clock looks right again")
+        self.clock_problem = problem
 
     def _silence_limit(self) -> float:
         usec = self.notifier.watchdog_usec
