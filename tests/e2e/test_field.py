@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -197,3 +198,36 @@ def test_sequence_user_properties_through_the_broker_count_gaps(tmp_path, gatewa
     gaps = {(g["stream"], g["gaps"], g["last_seq"]) for g in _status(gateway_config)
             ["sequence_gaps"]}
     assert gaps == {("vibration", 2, 5), ("audio", 1, 13)}
+
+
+def test_a_clock_behind_the_store_shows_in_the_status_line(tmp_path, broker):
+    # Issue 13.1: a Pi booted at its last saved time is behind what it already stored.
+    data_dir = tmp_path / "data"
+    config = write_config(tmp_path / "c.toml", gateway_id="gw-clock", data_dir=data_dir,
+                          port=broker.port)
+    GatewayProcess(config, tmp_path / "first.log").start().terminate()
+    ahead = int(time.time() * 1000) + 86_400_000  # stored while the clock was a day ahead
+    conn = sqlite3.connect(data_dir / "gateway.db")
+    with conn:
+        conn.execute("INSERT INTO telemetry (device_id, topic, ts_ms, received_at_ms, digest, "
+                     "data) VALUES ('box-1', 'sensors/box-1/telemetry', ?, ?, x'01', '{}')",
+                     (ahead, ahead))
+    conn.close()
+    notify = NotifySocket(tmp_path / "notify.sock")
+    proc = start_daemon(config, tmp_path, tmp_path / "notify.sock")
+    try:
+        wait_for(lambda: any("CLOCK WRONG" in line for line in notify.lines("STATUS=")),
+                 timeout_s=20, what="CLOCK WRONG in the STATUS line")
+        assert "went backwards" in _status(config)["clock"]["problem"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        notify.close()
+
+
+def test_doctor_prints_nothing_of_litert(tmp_path, gateway_config):
+    # Issue 13.10: LiteRT's INFO line stood at the top of doctor's output.
+    out = subprocess.run([sys.executable, "-m", "gateway", "doctor", "-c", str(gateway_config)],
+                         capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert "PASS  model" in out.stdout, out.stdout
+    assert "TensorFlow" not in out.stdout + out.stderr and out.stderr == ""
