@@ -110,13 +110,17 @@ class Analyser:
             with self._stores_lock:
                 self._stores.append(store)
             local.store, local.model, local.model_tried = store, None, -MODEL_RETRY_S
+            local.model_failed = False
         if local.model is None and time.monotonic() - local.model_tried >= MODEL_RETRY_S:
             local.model_tried = time.monotonic()
             try:
                 local.model = self.make_audio_model()
             except Exception as e:  # the runtime is missing or broken: audio waits
-                log.error("audio model unavailable; audio windows wait, vibration goes on",
-                          extra=kv(error=str(e)[:300], retry_in_s=MODEL_RETRY_S))
+                # said once per worker; the retries every minute only at debug level
+                (log.debug if local.model_failed else log.error)(
+                    "audio model unavailable; audio windows wait, vibration goes on",
+                    extra=kv(error=str(e)[:300], retry_in_s=MODEL_RETRY_S))
+                local.model_failed = True
         return local.store, local.model
 
     def close(self) -> None:
