@@ -149,7 +149,7 @@ def _json_ts_ms(value: object, received_at_ms: int, key: str) -> tuple[int, str 
     if value is None:
         return received_at_ms, None
     if not _is_number(value):
-        raise PayloadError("bad_timestamp", f"{key} {str(value)[:40]} is not epoch seconds")
+        raise PayloadError("bad_timestamp", f"{key} {repr(value)[:40]} is not epoch seconds")
     if type(value) is int and value.bit_length() > FLOAT_MAX_BITS:
         raise PayloadError("non_finite", f"{key} is too large for a float")
     if not abs(value) < MAX_EPOCH_S:  # also keeps round() from overflowing
@@ -287,6 +287,11 @@ def vibration_window(device_id: str, msg: Inbound) -> Window:
                   payload=msg.payload, seq=seq, ts_flag=flag)
 
 
+def _field_name(key: str) -> str:
+    """A sender's field name as a rejection detail may quote it: one line, bounded."""
+    return key[:80] if key.isprintable() else repr(key[:80])[1:-1]
+
+
 def _check_telemetry_value(key: str, value: object, depth: int) -> None:
     if value is None or type(value) is bool:
         return
@@ -305,7 +310,7 @@ def _check_telemetry_value(key: str, value: object, depth: int) -> None:
         return
     if isinstance(value, dict) and depth < TELEMETRY_MAX_DEPTH:
         for sub_key, sub_value in value.items():
-            _check_telemetry_value(f"{key}.{sub_key}", sub_value, depth + 1)
+            _check_telemetry_value(f"{key}.{_field_name(sub_key)}", sub_value, depth + 1)
         return
     if isinstance(value, list) and len(value) <= TELEMETRY_MAX_FIELDS:
         for i, item in enumerate(value):
@@ -327,7 +332,7 @@ def telemetry_record(device_id: str, msg: Inbound) -> Telemetry:
         raise PayloadError("bad_telemetry", f"{len(doc)} fields; at most {TELEMETRY_MAX_FIELDS}")
     ts_ms, flag = _json_ts_ms(doc.get("timestamp"), msg.received_at_ms, "timestamp")
     for key, value in doc.items():
-        _check_telemetry_value(key, value, 1)
+        _check_telemetry_value(_field_name(key), value, 1)
     return Telemetry(device_id=device_id, topic=msg.topic, ts_ms=ts_ms,
                      received_at_ms=msg.received_at_ms,
                      digest=content_digest(msg.topic, msg.payload), data=text,

@@ -589,3 +589,13 @@ def test_a_topic_with_a_lone_surrogate_is_rejected_not_raised():
     record = parse("sensors/\ud800/telemetry", "{}")
     assert isinstance(record, Rejection) and record.reason == "invalid_device_id"
     record.topic.encode("utf-8")
+
+
+def test_a_field_name_with_a_line_break_keeps_the_detail_on_one_line():
+    # Found by the parser fuzz test: the detail quoted a field name verbatim.
+    record = reject(TELEMETRY, '{"a\\nb": 1' + "0" * 400 + "}", "non_finite")
+    assert "a\\nb" in record.detail  # escaped, on one line
+
+
+def test_a_timestamp_string_with_a_line_break_keeps_the_detail_on_one_line():
+    reject(TELEMETRY, '{"timestamp": "1\\n2"}', "bad_timestamp")
