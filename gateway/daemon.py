@@ -16,6 +16,7 @@ import logging
 import signal
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from gateway.config import Config, ConfigError, load_config
@@ -31,6 +32,8 @@ from gateway.intake.writer import IntakeWriter
 from gateway.interfaces import Source
 from gateway.logs import kv, set_level
 from gateway.mqtt_bridge import MqttBridge
+from gateway.service.clock import JumpWatch, clock_problem, last_receipt_ms
+from gateway.service.degraded import Degraded, watched_loader
 from gateway.service.health import Heartbeats, WatchdogPinger
 from gateway.service.metrics import GatewayMetrics, MetricsServer, start_metrics_server
 from gateway.service.native import tune_native_libraries
@@ -38,19 +41,27 @@ from gateway.service.observe import metrics_snapshot
 from gateway.service.periodic import PeriodicJob
 from gateway.service.runlock import RunLock
 from gateway.service.sdnotify import Notifier
-from gateway.sources.mic import MicSource, open_pyaudio_capture
+from gateway.service.silence import CHECK_EVERY_S, SilenceCheck
+from gateway.sources.mic import CaptureError, MicSource, open_pyaudio_capture
 from gateway.store.database import IntakeStore, check_store, open_database
 from gateway.store.retention import Retention
 
 log = logging.getLogger("gateway.daemon")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 TICK_S = 1.0
+READY_POLL_S = 0.02  # until READY=1: the subscription is awaited this finely, not per tick
 EVER = 2**62  # a time bound that every stored time stamp is below
 STATE_EVERY_S = 10.0  # how often the daemon's own state is written for `gateway status`
 SWEEP_GRACE_MS = 60_000  # a window younger than this may simply still be on its way
 # A loop silent for WatchdogSec (at least this) is stuck: the watchdog pings stop.
 MIN_LOOP_SILENCE_S = 5.0
 DEFAULT_LOOP_SILENCE_S = 30.0
+AUDIO, MIC = "audio_analysis", "mic"  # the optional parts (service/degraded.py)
+
+
+def _kind(clock_problem: str) -> str:
+    """A clock problem without the time it names: the same problem a minute later."""
+    return clock_problem.split(", ", 1)[-1]
 
 
 def model_path(config: Config) -> Path:
@@ -60,12 +71,15 @@ def model_path(config: Config) -> Path:
 def build_analyser(config: Config, on_result=lambda alerted: None,
                    on_analysed=lambda stream, seconds: None,
                    writer: ResultWriter | None = None,
-                   retry_later=lambda window_id, delay_s: None) -> Analyser:
-    """The analysis task body; with a writer, its results are committed in groups by it."""
+                   retry_later=lambda window_id, delay_s: None,
+                   degraded: Degraded | None = None) -> Analyser:
+    """The analysis task body; with a writer, its results are committed in groups by it.
+    With `degraded`, a model that cannot load is reported there (and audio waits)."""
     inf = config.inference
     path = model_path(config)
+    load = partial(AudioModel, path)
     return Analyser(
-        config.store_path, lambda: AudioModel(path),
+        config.store_path, watched_loader(load, degraded, AUDIO) if degraded else load,
         VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
                      inf.alert_window),
         RetryPolicy(inf.max_attempts, inf.retry_base_s, inf.retry_max_s),
@@ -81,6 +95,9 @@ class Daemon:
         self._wake = threading.Event()  # set by the signal handlers
         self.notifier = Notifier.from_environ(service_env or {})
         self.heartbeats = Heartbeats()
+        self.degraded = Degraded()
+        self.clock = JumpWatch()
+        self.clock_problem = ""
         self.pinger: WatchdogPinger | None = None
         self.metrics = GatewayMetrics(self._metrics_snapshot)
         self.metrics_server: MetricsServer | None = None
@@ -97,6 +114,8 @@ class Daemon:
         self.uplink: Uplink | None = None
         self.retention: Retention | None = None
         self.retention_job: PeriodicJob | None = None
+        self.silence: SilenceCheck | None = None
+        self.silence_job: PeriodicJob | None = None
         self.writer: IntakeWriter | None = None
         self.bridge: MqttBridge | None = None
         self.sources: list[Source] = []
@@ -118,10 +137,10 @@ class Daemon:
         self.store = IntakeStore(cfg.store_path, rejected_keep=cfg.intake.rejected_keep,
                                  rejected_sample_bytes=cfg.intake.rejected_sample_bytes)
         self.main_db = open_database(cfg.store_path)
-        if cfg.mic.enabled:  # opened early: a missing device stops the start before the rest
-            self.sources.append(self._make_mic())
-        model = AudioModel(model_path(cfg))  # a missing or misfit model stops the start here
-        log.info("model loaded", extra=kv(model=model.name_version, path=model_path(cfg)))
+        if cfg.mic.enabled:
+            self._add_mic()
+        self._check_model()
+        self._check_clock()
         self.bridge = MqttBridge(cfg)
         self._watch("main", "publisher", "intake", "workers", "results")
         self.publisher = Publisher(cfg.store_path, cfg.out_prefix, self.bridge.publish,
@@ -131,7 +150,8 @@ class Daemon:
         self.results = ResultWriter(cfg.store_path, beat=self._beat("results")).start()
         self.analyser = build_analyser(cfg, on_result=self._on_result,
                                        on_analysed=self.metrics.observe_inference,
-                                       writer=self.results, retry_later=self._retry_later)
+                                       writer=self.results, retry_later=self._retry_later,
+                                       degraded=self.degraded)
         self.queue = AnalysisQueue(build_huey(cfg), self.analyser.handle)
         self.queue.huey.on_startup()(self.analyser.prepare_worker)
         self.queue.start(cfg.queue.workers)
@@ -144,6 +164,9 @@ class Daemon:
                                    refuse_raw=lambda: self.retention.raw_refused,
                                    disk=self.retention.disk)
         self.writer.start()
+        self.silence = SilenceCheck(cfg.store_path, self.store.activity, cfg.out_prefix,
+                                    self.bridge.publish, self.bridge.is_connected)
+        self.silence_job = PeriodicJob("silence", CHECK_EVERY_S, self.silence.run_once).start()
         self.metrics_server = start_metrics_server(cfg.metrics, self.metrics.registry)
         self.pinger = WatchdogPinger(self.notifier, self.heartbeats, self._status_line).start()
         self.sources.append(self.bridge)
@@ -155,6 +178,36 @@ class Daemon:
         log.info("gateway started", extra=kv(gateway_id=cfg.gateway.id,
                                              data_dir=cfg.gateway.data_dir,
                                              sources=",".join(s.name for s in self.sources)))
+
+    def _add_mic(self) -> None:
+        """A microphone that cannot open (no PyAudio, no device) is left out, and said."""
+        try:
+            self.sources.append(self._make_mic())
+        except CaptureError as e:
+            self.degraded.missing(MIC, str(e))
+
+    def _check_model(self) -> None:
+        """Load the model once at start, to say at once whether audio can be analysed; a
+        failure is not fatal (service/degraded.py): the workers keep trying."""
+        path = model_path(self.config)
+        try:
+            model = watched_loader(partial(AudioModel, path), self.degraded, AUDIO)()
+        except Exception:
+            return
+        log.info("model loaded", extra=kv(model=model.name_version, path=path))
+
+    def _check_clock(self) -> None:
+        try:
+            last = last_receipt_ms(self.main_db.conn)
+        except Exception:
+            last = None
+        problem = clock_problem(int(time.time() * 1000), last)
+        if problem and _kind(problem) != _kind(self.clock_problem):  # once, not per check
+            log.warning("the gateway's clock looks wrong; data is kept with its own time "
+                        "stamps", extra=kv(problem=problem))
+        elif self.clock_problem and not problem:
+            log.info("the gateway's clock looks right again")
+        self.clock_problem = problem
 
     def _silence_limit(self) -> float:
         usec = self.notifier.watchdog_usec
@@ -170,12 +223,16 @@ class Daemon:
     def _status_line(self) -> str:
         """STATUS= for `systemctl status`: in-memory figures only (runs in the pinger)."""
         broker = "broker connected" if self.bridge.is_connected() else "BROKER DOWN"
-        return (f"{broker}; stored {self.writer.stats.stored}, analysed "
-                f"{self.analyser.analysed}, published {self.publisher.published}")
+        warnings = [w for w in (self.degraded.status_text(),
+                                "CLOCK WRONG" if self.clock_problem else "") if w]
+        return "; ".join(warnings + [
+            f"{broker}", f"stored {self.writer.stats.stored}, analysed "
+            f"{self.analyser.analysed}, published {self.publisher.published}"])
 
     def _metrics_snapshot(self) -> dict:
         return metrics_snapshot(self.config, self.queue.depth() if self.queue else 0,
-                                self.heartbeats.silence())
+                                self.heartbeats.silence(), unavailable=self.degraded.snapshot(),
+                                clock_problem=self.clock_problem, clock_jumps=self.clock.jumps)
 
     def _start_uplink(self) -> Uplink | None:
         reason = sync_disabled_reason(self.config.sync)
@@ -237,7 +294,8 @@ class Daemon:
         self._next_state = time.monotonic() + STATE_EVERY_S
         state = {"started_ms": self.started_ms, "updated_ms": int(time.time() * 1000),
                  "broker_connected": self.bridge.is_connected(),
-                 "queue_depth": self.queue.depth(), "stale_loops": self.heartbeats.stale()}
+                 "queue_depth": self.queue.depth(), "stale_loops": self.heartbeats.stale(),
+                 "unavailable": self.degraded.snapshot(), "clock": self.clock.as_dict()}
         try:
             with self.main_db.conn:
                 self.main_db.conn.execute(
@@ -249,6 +307,10 @@ class Daemon:
     def _tick(self) -> None:
         """Periodic jobs, run by the main thread between signals."""
         self.heartbeats.beat("main")
+        step = self.clock.check()
+        if step:
+            log.warning("the wall clock jumped", extra=kv(by_s=round(step, 1)))
+            self._check_clock()
         if self.analyser.oldest_running_s() < 2 * self.config.inference.time_limit_s + 10:
             self.heartbeats.beat("workers")
         if not self.ready and self.bridge.subscribed.is_set():
@@ -257,6 +319,7 @@ class Daemon:
             self.notifier.ready(self._status_line())
             log.info("gateway ready", extra=kv(broker="connected"))
         if time.monotonic() >= self._next_state:
+            self._check_clock()
             self._write_state()
         if time.monotonic() >= self._next_sweep:
             try:
@@ -275,8 +338,14 @@ class Daemon:
             source.stop()
         if self.writer:
             self.writer.stop()
+        if self.silence_job:  # before the bridge closes: it publishes
+            self.silence_job.stop()
+        if self.silence:
+            self.silence.close()
         if self.queue:
             self.queue.stop(self.config.gateway.stop_grace_s)
+        if self.analyser:
+            self.analyser.close()
         if self.results:
             # After the workers (nothing more is handed to it), before the queue closes (a
             # failed save queues a retry) and the publisher stops (it publishes these).
@@ -345,7 +414,7 @@ class Daemon:
         try:
             self.start()
             while not self.stop_requested.is_set():
-                self._wake.wait(TICK_S)
+                self._wake.wait(TICK_S if self.ready else READY_POLL_S)
                 self._wake.clear()
                 if self.reload_requested.is_set() and not self.stop_requested.is_set():
                     self.reload_requested.clear()

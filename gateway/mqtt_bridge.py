@@ -50,12 +50,14 @@ def _send_small_packets_at_once(client, userdata, sock) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def _ts_property(message: mqtt.MQTTMessage) -> str | None:
+def _user_properties(message: mqtt.MQTTMessage) -> tuple[str | None, str | None]:
+    """The MQTT v5 user properties `ts` and `seq` (docs/mqtt.md), None when absent."""
     props = getattr(message, "properties", None)
+    found: dict[str, str] = {}
     for key, value in getattr(props, "UserProperty", None) or ():
-        if key == "ts":
-            return value
-    return None
+        if key in ("ts", "seq"):
+            found.setdefault(key, value)
+    return found.get("ts"), found.get("seq")
 
 
 class MqttBridge:
@@ -172,11 +174,17 @@ class MqttBridge:
             if not self._accepting:
                 return
             self.received += 1
-            inbound = Inbound(topic=message.topic, payload=message.payload,
-                              received_at_ms=int(time.time() * 1000),
-                              # only audio carries a ts property; skip the lookup otherwise
-                              ts_property=_ts_property(message)
-                              if message.topic.endswith("/audio") else None)
+            topic = message.topic
+            ts, seq = None, None
+            # only audio carries a ts property, audio and vibration a seq; skip the lookup
+            # for telemetry (most of the messages)
+            if topic.endswith("/audio"):
+                ts, seq = _user_properties(message)
+            elif topic.endswith("/vibration"):
+                seq = _user_properties(message)[1]
+            inbound = Inbound(topic=topic, payload=message.payload,
+                              received_at_ms=int(time.time() * 1000), ts_property=ts,
+                              seq_property=seq)
             record = parse_message(inbound, self.config.mqtt.topic_prefix, self.config.intake)
             on_durable = None
             if message.qos > 0:

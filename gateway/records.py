@@ -26,7 +26,11 @@ def storable_text(text: str) -> str:
 def content_digest(topic: str, payload: bytes, stamp: str = "") -> bytes:
     """Identity of a message: a broker redelivery (same topic, payload and sender-given time
     stamp) has the same digest, so it is stored once."""
-    return hashlib.sha256(b"\0".join((topic.encode(), stamp.encode(), payload))).digest()
+    # surrogatepass: a topic or stamp holding a lone surrogate still has an identity (the
+    # same bytes as before for any text UTF-8 can encode), instead of raising in intake.
+    return hashlib.sha256(b"\0".join((topic.encode("utf-8", "surrogatepass"),
+                                       stamp.encode("utf-8", "surrogatepass"),
+                                       payload))).digest()
 
 
 class Window(NamedTuple):
@@ -45,6 +49,11 @@ class Window(NamedTuple):
     encoding: str  # "pcm16" | "pcm24" | "pcm32" | "float32" | "json"
     digest: bytes
     payload: bytes
+    # The sender's sequence number (docs/mqtt.md), None when it sent none.
+    seq: int | None = None
+    # Why the capture time is doubtful ("ahead", "before_2000", "unusable"), None when it
+    # is plausible; the window is kept either way, with its receipt time beside it.
+    ts_flag: str | None = None
 
 
 class Telemetry(NamedTuple):
@@ -56,6 +65,8 @@ class Telemetry(NamedTuple):
     received_at_ms: int
     digest: bytes
     data: str  # the payload's JSON text, as received
+    seq: int | None = None  # the sender's sequence number, as for Window
+    ts_flag: str | None = None  # as for Window
 
 
 class Rejection(NamedTuple):

@@ -3,7 +3,8 @@
 A model is two files side by side, ``<name>.tflite`` and ``<name>.json`` (the card). The card
 names the feature parameters the model was trained on and the sha256 of the .tflite; a model
 whose bytes, tensor shapes or card do not agree is refused with a :class:`ModelError` when it is
-loaded, so a bad replacement stops the gateway at start instead of scoring garbage.
+loaded, so a bad replacement never scores garbage (the daemon runs on without audio analysis
+and says so: service/degraded.py).
 docs/inference.md describes the card and how to ship a replacement.
 """
 
@@ -12,7 +13,14 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
+import os
+import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -20,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gateway.inference.features import FeatureError, MelParams, audio_vectors
+from gateway.logs import kv
 
 __all__ = ["AudioModel", "AudioScore", "FeatureError", "ModelCard", "ModelError",
            "load_model_card", "make_interpreter", "shipped_model_path"]
@@ -27,6 +36,30 @@ __all__ = ["AudioModel", "AudioScore", "FeatureError", "ModelCard", "ModelError"
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 SCORE_KINDS = ("vector_error", "reconstruction")
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "compressor_ae.tflite"
+
+
+log = logging.getLogger("gateway.model")
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def native_stderr_to_log() -> Iterator[None]:
+    """Catch what native code writes to file descriptor 2 and log it instead: LiteRT prints
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on every interpreter's first
+    allocation, and nothing foreign may reach the journal's stderr (or doctor's output)."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as caught:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read().decode(errors="replace").splitlines():
+                if line.strip():
+                    log.debug("tflite runtime said", extra=kv(said=line.strip()[:300]))
 
 
 class ModelError(Exception):
@@ -213,7 +246,8 @@ class AudioModel:
         self._allocated = 0  # batch size the interpreter's tensors are sized for
         params = self.card.features
         per_second = 1 + params.sample_rate // params.hop_length - params.context_frames + 1
-        self._vector_scores(np.zeros((per_second, params.vector_size), np.float32))  # warm-up
+        with native_stderr_to_log():  # the first allocation applies the delegate, and says so
+            self._vector_scores(np.zeros((per_second, params.vector_size), np.float32))
 
     @property
     def name_version(self) -> str:

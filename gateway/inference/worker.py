@@ -39,6 +39,9 @@ from gateway.wav import WavError, decode_wav
 log = logging.getLogger("gateway.inference")
 STANDARD_GRAVITY = 9.80665
 VIBRATION_MODEL = "iso10816-velocity@1"
+# Without a loadable audio model (no TFLite runtime, a broken one) a worker tries again this
+# often; meanwhile audio windows wait unanalysed, vibration goes on.
+MODEL_RETRY_S = 60.0
 
 
 class AudioScorer(Protocol):
@@ -49,6 +52,10 @@ class AudioScorer(Protocol):
 
 class PermanentError(Exception):
     """This window can never be analysed as it is; retrying will not help."""
+
+
+class ModelUnavailable(Exception):
+    """No audio model is loaded: a transient failure, never a reason to dead-letter."""
 
 
 class AnalysisTimeout(Exception):
@@ -89,17 +96,43 @@ class Analyser:
         self.analysed = 0
         self._running: dict[int, float] = {}  # thread id -> monotonic start of its analysis
         self._local = threading.local()
+        self._stores: list[ResultStore] = []  # every worker's, to be closed on stop
+        self._stores_lock = threading.Lock()
 
     def prepare_worker(self) -> None:
         """Load and warm this thread's interpreter before the first window arrives."""
         self._resources()
 
-    def _resources(self) -> tuple[ResultStore, AudioScorer]:
+    def _resources(self) -> tuple[ResultStore, AudioScorer | None]:
         local = self._local
         if not hasattr(local, "store"):
-            local.store = ResultStore(self.store_path)
-            local.model = self.make_audio_model()
+            store = ResultStore(self.store_path)
+            with self._stores_lock:
+                self._stores.append(store)
+            local.store, local.model, local.model_tried = store, None, -MODEL_RETRY_S
+            local.model_failed = False
+        if local.model is None and time.monotonic() - local.model_tried >= MODEL_RETRY_S:
+            local.model_tried = time.monotonic()
+            try:
+                local.model = self.make_audio_model()
+            except Exception as e:  # the runtime is missing or broken: audio waits
+                # said once per worker; the retries every minute only at debug level
+                (log.debug if local.model_failed else log.error)(
+                    "audio model unavailable; audio windows wait, vibration goes on",
+                    extra=kv(error=str(e)[:300], retry_in_s=MODEL_RETRY_S))
+                local.model_failed = True
         return local.store, local.model
+
+    def close(self) -> None:
+        """Close every worker's store connection (after the workers stopped): an open one
+        keeps the WAL from being checkpointed, and its NORMAL-sync commits unsynced."""
+        with self._stores_lock:
+            stores, self._stores = self._stores, []
+        for store in stores:
+            try:
+                store.close()
+            except Exception as e:
+                log.warning("closing a worker's store failed", extra=kv(error=repr(e)))
 
     def oldest_running_s(self) -> float:
         """How long the longest analysis now running has taken: a worker stuck far past the
@@ -118,8 +151,15 @@ class Analyser:
     def _handle(self, window_id: int) -> float | None:
         try:
             store, model = self._resources()
-            claim = store.claim(window_id)
         except Exception as e:  # store locked or unreadable: try later
+            log.error("cannot start analysis; retrying",
+                      extra=kv(window_id=window_id, error=repr(e)))
+            return self.retry.delay(1)
+        if model is None and _stream_of(store, window_id) == "audio":
+            return None  # unanalysed, not claimed: the sweep queues it again for later
+        try:
+            claim = store.claim(window_id)
+        except Exception as e:
             log.error("cannot start analysis; retrying",
                       extra=kv(window_id=window_id, error=repr(e)))
             return self.retry.delay(1)
@@ -137,7 +177,7 @@ class Analyser:
             return None
         return self._attempt(store, model, window_id, claim.attempts)
 
-    def _attempt(self, store: ResultStore, model: AudioScorer, window_id: int,
+    def _attempt(self, store: ResultStore, model: AudioScorer | None, window_id: int,
                  attempt: int) -> float | None:
         started = time.monotonic()
         try:
@@ -201,10 +241,13 @@ class Analyser:
                                                           error=message))
         return delay
 
-    def _analyse(self, window: StoredWindow, model: AudioScorer, started: float) -> Outcome:
+    def _analyse(self, window: StoredWindow, model: AudioScorer | None,
+                 started: float) -> Outcome:
         if window.payload is None:
             raise PermanentError("the raw data was deleted (retention) before analysis")
         if window.stream == "audio":
+            if model is None:  # lost since the claim was checked: try again later
+                raise ModelUnavailable("the audio model is not loaded")
             samples, rate = decode_wav(window.payload)
             scored = model.score(samples, rate)
             outcome = Outcome(model=model.name_version, score=float(scored.score),
@@ -222,6 +265,11 @@ class Analyser:
         outcome.details["analysis_ms"] = round(elapsed * 1000, 3)
         outcome.details["window_id"] = window.id
         return outcome
+
+
+def _stream_of(store: ResultStore, window_id: int) -> str | None:
+    row = store.db.execute("SELECT stream FROM windows WHERE id = ?", (window_id,)).fetchone()
+    return row[0] if row else None
 
 
 def decode_vibration(payload: bytes) -> tuple[np.ndarray, float]:

@@ -24,7 +24,18 @@ log = logging.getLogger("gateway.payloads")
 DEVICE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 EARLIEST_TS_MS = 946_684_800_000  # 2000-01-01: anything before is a box without a clock
 MAX_CLOCK_AHEAD_MS = 24 * 3600 * 1000
+# Beyond this a number cannot be epoch seconds at all (year ~33,000); its bound also keeps
+# round() away from huge ints and floats that would overflow.
 MAX_EPOCH_S = 1e12
+# Time stamp flags (the ts_flag column, docs/mqtt.md): a message is never dropped over its
+# time stamp; a doubtful one is kept with the receipt time beside it, and flagged.
+TS_AHEAD, TS_BEFORE_2000, TS_UNUSABLE = "ahead", "before_2000", "unusable"
+SEQ_LIMIT = 2**63  # a seq must fit SQLite's INTEGER
+# |sample| bound of a vibration axis, in m/s² (about 100,000 g; shock accelerometers stop
+# near 60,000 g): beyond it a value is a broken box, and its square overflows the features.
+VIBRATION_MAX_ABS_MS2 = 1e6
+STANDARD_GRAVITY = 9.80665
+FLOAT_MAX_BITS = 1024  # an int of more bits overflows a 64-bit float
 VIBRATION_UNITS = ("m/s2", "g")
 MIN_VIBRATION_SAMPLES = 8
 VIBRATION_RATE_HZ = (1.0, 200_000.0)
@@ -48,6 +59,7 @@ class Inbound(NamedTuple):
     payload: bytes
     received_at_ms: int
     ts_property: str | None = None  # MQTT v5 user property "ts" (epoch ms), audio only
+    seq_property: str | None = None  # MQTT v5 user property "seq", audio and vibration
 
 
 def parse_message(msg: Inbound, topic_prefix: str, limits: IntakeSection) -> Record:
@@ -56,10 +68,12 @@ def parse_message(msg: Inbound, topic_prefix: str, limits: IntakeSection) -> Rec
         device_id, stream = parse_topic(msg.topic, topic_prefix)
         _check_size(stream, len(msg.payload), limits)
         if stream == "audio":
-            captured = _audio_ts(msg.ts_property, msg.received_at_ms)
-            return audio_window(device_id=device_id, topic=msg.topic, payload=msg.payload,
-                                captured_at_ms=captured, received_at_ms=msg.received_at_ms,
-                                source="mqtt", stamp=msg.ts_property or "")
+            captured, flag = _audio_ts(msg.ts_property, msg.received_at_ms)
+            seq = _seq_property(msg.seq_property)
+            window = audio_window(device_id=device_id, topic=msg.topic, payload=msg.payload,
+                                  captured_at_ms=captured, received_at_ms=msg.received_at_ms,
+                                  source="mqtt", stamp=_stamp(msg.ts_property, seq))
+            return window._replace(seq=seq, ts_flag=flag)
         if stream == "vibration":
             return vibration_window(device_id, msg)
         return telemetry_record(device_id, msg)
@@ -104,32 +118,64 @@ def _check_size(stream: str, size: int, limits: IntakeSection) -> None:
         raise PayloadError("empty", f"{stream} payload is empty")
 
 
-def _plausible_ms(ts_ms: int, received_at_ms: int, what: str) -> int:
-    if not EARLIEST_TS_MS <= ts_ms <= received_at_ms + MAX_CLOCK_AHEAD_MS:
-        raise PayloadError("bad_timestamp",
-                           f"{what} {ts_ms} ms is before 2000 or more than a day ahead")
-    return ts_ms
+def _ts_flag(ts_ms: int, received_at_ms: int) -> str | None:
+    """None for a plausible time stamp, else why it is doubtful. Either the box's clock or the
+    gateway's may be the wrong one (a Pi boots at its last saved time until NTP syncs), so
+    the message is kept with its own time and flagged, never refused."""
+    if ts_ms < EARLIEST_TS_MS:
+        return TS_BEFORE_2000
+    if ts_ms > received_at_ms + MAX_CLOCK_AHEAD_MS:
+        return TS_AHEAD
+    return None
 
 
-def _audio_ts(ts_property: str | None, received_at_ms: int) -> int:
+def _audio_ts(ts_property: str | None, received_at_ms: int) -> tuple[int, str | None]:
+    """(capture time, flag) from the `ts` user property: ASCII digits only (int() would also
+    take " 1 ", "1_0", "+1" and other scripts' digits)."""
     if ts_property is None:
-        return received_at_ms
-    try:
-        ts_ms = int(ts_property)
-    except ValueError:
+        return received_at_ms, None
+    if not (ts_property.isascii() and ts_property.isdigit()):
         raise PayloadError("bad_timestamp",
-                           f"user property ts {ts_property[:40]!r} is not epoch milliseconds"
-                           ) from None
-    return _plausible_ms(ts_ms, received_at_ms, "user property ts")
+                           f"user property ts {ts_property[:40]!r} is not epoch milliseconds "
+                           "(ASCII digits only)")
+    if len(ts_property) > 15:  # beyond MAX_EPOCH_S: no epoch time at all
+        return received_at_ms, TS_UNUSABLE
+    ts_ms = int(ts_property)
+    return ts_ms, _ts_flag(ts_ms, received_at_ms)
 
 
-def _json_ts_ms(value: object, received_at_ms: int, key: str) -> int:
+def _json_ts_ms(value: object, received_at_ms: int, key: str) -> tuple[int, str | None]:
+    """(time, flag) from a JSON time stamp in epoch seconds; only a non-number is refused."""
     if value is None:
-        return received_at_ms
-    # The bound also keeps round() away from huge ints and floats that would overflow.
-    if not _is_number(value) or not abs(value) < MAX_EPOCH_S:
-        raise PayloadError("bad_timestamp", f"{key} {str(value)[:40]} is not epoch seconds")
-    return _plausible_ms(round(value * 1000), received_at_ms, key)
+        return received_at_ms, None
+    if not _is_number(value):
+        raise PayloadError("bad_timestamp", f"{key} {repr(value)[:40]} is not epoch seconds")
+    if type(value) is int and value.bit_length() > FLOAT_MAX_BITS:
+        raise PayloadError("non_finite", f"{key} is too large for a float")
+    if not abs(value) < MAX_EPOCH_S:  # also keeps round() from overflowing
+        return received_at_ms, TS_UNUSABLE
+    ts_ms = round(value * 1000)
+    return ts_ms, _ts_flag(ts_ms, received_at_ms)
+
+
+def _seq_value(value: object) -> int | None:
+    """A sender's sequence number, or None when absent or not an unsigned integer: a bad seq
+    only turns off gap counting for that message, it never costs the data."""
+    if type(value) is int and 0 <= value < SEQ_LIMIT:
+        return value
+    return None
+
+
+def _seq_property(value: str | None) -> int | None:
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    return _seq_value(int(value))
+
+
+def _stamp(ts_property: str | None, seq: int | None) -> str:
+    """What tells two byte-identical windows apart: the sender's ts and seq properties."""
+    stamp = ts_property or ""
+    return stamp if seq is None else f"{stamp}|seq={seq}"
 
 
 def audio_window(*, device_id: str, topic: str, payload: bytes, captured_at_ms: int,
@@ -154,8 +200,19 @@ def _reject_constant(name: str) -> None:
     raise PayloadError("non_finite", f"{name} is not a number JSON allows")
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are all different: a reader keeping the first of two
+    `device_id`s would see another box than the gateway checked."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise PayloadError("not_json", f"payload has the key {twice[:40]!r} more than once")
+    return obj
+
+
 # One decoder for every message: json.loads with an option builds a new decoder per call.
-_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+_JSON = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 
 
 def _load_json_object(payload: bytes) -> tuple[dict, str]:
@@ -191,6 +248,15 @@ def _axis(doc: dict, name: str) -> np.ndarray:
     return axis
 
 
+def _check_magnitude(axes: dict[str, np.ndarray], unit: str) -> None:
+    bound = VIBRATION_MAX_ABS_MS2 / (STANDARD_GRAVITY if unit == "g" else 1.0)
+    for name, axis in axes.items():
+        peak = float(np.abs(axis).max())
+        if peak > bound:
+            raise PayloadError("out_of_range", f"{name} holds {peak:.3g} {unit}; at most "
+                               f"{bound:.6g} {unit} ({VIBRATION_MAX_ABS_MS2:g} m/s2)")
+
+
 def vibration_window(device_id: str, msg: Inbound) -> Window:
     doc, _ = _load_json_object(msg.payload)
     rate = doc.get("sample_rate")
@@ -201,7 +267,8 @@ def vibration_window(device_id: str, msg: Inbound) -> Window:
     unit = doc.get("unit", "m/s2")
     if unit not in VIBRATION_UNITS:
         raise PayloadError("bad_vibration", f"unit {unit!r} is not one of m/s2, g")
-    lengths = {name: len(_axis(doc, name)) for name in ("x", "y", "z")}
+    axes = {name: _axis(doc, name) for name in ("x", "y", "z")}
+    lengths = {name: len(axis) for name, axis in axes.items()}
     if len(set(lengths.values())) != 1:
         raise PayloadError("unequal_arrays", "x, y, z lengths differ: " +
                            ", ".join(f"{k}={v}" for k, v in lengths.items()))
@@ -209,16 +276,28 @@ def vibration_window(device_id: str, msg: Inbound) -> Window:
     if frames < MIN_VIBRATION_SAMPLES:
         raise PayloadError("bad_vibration", f"{frames} samples per axis; at least "
                            f"{MIN_VIBRATION_SAMPLES} needed")
-    captured = _json_ts_ms(doc.get("ts"), msg.received_at_ms, "ts")
+    _check_magnitude(axes, unit)
+    captured, flag = _json_ts_ms(doc.get("ts"), msg.received_at_ms, "ts")
+    seq = _seq_property(msg.seq_property)
     return Window(device_id=device_id, stream="vibration", source="mqtt", topic=msg.topic,
                   captured_at_ms=captured, received_at_ms=msg.received_at_ms,
                   sample_rate=float(rate), channels=3, frames=frames,
                   duration_s=frames / rate, encoding="json",
-                  digest=content_digest(msg.topic, msg.payload), payload=msg.payload)
+                  digest=content_digest(msg.topic, msg.payload, _stamp(None, seq)),
+                  payload=msg.payload, seq=seq, ts_flag=flag)
+
+
+def _field_name(key: str) -> str:
+    """A sender's field name as a rejection detail may quote it: one line, bounded."""
+    return key[:80] if key.isprintable() else repr(key[:80])[1:-1]
 
 
 def _check_telemetry_value(key: str, value: object, depth: int) -> None:
-    if value is None or type(value) in (bool, int):
+    if value is None or type(value) is bool:
+        return
+    if type(value) is int:
+        if value.bit_length() > FLOAT_MAX_BITS:  # every consumer reads JSON numbers as floats
+            raise PayloadError("non_finite", f"field {key} is too large for a float")
         return
     if type(value) is float:
         if not math.isfinite(value):
@@ -231,7 +310,7 @@ def _check_telemetry_value(key: str, value: object, depth: int) -> None:
         return
     if isinstance(value, dict) and depth < TELEMETRY_MAX_DEPTH:
         for sub_key, sub_value in value.items():
-            _check_telemetry_value(f"{key}.{sub_key}", sub_value, depth + 1)
+            _check_telemetry_value(f"{key}.{_field_name(sub_key)}", sub_value, depth + 1)
         return
     if isinstance(value, list) and len(value) <= TELEMETRY_MAX_FIELDS:
         for i, item in enumerate(value):
@@ -251,9 +330,10 @@ def telemetry_record(device_id: str, msg: Inbound) -> Telemetry:
                            f"differs from {device_id!r} in the topic")
     if len(doc) > TELEMETRY_MAX_FIELDS:
         raise PayloadError("bad_telemetry", f"{len(doc)} fields; at most {TELEMETRY_MAX_FIELDS}")
-    ts_ms = _json_ts_ms(doc.get("timestamp"), msg.received_at_ms, "timestamp")
+    ts_ms, flag = _json_ts_ms(doc.get("timestamp"), msg.received_at_ms, "timestamp")
     for key, value in doc.items():
-        _check_telemetry_value(key, value, 1)
+        _check_telemetry_value(_field_name(key), value, 1)
     return Telemetry(device_id=device_id, topic=msg.topic, ts_ms=ts_ms,
                      received_at_ms=msg.received_at_ms,
-                     digest=content_digest(msg.topic, msg.payload), data=text)
+                     digest=content_digest(msg.topic, msg.payload), data=text,
+                     seq=_seq_value(doc.get("seq")), ts_flag=flag)

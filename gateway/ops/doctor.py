@@ -6,12 +6,17 @@ Each check returns a `Check`; none raises. The command exits 0 only when all pas
 from __future__ import annotations
 
 import datetime
+import grp
+import os
+import pwd
 import shutil
+import sqlite3
+import stat
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -22,10 +27,15 @@ from gateway.config import Config
 from gateway.delivery.uplink import probe
 from gateway.inference.model import AudioModel
 from gateway.redaction import redact
+from gateway.service.clock import clock_problem, last_receipt_ms
+from gateway.sources import mic
+from gateway.store.database import open_database
 
-# The gateway cannot have been built before this: a clock showing an earlier date is wrong.
-BUILD_DATE = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
 BROKER_TIMEOUT_S = 5.0
+UNIT = "sensor-gateway.service"
+UNIT_DIRS = (Path("/etc/systemd/system"), Path("/lib/systemd/system"),
+             Path("/usr/lib/systemd/system"))
+TOKEN_FILE = "/etc/sensor-gateway/credentials/sync-token"
 
 
 class Check(NamedTuple):
@@ -35,23 +45,111 @@ class Check(NamedTuple):
     fix: str = ""
 
 
-def check_data_dir(config: Config) -> Check:
-    data_dir = config.gateway.data_dir
+class ServiceUser(NamedTuple):
+    name: str
+    uid: int
+    gids: frozenset[int]
+
+
+def service_user(unit_dirs=UNIT_DIRS) -> ServiceUser:
+    """Who the daemon runs as: the unit's User= (asked of systemd, else read from the
+    installed unit file), else whoever runs doctor. Doctor run with sudo must not judge the
+    data dir as root."""
+    name = _unit_user(unit_dirs)
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        probe_file = data_dir / f".doctor-{uuid.uuid4().hex}"
-        probe_file.write_bytes(b"ok")
-        probe_file.unlink()
+        entry = pwd.getpwnam(name) if name else pwd.getpwuid(os.geteuid())
+    except KeyError:
+        entry = pwd.getpwuid(os.geteuid())
+    gids = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem}
+    return ServiceUser(entry.pw_name, entry.pw_uid, frozenset(gids))
+
+
+def _unit_user(unit_dirs) -> str | None:
+    if shutil.which("systemctl"):
+        try:
+            out = subprocess.run(["systemctl", "show", "-p", "User", "--value", UNIT],
+                                 capture_output=True, text=True, timeout=5)
+            if out.returncode == 0 and out.stdout.strip():
+                return out.stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    for folder in unit_dirs:
+        try:
+            text = (Path(folder) / UNIT).read_text()
+        except OSError:
+            continue
+        users = [line.split("=", 1)[1].strip() for line in text.splitlines()
+                 if line.strip().startswith("User=")]
+        return users[-1] if users else None
+    return None
+
+
+def may(user: ServiceUser, path: Path, bits: int) -> bool:
+    """Would `user` be granted `bits` (an rwx triple as 4/2/1) on path by its mode bits?"""
+    if user.uid == 0:
+        return True
+    st = path.stat()
+    if st.st_uid == user.uid:
+        shift = 6
+    elif st.st_gid in user.gids:
+        shift = 3
+    else:
+        shift = 0
+    return (stat.S_IMODE(st.st_mode) >> shift) & bits == bits
+
+
+def _unwritable(user: ServiceUser, data_dir: Path) -> str:
+    """What keeps user from writing in data_dir (every folder above it must be searchable),
+    "" when nothing does."""
+    for folder in reversed(data_dir.parents):
+        if not may(user, folder, 1):
+            return f"{folder} cannot be entered by {user.name}"
+    if not may(user, data_dir, 3):
+        return f"{data_dir} is not writable by {user.name}"
+    for name in ("gateway.db", "gateway.db-wal", "gateway.db-shm", "queue.db"):
+        path = data_dir / name
+        if path.exists() and not may(user, path, 6):
+            return f"{path} is not writable by {user.name}"
+    return ""
+
+
+def check_data_dir(config: Config, user: ServiceUser | None = None) -> Check:
+    """The data dir as the service user sees it; never creates or changes anything."""
+    data_dir = config.gateway.data_dir
+    user = user or service_user()
+    fix = (f"sudo install -d -o {user.name} -g {user.name} -m 750 {data_dir} (the installer "
+           f"does this), or sudo chown -R {user.name}: {data_dir}")
+    try:
+        if not data_dir.is_dir():
+            return Check("storage", False, f"{data_dir} does not exist (or is not a folder)",
+                         fix)
+        problem = _unwritable(user, data_dir)
     except OSError as e:
-        return Check("storage", False, f"cannot write in {data_dir}: {e.strerror}",
-                     f"check the folder exists and belongs to the service user "
-                     f"(sudo chown -R sensor-gateway: {data_dir})")
+        return Check("storage", False, f"cannot look at {data_dir}: {e.strerror}", fix)
+    if problem:
+        return Check("storage", False, problem, fix)
     free_mb = shutil.disk_usage(data_dir).free // (1024 * 1024)
     if free_mb < config.retention.min_free_mb:
         return Check("storage", False, f"{data_dir} writable but only {free_mb} MB free "
                      f"(retention.min_free_mb = {config.retention.min_free_mb})",
                      "free space on the disk or use a bigger SD card")
-    return Check("storage", True, f"{data_dir} writable, {free_mb} MB free")
+    return Check("storage", True, f"{data_dir} writable by {user.name}, {free_mb} MB free")
+
+
+def check_mic(config: Config) -> Check | None:
+    """The microphone, when enabled: PyAudio present and the device opens."""
+    if not config.mic.enabled:
+        return None
+    m = config.mic
+    try:
+        capture = mic.open_pyaudio_capture(m.input_device, m.sample_rate, m.channels,
+                                           frames_per_buffer=int(m.sample_rate * 0.1))
+    except mic.CaptureError as e:
+        return Check("mic", False, f"microphone enabled but unusable: {e}",
+                     "the daemon runs without it; sudo ./scripts/install --mic, or set "
+                     "mic.enabled = false")
+    capture.close()
+    return Check("mic", True, f"microphone opens ({m.sample_rate} Hz, {m.channels} ch)")
 
 
 def check_broker(config: Config) -> Check:
@@ -103,25 +201,47 @@ def check_model(config: Config, model_path) -> Check:
         noise = np.random.default_rng(0).normal(0, 0.05, 16_000).astype(np.float32)
         scored = model.score(noise, 16_000)
     except Exception as e:  # ModelError, or a broken runtime: say it, do not crash doctor
-        return Check("model", False, str(e), "reinstall the gateway, or fix inference.model")
+        return Check("model", False, f"{e} (the daemon runs without audio analysis; audio "
+                     "windows wait)", "reinstall the gateway (64-bit OS), or fix inference.model")
     ms = (time.perf_counter() - started) * 1000
     return Check("model", True, f"{model.name_version} loaded and ran once ({ms:.0f} ms, "
                  f"score {scored.score:.3g})")
 
 
 def check_clock(now: datetime.datetime | None = None,
-                ntp_state: Callable[[], str | None] | None = None) -> Check:
+                ntp_state: Callable[[], str | None] | None = None,
+                last_receipt: int | None = None) -> Check:
+    """Fails unless the clock is plausible (service/clock.py) and NTP says it is synced:
+    a state doctor cannot read is not a pass."""
     now = now or datetime.datetime.now(datetime.UTC)
-    if now < BUILD_DATE:
-        return Check("clock", False, f"the clock says {now:%Y-%m-%d %H:%M} UTC, before this "
-                     f"software was built", "set the time: enable NTP (timedatectl set-ntp "
-                     "true) and check the network")
+    fix = "set the time: enable NTP (timedatectl set-ntp true) and check the network"
+    problem = clock_problem(int(now.timestamp() * 1000), last_receipt)
+    if problem:
+        return Check("clock", False, problem, fix)
     synced = (ntp_state or _ntp_synchronized)()
     if synced == "no":
         return Check("clock", False, f"{now:%Y-%m-%d %H:%M} UTC, but not NTP-synchronised",
                      "timedatectl set-ntp true; check the network reaches a time server")
-    note = "NTP-synchronised" if synced == "yes" else "NTP state unknown (no timedatectl)"
-    return Check("clock", True, f"{now:%Y-%m-%d %H:%M} UTC, {note}")
+    if synced is None:
+        return Check("clock", False, f"{now:%Y-%m-%d %H:%M} UTC, NTP state unknown "
+                     "(timedatectl cannot tell): the clock may be wrong",
+                     "timedatectl status; enable NTP (timedatectl set-ntp true)")
+    return Check("clock", True, f"{now:%Y-%m-%d %H:%M} UTC, NTP-synchronised")
+
+
+def stored_last_receipt(config: Config) -> int | None:
+    if not config.store_path.exists():
+        return None
+    try:
+        db = open_database(config.store_path, read_only=True)
+    except Exception:
+        return None
+    try:
+        return last_receipt_ms(db.conn)
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
 
 
 def _ntp_synchronized() -> str | None:
@@ -138,18 +258,28 @@ def _ntp_synchronized() -> str | None:
 
 
 def check_uplink(config: Config) -> Check:
+    if not config.sync.url:  # not a pass: nothing this gateway keeps ever reaches the cloud
+        return Check("uplink", False, "sync.url is empty: nothing is uploaded (everything is "
+                     "kept on this gateway)", "set sync.url and the token as docs/install.md "
+                     "says; leave it empty only for a gateway meant to stay offline")
+    if not config.sync.token:
+        return Check("uplink", False, "no sync token", f"put the token in {TOKEN_FILE} "
+                     "(docs/install.md, \"Putting the token in, or changing it\")")
     try:
         ok, message = probe(config.sync, config.gateway.id)
     except Exception as e:
         return Check("uplink", False, f"probe failed: {redact(repr(e), config.sync.token)}",
                      "check sync.url")
-    fix = "" if ok else "see docs/upstream.md; data is kept until the cloud accepts it"
+    fix = "" if ok else (f"check the token in {TOKEN_FILE} and sync.url (docs/install.md); "
+                         "data is kept until the cloud accepts it")
     return Check("uplink", ok, message, fix)
 
 
 def run_checks(config: Config, model_path) -> list[Check]:
-    return [check_data_dir(config), check_broker(config), check_model(config, model_path),
-            check_clock(), check_uplink(config)]
+    checks = [check_data_dir(config), check_broker(config), check_model(config, model_path),
+              check_mic(config), check_clock(last_receipt=stored_last_receipt(config)),
+              check_uplink(config)]
+    return [check for check in checks if check is not None]
 
 
 def render(checks: list[Check]) -> str:

@@ -16,11 +16,14 @@ from gateway import strict_json
 from gateway.config import Config
 from gateway.delivery.uplink import sync_disabled_reason
 from gateway.redaction import redact
+from gateway.service.clock import clock_problem, last_receipt_ms
 from gateway.service.runlock import running_pid
+from gateway.service.silence import read_silent
 from gateway.store.database import StoreError, open_database
 from gateway.store.outbox import read_sync_status
 from gateway.store.reserve import reserve_bytes
 from gateway.store.retention import dir_bytes, read_refusal
+from gateway.store.sequences import read_gaps
 
 RECENT_REJECTIONS = 5
 SHOWN_DEVICES = 50  # in the human view; --json lists every one (50k devices: 2.7 MB of text)
@@ -46,10 +49,15 @@ def collect_status(config: Config) -> dict[str, Any]:
                       "budget_bytes": config.retention.disk_budget_mb * 1024 * 1024}
     if not config.store_path.exists():
         status["note"] = "no data yet: the daemon has not stored anything in this data dir"
+        fill_time_and_sequences(None, status)
         return status
     db = open_database(config.store_path, read_only=True)
     try:
         _fill_from_store(db.conn, status)
+        try:
+            fill_time_and_sequences(db.conn, status)
+        except sqlite3.OperationalError:  # a store the upgraded daemon has not migrated yet
+            fill_time_and_sequences(None, status)
     except sqlite3.DatabaseError as e:  # damaged or not a store: one line, not a traceback
         raise StoreError(f"cannot read store {config.store_path}: {e} (the daemon refuses "
                          "a damaged store at start and says what to do)") from None
@@ -58,6 +66,52 @@ def collect_status(config: Config) -> dict[str, Any]:
     # Written redacted by the uploader; masked again for a store an older version wrote.
     status["sync"]["last_error"] = redact(status["sync"]["last_error"], config.sync.token)
     return status
+
+
+def fill_time_and_sequences(conn: sqlite3.Connection | None, status: dict[str, Any],
+                            now_ms: int | None = None) -> None:
+    """Issue 13: the gateway's own clock, messages kept with a doubtful time stamp, and gaps
+    in the senders' sequence numbers (docs/mqtt.md)."""
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    last = last_receipt_ms(conn) if conn is not None else None
+    daemon = status.get("daemon") or {}
+    jumps = daemon.get("clock") or {"jumps": 0, "last_jump_s": 0.0, "last_jump_ms": None}
+    status["clock"] = {"problem": clock_problem(now_ms, last), "last_receipt_ms": last, **jumps}
+    status["ts_flagged"] = {} if conn is None else {
+        f"{table}:{flag}": n for table in ("windows", "telemetry") for flag, n in conn.execute(
+            f"SELECT ts_flag, count(*) FROM {table} WHERE ts_flag IS NOT NULL GROUP BY 1")}
+    status["sequence_gaps"] = [] if conn is None else read_gaps(conn)
+    silent = {} if conn is None else read_silent(conn)
+    status["silent"] = [{"device_id": d, "stream": s, "since_ms": since}
+                        for (d, s), since in sorted(silent.items())]
+    for device in status.get("devices", []):
+        for stream, since in silent.items():
+            if stream[0] == device["device_id"]:
+                device.setdefault("silent", {})[stream[1]] = since
+
+
+def time_and_sequence_lines(status: dict[str, Any], now_ms: int) -> list[str]:
+    clock = status.get("clock") or {}
+    lines = []
+    if clock.get("problem"):
+        lines.append(f"CLOCK WRONG: {clock['problem']}; data is kept with its own time "
+                     "stamps (timedatectl set-ntp true; check the network)")
+    if clock.get("last_jump_ms"):
+        lines.append(f"clock:      jumped {clock['last_jump_s']:+.0f} s "
+                     f"{_ago(clock['last_jump_ms'], now_ms)} ({clock['jumps']} jumps)")
+    if status.get("ts_flagged"):
+        lines.append("time stamps kept but doubtful (docs/mqtt.md): " + ", ".join(
+            f"{k.replace(':', ' ')}={n}" for k, n in status["ts_flagged"].items()))
+    for part, why in ((status.get("daemon") or {}).get("unavailable") or {}).items():
+        lines.append(f"{part.replace('_', ' ').upper()} UNAVAILABLE: {why}")
+    for s in status.get("silent", []):
+        lines.append(f"SILENT:     {s['device_id']} {s['stream']}: nothing received since "
+                     f"{_ago(s['since_ms'], now_ms)} (docs/mqtt.md)")
+    lost = [g for g in status.get("sequence_gaps", []) if g["gaps"]]
+    if lost:
+        lines.append("sequence gaps (messages lost before the gateway): " + ", ".join(
+            f"{g['device_id']}/{g['stream']}={g['gaps']}" for g in lost))
+    return lines
 
 
 def _fill_from_store(conn: sqlite3.Connection, status: dict[str, Any]) -> None:
@@ -211,6 +265,7 @@ def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
     ]
     if status.get("note"):
         lines.append(status["note"])
+    lines += time_and_sequence_lines(status, now_ms)
     refusal = status.get("raw_intake_refused")
     if refusal:
         lines.append(f"DISK FULL:  new audio/vibration refused since "

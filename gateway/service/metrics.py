@@ -22,6 +22,16 @@ optional (a missing key leaves its metric out) and holds:
     upload_backlog    n                                 records waiting for the cloud
     disk_used_bytes, disk_budget_bytes, disk_free_bytes   n
     loop_silence_seconds  {loop: s}                     from health.Heartbeats.silence()
+    sequence_gaps     {stream: {device: n}}             messages missing in the senders'
+                                                        sequence numbers, cumulative
+    sequence_restarts {stream: {device: n}}             senders starting again from 0
+    ts_flagged        {stream: {flag: n}}               stored messages kept with a doubtful
+                                                        time stamp (ahead, before_2000, unusable)
+    unavailable       {part: 1}                         optional parts missing: audio_analysis,
+                                                        mic
+    silent            {stream: {device: 1}}             streams marked silent (service/silence.py)
+    clock_wrong       n                                 1 while the gateway's clock looks wrong
+    clock_jumps       n                                 wall-clock jumps since the start
 """
 
 from __future__ import annotations
@@ -60,6 +70,14 @@ _COUNTERS = {
     "synced": ("records_synced", "Records the cloud accepted.", ()),
     "uploads": ("upload_batches", "Upload batches by result: accepted, retry, paused, "
                                   "rejected.", ("result",)),
+    "sequence_gaps": ("sequence_gaps", "Messages missing in a sender's sequence numbers, by "
+                                       "stream and device: lost before the gateway.",
+                      ("stream", "device")),
+    "sequence_restarts": ("sequence_restarts", "Times a sender's sequence numbers started "
+                                               "again (a reboot), by stream and device.",
+                          ("stream", "device")),
+    "clock_jumps": ("clock_jumps", "Jumps of the wall clock seen since the daemon started.",
+                    ()),
 }
 _GAUGES = {
     "queue_depth": ("queue_depth", "Windows waiting for analysis.", ()),
@@ -71,6 +89,14 @@ _GAUGES = {
     "disk_free_bytes": ("disk_free_bytes", "Bytes free on the data dir's file system.", ()),
     "loop_silence_seconds": ("loop_silence_seconds", "Seconds since each internal loop last "
                                                      "reported alive.", ("loop",)),
+    "ts_flagged": ("ts_flagged_records", "Stored messages kept with a doubtful time stamp, by "
+                                         "stream and flag (docs/mqtt.md).", ("stream", "flag")),
+    "unavailable": ("part_unavailable", "1 for each optional part the daemon runs without: "
+                                        "audio_analysis, mic.", ("part",)),
+    "silent": ("device_silent", "1 for each device and stream marked silent: nothing "
+                                "received for ten of its usual intervals.", ("stream", "device")),
+    "clock_wrong": ("clock_wrong", "1 while the gateway's own clock looks wrong "
+                                   "(docs/retention.md).", ()),
 }
 
 

@@ -9,8 +9,10 @@ from typing import Any
 
 from gateway.config import Config
 from gateway.records import STREAMS
+from gateway.service.silence import read_silent
 from gateway.store.database import open_database
 from gateway.store.retention import dir_bytes
+from gateway.store.sequences import read_gaps
 
 
 def _nested_counters(counters: dict[str, int], prefix: str) -> dict[str, dict[str, int]]:
@@ -23,9 +25,13 @@ def _nested_counters(counters: dict[str, int], prefix: str) -> dict[str, dict[st
     return nested
 
 
-def metrics_snapshot(config: Config, queue_depth: int, silence: dict[str, float]) -> dict:
+def metrics_snapshot(config: Config, queue_depth: int, silence: dict[str, float], *,
+                     unavailable: dict[str, str] | None = None, clock_problem: str = "",
+                     clock_jumps: int = 0) -> dict:
     """The store's figures in the shape gateway.service.metrics expects (see its docstring)."""
-    snap: dict[str, Any] = {"queue_depth": queue_depth, "loop_silence_seconds": silence}
+    snap: dict[str, Any] = {"queue_depth": queue_depth, "loop_silence_seconds": silence,
+                            "unavailable": {part: 1 for part in unavailable or {}},
+                            "clock_wrong": int(bool(clock_problem)), "clock_jumps": clock_jumps}
     data_dir = config.gateway.data_dir
     snap["disk_used_bytes"] = dir_bytes(data_dir)
     snap["disk_budget_bytes"] = config.retention.disk_budget_mb * 1024 * 1024
@@ -43,6 +49,27 @@ def metrics_snapshot(config: Config, queue_depth: int, silence: dict[str, float]
         snap["dead_letters"] = {"inference": 0, "sync": 0} | dict(conn.execute(
             "SELECT stage, count(*) FROM dead_letters GROUP BY stage"))
         snap["upload_backlog"] = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        _time_and_sequences(conn, snap)
     finally:
         db.close()
     return snap
+
+
+def _time_and_sequences(conn, snap: dict[str, Any]) -> None:
+    gaps: dict[str, dict[str, int]] = {}
+    restarts: dict[str, dict[str, int]] = {}
+    for g in read_gaps(conn):
+        gaps.setdefault(g["stream"], {})[g["device_id"]] = g["gaps"]
+        restarts.setdefault(g["stream"], {})[g["device_id"]] = g["restarts"]
+    snap["sequence_gaps"], snap["sequence_restarts"] = gaps, restarts
+    flagged: dict[str, dict[str, int]] = {}
+    for table, stream_sql in (("windows", "stream"), ("telemetry", "'telemetry'")):
+        for stream, flag, n in conn.execute(
+                f"SELECT {stream_sql}, ts_flag, count(*) FROM {table} "
+                "WHERE ts_flag IS NOT NULL GROUP BY 1, 2"):
+            flagged.setdefault(stream, {})[flag] = n
+    snap["ts_flagged"] = flagged
+    silent: dict[str, dict[str, int]] = {}
+    for device, stream in read_silent(conn):
+        silent.setdefault(stream, {})[device] = 1
+    snap["silent"] = silent

@@ -29,7 +29,8 @@ except ImportError:  # the optional 'mic' extra: fail when a microphone is opene
 log = logging.getLogger("gateway.mic")
 
 INSTALL_HINT = (
-    "install the 'mic' extra (pip install 'sensor-gateway[mic]') or set mic.enabled = false"
+    "PyAudio is missing: run the installer again with --mic (sudo ./scripts/install --mic), "
+    "or set mic.enabled = false"
 )
 SAMPLE_BYTES = 2  # int16
 CHUNK_S = 0.1  # longest single read, so stop() never waits long on the device
@@ -86,7 +87,7 @@ def open_pyaudio_capture(
 ) -> PyAudioCapture:
     """Open an int16 input: "" = system default, digits = device index, else a name substring."""
     if pyaudio is None:
-        raise CaptureError(f"PyAudio is not installed: {INSTALL_HINT}")
+        raise CaptureError(INSTALL_HINT)
     pa = pyaudio.PyAudio()
     try:
         index, name = resolve_input_device(pa, input_device)

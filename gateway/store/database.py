@@ -9,8 +9,9 @@ Readers (status, later stages) open their own connections.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -18,7 +19,9 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from gateway.records import STREAMS, Record, Rejection, Telemetry, Window
+from gateway.store.activity import Activity
 from gateway.store.migrations import migrations
+from gateway.store.sequences import SequenceTracker
 
 BUSY_TIMEOUT_MS = 10_000
 # Page cache per connection. A cache fills up to its limit as the file grows and stays full,
@@ -80,13 +83,17 @@ class _Insert:
         return stored
 
 
-# counter name -> insert; windows are counted per stream
+# counter name -> insert; windows are counted per stream. Windows and numbered telemetry
+# return what the sequence tracker needs of the rows actually inserted (never a duplicate).
+_SEQ_RETURNING = "id, device_id, seq, received_at_ms"
 _INSERTS = {
-    "received_audio": _Insert("windows", Window, returning="id", rows_per_statement=1),
-    "received_vibration": _Insert("windows", Window, returning="id", rows_per_statement=1),
+    "received_audio": _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
+    "received_vibration": _Insert("windows", Window, returning=_SEQ_RETURNING,
+                                  rows_per_statement=1),
     "received_telemetry": _Insert("telemetry", Telemetry),
     "rejected": _Insert("rejected", Rejection, returning="topic, reason"),
 }
+_NUMBERED_TELEMETRY = _Insert("telemetry", Telemetry, returning=_SEQ_RETURNING)
 _BUMP_COUNTER = (
     "INSERT INTO counters (name, value) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
@@ -241,6 +248,8 @@ class IntakeStore:
             rejected_sample_bytes + 64
         self.rejected_keep = max(1, min(rejected_keep, REJECTED_BYTES // row_bytes))
         self.db = open_database(path, cache_kib=INTAKE_CACHE_KIB)
+        self.sequences = SequenceTracker(self.db.conn)
+        self.activity = Activity(self.db.conn)
 
     def write_batch(self, records: list[Record]) -> BatchOutcome:
         """Store records in one transaction; one already stored (same digest) is skipped."""
@@ -249,6 +258,10 @@ class IntakeStore:
             if isinstance(record, Rejection):
                 record = _kept_rejection(record, self.sample_bytes)
             groups[_counter_of(record)].append(record)
+        numbered = [r for r in groups["received_telemetry"] if r.seq is not None]  # type: ignore[union-attr]
+        if numbered:
+            groups["received_telemetry"] = [r for r in groups["received_telemetry"]
+                                            if r.seq is None]  # type: ignore[union-attr]
         stored: dict[str, int] = {}
         returned: dict[str, list] = {name: [] for name in _INSERTS}
         conn = self.db.conn
@@ -259,17 +272,43 @@ class IntakeStore:
             for name, group in groups.items():
                 if group:
                     stored[name] = _INSERTS[name].run(conn, group, returned[name])
+            numbered_rows: list = []
+            if numbered:
+                stored["received_telemetry"] = stored.get("received_telemetry", 0) + \
+                    _NUMBERED_TELEMETRY.run(conn, numbered, numbered_rows)
             if stored.get("received_telemetry"):
                 # Each new telemetry message becomes an upstream record in the same transaction.
                 conn.execute(_TELEMETRY_TO_OUTBOX, (last_telemetry,))
+            sequences = self._count_sequences(conn, returned, numbered_rows)
             bumps = {**stored, **_rejection_counters(returned["rejected"])}
             conn.executemany(_BUMP_COUNTER, [(k, n) for k, n in bumps.items() if n])
             if stored.get("rejected"):
                 conn.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?",
                              (self.rejected_keep,))
+        self.sequences.commit(sequences)
+        self.activity.observe(records)
         window_ids = [row[0] for row in returned["received_audio"] + returned["received_vibration"]]
         return BatchOutcome(stored=stored, duplicates=len(records) - sum(stored.values()),
                             window_ids=window_ids)
 
+    def _count_sequences(self, conn: sqlite3.Connection, returned: dict[str, list],
+                         telemetry_rows: list) -> dict:
+        """Sequence gaps of the rows just inserted, oldest first (by row id)."""
+        seen = []  # (row id, device, stream, seq, received); a key's rows are in one table
+        for stream, rows in (("audio", returned["received_audio"]),
+                             ("vibration", returned["received_vibration"]),
+                             ("telemetry", telemetry_rows)):
+            seen += [(row_id, device, stream, seq, received)
+                     for row_id, device, seq, received in rows if seq is not None]
+        if not seen:
+            return {}
+        seen.sort()
+        return self.sequences.record(conn, [row[1:] for row in seen], int(time.time() * 1000))
+
     def close(self) -> None:
+        """Close the writer's connection, checkpointing the WAL into the file first (the
+        daemon closes it last): a clean stop leaves the store flushed and whole."""
+        # Busy while another connection still reads; SQLite checkpoints when the last closes.
+        with suppress(sqlite3.Error):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()

@@ -169,3 +169,45 @@ def retention_index(db: Database) -> None:
     # Retention finds raw payloads oldest first and by age. This index holds only the windows
     # that still have one (a budget's worth), so the search never walks weeks of metadata.
     db.execute("CREATE INDEX windows_raw ON windows (received_at_ms) WHERE payload IS NOT NULL")
+
+
+@migrations(name="0004_field_ts_flag_and_seq")
+def ts_flag_and_seq(db: Database) -> None:
+    # A message is never dropped over its time stamp: a doubtful one is kept with its own
+    # time and its receipt time, and flagged here (docs/mqtt.md, "Time stamps"). The sender's
+    # optional sequence number is kept beside it, for the gap counts in seq_state.
+    for table in ("windows", "telemetry"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN seq INTEGER")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN ts_flag TEXT")
+        # Few rows are flagged: a partial index lets status count them without a scan.
+        db.execute(f"CREATE INDEX {table}_ts_flagged ON {table} (ts_flag) "
+                   "WHERE ts_flag IS NOT NULL")
+    # Per device and stream: the last sequence number seen, the messages missing between
+    # consecutive ones, and how often the sender started again from 0.
+    db.execute(
+        """CREATE TABLE seq_state (
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            last_seq INTEGER NOT NULL,
+            gaps INTEGER NOT NULL DEFAULT 0,
+            restarts INTEGER NOT NULL DEFAULT 0,
+            updated_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (device_id, stream)
+        )"""
+    )
+
+
+@migrations(name="0005_field_device_activity")
+def device_activity(db: Database) -> None:
+    # Per device and stream: when it was last heard from, how often it usually sends, and
+    # whether the silence check marked it silent (service/silence.py).
+    db.execute(
+        """CREATE TABLE device_activity (
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            last_ms INTEGER NOT NULL,
+            interval_ms INTEGER,
+            silent_since_ms INTEGER,
+            PRIMARY KEY (device_id, stream)
+        )"""
+    )

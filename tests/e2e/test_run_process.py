@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-
-import pytest
 
 from tests.support import REPO, GatewayProcess, wait_for
 
@@ -38,17 +35,6 @@ def test_a_second_daemon_on_the_same_data_dir_is_refused(gateway, gateway_config
     assert result.returncode == 1
     assert "another gateway daemon" in result.stderr
     assert gateway.alive()
-
-
-@pytest.mark.skipif(importlib.util.find_spec("pyaudio") is not None,
-                    reason="PyAudio is installed here")
-def test_enabled_microphone_without_pyaudio_stops_the_start_clearly(tmp_path, gateway_config):
-    config = tmp_path / "mic.toml"
-    config.write_text(gateway_config.read_text() + "\n[mic]\nenabled = true\n")
-    result = _run(config)
-    assert result.returncode == 1
-    assert "'mic' extra" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_the_daemon_starts_again_after_sigkill(tmp_path, gateway, gateway_config):

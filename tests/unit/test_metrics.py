@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import urllib.request
@@ -11,8 +12,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway import __version__
-from gateway.config import MetricsSection
+from gateway.config import IntakeSection, MetricsSection, load_config
+from gateway.intake.payloads import Inbound, parse_message
 from gateway.service.metrics import GatewayMetrics, MetricsError, start_metrics_server
+from gateway.service.observe import metrics_snapshot
+from gateway.store.database import IntakeStore
+from tests.support import write_config
 
 METRICS_MD = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
@@ -29,6 +34,13 @@ SNAPSHOT = {
     "disk_budget_bytes": 2048 * 1024 * 1024,
     "disk_free_bytes": 9_000_000_000,
     "loop_silence_seconds": {"intake": 0.5},
+    "sequence_gaps": {"vibration": {"box-1": 3}},
+    "sequence_restarts": {"vibration": {"box-1": 1}},
+    "ts_flagged": {"telemetry": {"ahead": 7}},
+    "silent": {"audio": {"box-2": 1}},
+    "unavailable": {"audio_analysis": 1},
+    "clock_wrong": 1,
+    "clock_jumps": 2,
 }
 
 
@@ -73,6 +85,14 @@ def test_snapshot_values_appear_in_the_scrape(serve):
     assert samples[("sensor_gateway_disk_budget_bytes", ())] == 2048 * 1024 * 1024
     assert samples[("sensor_gateway_loop_silence_seconds", (("loop", "intake"),))] == 0.5
     assert samples[("sensor_gateway_snapshot_ok", ())] == 1
+    assert samples[("sensor_gateway_sequence_gaps_total",
+                    (("device", "box-1"), ("stream", "vibration")))] == 3
+    assert samples[("sensor_gateway_ts_flagged_records",
+                    (("flag", "ahead"), ("stream", "telemetry")))] == 7
+    assert samples[("sensor_gateway_device_silent",
+                    (("device", "box-2"), ("stream", "audio")))] == 1
+    assert samples[("sensor_gateway_part_unavailable", (("part", "audio_analysis"),))] == 1
+    assert samples[("sensor_gateway_clock_wrong", ())] == 1
 
 
 def test_inference_histogram_counts_observations(serve):
@@ -137,3 +157,23 @@ def test_every_metric_is_documented(serve):
                                 flags=re.M))
     documented = {re.sub(r"_total$", "", name) for name in documented}
     assert names == documented
+
+
+def test_the_store_figures_of_the_field_items_reach_the_snapshot(tmp_path):
+    # Sequence gaps, flagged time stamps and silent streams come from the store at scrape time.
+    config = load_config(write_config(tmp_path / "c.toml", gateway_id="gw-m",
+                                      data_dir=tmp_path / "data", port=1883))
+    store = IntakeStore(config.store_path)
+    rx = 1_800_000_000_000
+    records = [parse_message(Inbound("sensors/box-1/telemetry",
+                                     json.dumps({"seq": seq, "timestamp": ts}).encode(), rx),
+                             "sensors", IntakeSection()) for seq, ts in ((1, None), (5, 4.1e9))]
+    store.write_batch(records)
+    store.db.execute("INSERT INTO device_activity VALUES ('box-2', 'audio', 1, 5, 2)")
+    store.db.conn.commit()
+    snap = metrics_snapshot(config, 0, {}, unavailable={"mic": "no PyAudio"})
+    store.close()
+    assert snap["sequence_gaps"] == {"telemetry": {"box-1": 3}}
+    assert snap["ts_flagged"] == {"telemetry": {"ahead": 1}}
+    assert snap["silent"] == {"audio": {"box-2": 1}}
+    assert snap["unavailable"] == {"mic": 1} and snap["clock_wrong"] == 0

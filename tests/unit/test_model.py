@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +191,15 @@ def test_card_missing_a_field_is_refused(tmp_path):
     path.with_suffix(".json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match=r"missing fields \['training_data'\]"):
         load_model_card(path)
+
+
+def test_loading_the_model_writes_nothing_on_stderr(tmp_path):
+    # Issue 13.10: LiteRT printed "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on
+    # file descriptor 2 at every interpreter load (7 of 92 journal lines; atop doctor's output).
+    script = ("from gateway.inference.model import AudioModel, shipped_model_path;"
+              "AudioModel(shipped_model_path()); AudioModel(shipped_model_path()); print('ok')")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert result.stderr == ""

@@ -12,6 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from gateway.inference import worker as worker_module
+from gateway.inference.model import ModelError
 from gateway.inference.results import ResultStore
 from gateway.inference.verdict import VerdictRules
 from gateway.inference.worker import Analyser, RetryPolicy
@@ -137,3 +139,28 @@ def test_an_analysis_over_its_time_limit_counts_as_a_failed_attempt(store_path):
 
 def test_a_missing_window_is_not_retried(store_path):
     assert analyser(store_path, Scorer()).handle(999) is None
+
+
+def test_without_a_model_audio_waits_unclaimed_and_is_caught_up_when_it_loads(
+        store_path, monkeypatch):
+    # Issue 13.2: a missing runtime made the whole daemon exit. Now a worker without a model
+    # leaves audio windows unclaimed (no attempt counted, never dead-lettered) and tries the
+    # model again every MODEL_RETRY_S; once it loads, the windows are analysed.
+    loads = []
+
+    def make_model():
+        loads.append(1)
+        if len(loads) == 1:
+            raise ModelError("no TFLite runtime importable")
+        return Scorer()
+
+    a = Analyser(store_path, make_model, RULES, RetryPolicy(1, 1.0, 4.0), 5.0)
+    for _ in range(3):  # more than max_attempts: still never dead-lettered
+        assert a.handle(1) is None
+    assert rows(store_path, "SELECT count(*) FROM analysis") == [(0,)]
+    assert rows(store_path, "SELECT count(*) FROM dead_letters") == [(0,)]
+    assert len(loads) == 1  # not retried before MODEL_RETRY_S
+    monkeypatch.setattr(worker_module, "MODEL_RETRY_S", 0.0)
+    assert a.handle(1) is None
+    assert rows(store_path, "SELECT window_id FROM results") == [(1,)]
+    a.close()

@@ -1,0 +1,124 @@
+"""A dead sensor box must not go unnoticed (issue 13.6): a periodic check, outside the
+analysis, marks a device's stream `silent` once nothing came for SILENT_AFTER_INTERVALS of
+its usual intervals (learned per device and stream, store/activity.py; never less than
+MIN_SILENCE_MS), and back when data comes again.
+
+Each change is an alert (docs/mqtt.md): `state` "silent", and on return the stream's analysis
+state (learning, normal, anomaly; "normal" for telemetry). It goes upstream through the
+outbox, stored in the same transaction as the state, and is published on the local alert
+topic at once when the broker is connected (a silence alert missed locally while the broker is
+down is not sent again there; the cloud still gets it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway.logs import kv
+from gateway.store.activity import Activity
+from gateway.store.database import immediate, open_database
+
+log = logging.getLogger("gateway.silence")
+SILENT_AFTER_INTERVALS = 10
+MIN_SILENCE_MS = 60_000
+CHECK_EVERY_S = 10.0
+
+_SAVE = (
+    "INSERT INTO device_activity (device_id, stream, last_ms, interval_ms, silent_since_ms) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, stream) DO UPDATE SET "
+    "last_ms = excluded.last_ms, interval_ms = excluded.interval_ms, "
+    "silent_since_ms = excluded.silent_since_ms"
+)
+Key = tuple[str, str]
+
+
+def silent_after_ms(interval_ms: int | None) -> int | None:
+    """How long a stream may say nothing before it is silent; None while not learned."""
+    if interval_ms is None:
+        return None
+    return max(SILENT_AFTER_INTERVALS * interval_ms, MIN_SILENCE_MS)
+
+
+class SilenceCheck:
+    def __init__(self, store_path: Path, activity: Activity, out_prefix: str,
+                 publish: Callable[[str, bytes], object], connected: Callable[[], bool]):
+        self.db = open_database(store_path)
+        self.activity, self.out_prefix = activity, out_prefix
+        self._publish, self._connected = publish, connected
+        self.silent: dict[Key, int] = {
+            (device, stream): since for device, stream, since in self.db.execute(
+                "SELECT device_id, stream, silent_since_ms FROM device_activity "
+                "WHERE silent_since_ms IS NOT NULL")}
+
+    def run_once(self, now_ms: int | None = None) -> list[dict]:
+        """Check every known stream; returns the alerts made."""
+        now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+        snapshot = self.activity.snapshot()
+        changes = []
+        for key, (last_ms, interval) in snapshot.items():
+            limit = silent_after_ms(interval)
+            quiet = limit is not None and now_ms - last_ms > limit
+            if quiet and key not in self.silent:
+                self.silent[key] = now_ms
+                changes.append((key, "silent", f"nothing received for {(now_ms - last_ms) // 1000}"
+                                f" s; it usually sends every {interval / 1000:.3g} s"))
+            elif not quiet and key in self.silent:
+                del self.silent[key]
+                changes.append((key, None, "data received again"))
+        alerts = self._save(snapshot, changes, now_ms)
+        for alert in alerts:
+            log.warning("device silent" if alert["state"] == "silent" else "device heard again",
+                        extra=kv(device_id=alert["device_id"], stream=alert["stream"],
+                                 reason=alert["reason"]))
+            self._announce(alert)
+        return alerts
+
+    def _save(self, snapshot: dict, changes: list, now_ms: int) -> list[dict]:
+        conn = self.db.conn
+        alerts = []
+        with immediate(conn):
+            conn.executemany(_SAVE, [(*key, last, interval, self.silent.get(key))
+                                     for key, (last, interval) in snapshot.items()])
+            store_id = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
+            for (device, stream), state, reason in changes:
+                alert = {"device_id": device, "stream": stream,
+                         "state": state or self._analysis_state(device, stream),
+                         "ts": now_ms, "score": None, "reason": reason}
+                seq = conn.execute(
+                    "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) VALUES "
+                    "('alert', ?, ?, ?, '{}') RETURNING seq", (device, now_ms, now_ms)
+                ).fetchone()[0]
+                alert = {"id": f"{store_id}-{seq}", **alert}
+                conn.execute("UPDATE outbox SET data = ? WHERE seq = ?",
+                             (json.dumps(alert, allow_nan=False), seq))
+                alerts.append(alert)
+        return alerts
+
+    def _analysis_state(self, device: str, stream: str) -> str:
+        row = self.db.execute("SELECT state FROM device_states WHERE device_id = ? AND "
+                              "stream = ?", (device, stream)).fetchone()
+        return row[0] if row else "normal"
+
+    def _announce(self, alert: dict) -> None:
+        if not self._connected():
+            return
+        try:
+            self._publish(f"{self.out_prefix}/{alert['device_id']}/alert",
+                          json.dumps(alert, allow_nan=False).encode())
+        except Exception as e:
+            log.warning("publishing a silence alert failed; it still goes upstream",
+                        extra=kv(error=repr(e)))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def read_silent(conn) -> dict[Key, int]:
+    """{(device, stream): silent since (ms)}, for status and metrics."""
+    return {(device, stream): since for device, stream, since in conn.execute(
+        "SELECT device_id, stream, silent_since_ms FROM device_activity "
+        "WHERE silent_since_ms IS NOT NULL")}
