@@ -309,6 +309,7 @@ def run_the_installers_doctor_step(tmp_path: Path, broker_port: int) -> subproce
     this machine has no systemd-timedated to say the clock is not NTP-synchronised yet."""
     etc = tmp_path / "etc"
     etc.mkdir()
+    (tmp_path / "data").mkdir(mode=0o750)  # made by the installer's earlier steps
     write_config(etc / "config.toml", gateway_id="gw-doctor", data_dir=tmp_path / "data",
                  port=broker_port)
     stand_in(tmp_path / "bin", "timedatectl", "echo no")

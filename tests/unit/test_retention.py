@@ -475,6 +475,11 @@ def test_rejections_go_before_any_real_data_when_the_disk_is_short(site):
         site.intake.write_batch([Rejection(
             f"sensors/{'x' * 250}{start + i}/audio", NOW - DAY, "not_wav", "d" * 500, 9, b"s",
             content_digest("r", str(start + i).encode())) for i in range(500)])
+    # A run truncates the WAL before it measures: let one do that first (nothing is over a
+    # generous budget), so the budget below is really a little short of what is used.
+    warm = retention(site, disk_budget_mb=1024)
+    assert warm.run_once(now_ms=NOW).deleted == {}
+    warm.close()
     probe = retention(site)
     used_mb = probe.usage().used // MB
     probe.close()
