@@ -468,7 +468,9 @@ def _vibration_fault(sc: _Scene, fault: str, a1: float,
     """(3, n) acceleration the fault adds at severity 1."""
     t, w = sc.t, 2 * np.pi * sc.fr
     if fault.startswith("bearing_"):
-        impacts = _bearing_impacts(sc, fault, rng)
+        # an advanced defect: its impacts carry about three times the healthy acceleration
+        # RMS (which is near a1), as in published test-rig records of spalled races
+        impacts = 3.0 * _bearing_impacts(sc, fault, rng)
         return a1 * np.stack([impacts, 0.8 * impacts, 0.4 * impacts])
     if fault == "imbalance":  # a rotating force: 1x on both radial axes, 90 degrees apart
         return 2.0 * a1 * np.stack([np.sin(w * t + sc.theta), np.cos(w * t + sc.theta),
