@@ -30,7 +30,7 @@ Leave-one-fault-kind-out: the shipped model is trained offline on healthy sound 
 per-device part learns from healthy windows only, so every fault kind is unseen by
 construction; the per-kind figures are the leave-one-kind-out figures.
 
-    .venv/bin/python -m bench.detection [--quick] [--units 4] [--json]
+    .venv/bin/python -m bench.detection [--quick] [--units 4] [--model X.tflite] [--json]
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--week-cadence-s", type=float, default=120.0)
     parser.add_argument("--week-days", type=float, default=7.0)
     parser.add_argument("--generators", default="rig,synth")
+    parser.add_argument("--model", type=Path, help="a .tflite for the daemon (inference.model)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
@@ -193,12 +194,13 @@ def vibration_plan(unit, t_s: float, args, rng) -> list[tuple]:
 # --- the run: broker, daemon, boxes, subscriber ---------------------------------------------
 
 
-def gateway_config(workdir: Path, port: int, baseline: int) -> Path:
+def gateway_config(workdir: Path, port: int, baseline: int, model: Path | None) -> Path:
     config = workdir / "config.toml"
+    model_line = f'model = "{model.resolve()}"\n' if model else ""
     config.write_text(
         f'[gateway]\nid = "{GATEWAY_ID}"\ndata_dir = "{workdir / "data"}"\nlog_level = "warning"\n'
         f'[mqtt]\nport = {port}\n[metrics]\nenabled = false\n'
-        f'[inference]\nbaseline_windows = {baseline}\n'
+        f'[inference]\nbaseline_windows = {baseline}\n{model_line}'
         # a compressed week of windows is older than the retention ages and larger than the
         # default budget: keep it all, this is not a retention test
         '[retention]\nraw_normal_days = 3650\nraw_anomaly_days = 3650\n'
@@ -301,7 +303,7 @@ def run(args) -> tuple[dict, dict, list[dict], float]:
                                                     preexec_fn=pinned(BROKER_CORE)))
         inbox = Subscriber(broker.port, f"gateway/{GATEWAY_ID}/#")
         stack.callback(inbox.close)
-        proc = start_gateway(gateway_config(workdir, broker.port, args.baseline),
+        proc = start_gateway(gateway_config(workdir, broker.port, args.baseline, args.model),
                              dict(os.environ))
         stack.callback(lambda: (proc.terminate(), proc.wait(60)))
         deadline = time.monotonic() + 60
