@@ -213,16 +213,32 @@ def week_figures(devices: dict[str, list[Sent]], results: dict, alerts: list[dic
     names = [d for d in devices if d.startswith("rigweek-")]
     windows = [w for d in names for w in devices[d] if w.phase == "week"]
     judged = [results.get((w.device, w.stream, w.ts_ms)) for w in windows]
-    false_alerts = sum(a["state"] == "anomaly" for a in alerts if a["device_id"] in names)
+    false = [a for a in alerts if a["device_id"] in names and a["state"] == "anomaly"]
+    false_alerts = len(false)
+    starts = {d: devices[d][0].ts_ms for d in names}
+    by_day = [0] * (1 + max((int((a["ts"] - starts[a["device_id"]]) // 86_400_000)
+                             for a in false), default=0))
+    for alert in false:  # does the false-alert rate grow as the drift goes on?
+        by_day[int((alert["ts"] - starts[alert["device_id"]]) // 86_400_000)] += 1
     device_days = len(windows) * cadence_s / 86_400
     return {"rig_false_alerts_per_device_day": _round(false_alerts / device_days)
             if device_days else None,
-            "rig_week_false_alerts": false_alerts, "rig_week_device_days": round(device_days, 2),
+            "rig_week_false_alerts": false_alerts, "rig_week_false_alerts_by_day": by_day,
+            "rig_week_device_days": round(device_days, 2),
             "rig_week_flagged_windows": sum(bool(r and r.get("anomaly")) for r in judged),
+            # where the false anomalies fall: while the compressor ran, or while it was off
+            "rig_week_flagged_running": _flagged_share(windows, judged, True),
+            "rig_week_flagged_off": _flagged_share(windows, judged, False),
             "rig_week_windows": len(windows),
             "rig_week_off_share": _round(sum(not w.running for w in windows) / len(windows))
             if windows else None,
             "rig_week_results_missing": sum(r is None for r in judged)}
+
+
+def _flagged_share(windows: list[Sent], judged: list, running: bool) -> float | None:
+    picked = [r for w, r in zip(windows, judged, strict=True) if w.running == running]
+    return _round(sum(bool(r and r.get("anomaly")) for r in picked) / len(picked)) \
+        if picked else None
 
 
 def print_kinds(title: str, table: dict) -> None:

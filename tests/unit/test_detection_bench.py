@@ -105,8 +105,12 @@ def test_week_counts_anomaly_alerts_of_the_week_devices_per_device_day():
     alerts = [{"device_id": "rigweek-00", "state": "anomaly", "ts": 1},
               {"device_id": "rigweek-00", "state": "normal", "ts": 2},
               {"device_id": "rig-00", "state": "anomaly", "ts": 3}]
+    results = {key: {"anomaly": key[2] % 360_000 == 0} for key in sent}  # the off windows
+    figures = week_figures(by_device(sent), results, alerts, 120.0)
+    assert figures["rig_week_flagged_off"] == 1.0 and figures["rig_week_flagged_running"] == 0.0
     figures = week_figures(by_device(sent), {}, alerts, 120.0)
     assert figures["rig_week_device_days"] == 1.0
+    assert figures["rig_week_false_alerts_by_day"] == [1]
     assert figures["rig_false_alerts_per_device_day"] == 1.0
     assert figures["rig_week_results_missing"] == 720
     assert figures["rig_week_off_share"] == pytest.approx(1 / 3, abs=1e-3)
