@@ -229,10 +229,17 @@ def week_figures(devices: dict[str, list[Sent]], results: dict, alerts: list[dic
             # where the false anomalies fall: while the compressor ran, or while it was off
             "rig_week_flagged_running": _flagged_share(windows, judged, True),
             "rig_week_flagged_off": _flagged_share(windows, judged, False),
+            "rig_week_flagged_running_by_device": {
+                d: _flagged_share(*_of_device(d, windows, judged), True) for d in names},
             "rig_week_windows": len(windows),
             "rig_week_off_share": _round(sum(not w.running for w in windows) / len(windows))
             if windows else None,
             "rig_week_results_missing": sum(r is None for r in judged)}
+
+
+def _of_device(device: str, windows: list[Sent], judged: list) -> tuple[list, list]:
+    pairs = [(w, r) for w, r in zip(windows, judged, strict=True) if w.device == device]
+    return [w for w, _ in pairs], [r for _, r in pairs]
 
 
 def _flagged_share(windows: list[Sent], judged: list, running: bool) -> float | None:

@@ -108,6 +108,7 @@ def test_week_counts_anomaly_alerts_of_the_week_devices_per_device_day():
     results = {key: {"anomaly": key[2] % 360_000 == 0} for key in sent}  # the off windows
     figures = week_figures(by_device(sent), results, alerts, 120.0)
     assert figures["rig_week_flagged_off"] == 1.0 and figures["rig_week_flagged_running"] == 0.0
+    assert figures["rig_week_flagged_running_by_device"] == {"rigweek-00": 0.0}
     figures = week_figures(by_device(sent), {}, alerts, 120.0)
     assert figures["rig_week_device_days"] == 1.0
     assert figures["rig_week_false_alerts_by_day"] == [1]
