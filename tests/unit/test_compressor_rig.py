@@ -1,4 +1,4 @@
-"""The independent compressor rig does the physics it claims (gateway/devtools/compressor_rig.py).
+"""The independent compressor rig does the physics it claims (gateway/devtools/compressor_rig/).
 
 Most checks take the difference between a faulty window and the healthy window drawn with the
 same randomness: since the fault has a random stream of its own, that difference is the fault's
@@ -15,6 +15,8 @@ import pytest
 
 from gateway.config import IntakeSection
 from gateway.devtools import compressor_rig as rig
+from gateway.devtools.compressor_rig.audio import rattle_times
+from gateway.devtools.compressor_rig.signals import scene
 from gateway.intake.payloads import Inbound, parse_message
 from gateway.records import Window
 from gateway.wav import decode_wav
@@ -203,10 +205,10 @@ def test_rattle_is_irregular_impacts_more_of_them_when_looser():
     kurtosis = np.mean(d ** 4) / np.mean(d ** 2) ** 2
     assert kurtosis > 6  # impulsive, where steady sound is about 3 or less
     sc_rng = np.random.default_rng(0)
-    scene = rig._scene(unit, T0, 16000, 10.0, sc_rng)
-    counts = [rig._rattle_times(scene, s, np.random.default_rng(1)).size for s in (0.25, 1.0)]
+    window = scene(unit, T0, 16000, 10.0, sc_rng)
+    counts = [rattle_times(window, s, np.random.default_rng(1)).size for s in (0.25, 1.0)]
     assert counts[1] > 2 * counts[0]
-    gaps = np.diff(rig._rattle_times(scene, 1.0, np.random.default_rng(2)))
+    gaps = np.diff(rattle_times(window, 1.0, np.random.default_rng(2)))
     assert np.std(gaps) > 0.3 * np.mean(gaps)  # not periodic
 
 
