@@ -1,140 +1,382 @@
-"""Detection check: how well the audio model's score separates faults from normal sound.
+"""Detection benchmark: how well the published score tells faults from normal, measured from
+outside on machines the detector never heard (issue 11, item 5).
 
-Method: device profiles the model never saw (other ids, another profile seed than
-tools/train_model.py) each give normal windows (compressor running, sometimes off) and fault
-windows of every kind in gateway.devtools.synth.FAULT_KINDS at a few severities, at the sample
-rates the boxes use. Each window is scored by gateway.inference.model.AudioModel exactly as the
-worker does. The ROC AUC (rank-based: the chance that a fault window outscores a normal one) is
-printed per fault kind and severity, overall (all devices pooled, i.e. one global threshold)
-and as the median of per-device AUCs, since the gateway thresholds each device against its own
-baseline.
+Method: a private Mosquitto and the real `gateway run` daemon (runtime-only environment, a
+temporary config and data dir, `inference.baseline_windows` = --baseline, every other key at
+its default). Windows go over MQTT v5, QoS 1, as sensor boxes send them (audio: a WAV with
+the `ts` user property; vibration: JSON); a subscriber collects the published `result` and
+`alert` messages, and every figure comes from them. Two generators, reported separately:
+`rig` (gateway.devtools.compressor_rig, written without reading synth.py) and `synth`
+(gateway.devtools.synth, the generator the shipped model was trained on, through its public
+functions; profile seed 7 and ids it was not trained on). Per generator and unit, one
+window a minute of simulated time:
 
-    .venv/bin/python -m bench.detection [--model PATH] [--devices 40] [--json]
+1. baseline: --baseline windows following the unit's duty cycle (so some are "off");
+2. test: --healthy running healthy windows and --per-condition windows of each fault kind at
+   each severity (0.1, 0.25, 0.5, 1.0), shuffled together (seeded);
+3. onset: per fault kind, --onset healthy windows then --onset windows at severity 0.5;
+   windows from the onset to the first `anomaly` alert.
+
+Rig only: a device-week per week unit (healthy, duty cycles and slow drift, one window every
+--week-cadence-s), counting `anomaly` alerts (false alerts per device-day); and vibration
+(tri-axial, its own device id per unit): baseline, then healthy and outer-race, inner-race
+and ball-defect windows at each severity.
+
+The peer, in the same run on the same windows: a per-device z-score of log-spectrum band
+means (ZScorePeer below, fitted on the same baseline windows, label-free: windows far below
+the baseline's median level are left out as "off"). Every AUC is given for both.
+
+Leave-one-fault-kind-out: the shipped model is trained offline on healthy sound only and the
+per-device part learns from healthy windows only, so every fault kind is unseen by
+construction; the per-kind figures are the leave-one-kind-out figures.
+
+    .venv/bin/python -m bench.detection [--quick] [--units 4] [--model X.tflite] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import statistics
+import os
+import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench.detection_figures import (
+    SEVERITIES,
+    Sent,
+    auc_figures,
+    audio_levels,
+    by_device,
+    onset_figures,
+    print_kinds,
+    scored_rows,
+    vibration_levels,
+    week_figures,
+)
+from bench.intake import BROKER_CORE, pinned, start_gateway
+from bench.report import report
+from gateway.devtools import compressor_rig as rig
 from gateway.devtools import synth
-from gateway.inference.model import AudioModel, shipped_model_path
+from gateway.devtools.local_broker import LocalMosquitto
+from gateway.wav import encode_wav
+from tests.support import Publisher, Subscriber
 
-PROFILE_SEED = 7  # training uses profile seed 0 and ids "train-*": these devices are unseen
-SOURCE_RATES = (16000, 44100, 48000)
+GATEWAY_ID = "gw-bench"
+VIBRATION_BEARING = ("bearing_outer", "bearing_inner", "bearing_ball")
+SYNTH_SEED = 7  # training used profile seed 0 and ids "train-*"
+CADENCE_S = 60
+# Simulated time starts at a fixed past instant (2026-01-01 UTC), so that a seed gives the
+# same windows whenever it runs (the rig's duty cycle and drift follow the window's time).
+START_S = 1_767_225_600.0
+GOALS = {
+    "rig_pooled_auc_s050": (">=", 0.97), "rig_pooled_auc_s025": (">=", 0.93),
+    "rig_worst_kind_auc_s050": (">=", 0.90), "rig_lead_over_peer_min": (">=", 0.0),
+    "rig_false_alerts_per_device_day": ("<=", 0), "rig_onset_to_alert_worst": ("<=", 3),
+    "rig_vibration_pooled_auc_s050": (">=", 0.95), "rig_vibration_flagged_s050": (">=", 0.90),
+    "synth_pooled_auc_s050": (">=", 0.97), "synth_pooled_auc_s025": (">=", 0.93),
+    "synth_worst_kind_auc_s050": (">=", 0.90), "synth_lead_over_peer_min": (">=", 0.0),
+    "synth_onset_to_alert_worst": ("<=", 3),
+}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=shipped_model_path())
-    parser.add_argument("--devices", type=int, default=40, help="held-out device profiles")
-    parser.add_argument("--normal", type=int, default=24, help="normal windows per device")
-    parser.add_argument("--per-fault", type=int, default=2,
-                        help="windows per device for each fault kind and severity")
-    parser.add_argument("--severities", default="0.25,0.5,1.0")
-    parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser.parse_args(argv)
+    parser.add_argument("--units", type=int, default=4, help="units per generator")
+    parser.add_argument("--baseline", type=int, default=150, help="baseline windows per device")
+    parser.add_argument("--healthy", type=int, default=40, help="healthy test windows per unit")
+    parser.add_argument("--per-condition", type=int, default=20,
+                        help="fault windows per unit, fault kind and severity")
+    parser.add_argument("--onset", type=int, default=8, help="healthy, then fault, windows")
+    parser.add_argument("--week-units", type=int, default=3)
+    parser.add_argument("--week-cadence-s", type=float, default=120.0)
+    parser.add_argument("--week-days", type=float, default=7.0)
+    parser.add_argument("--generators", default="rig,synth")
+    parser.add_argument("--model", type=Path, help="a .tflite for the daemon (inference.model)")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.units, args.baseline, args.healthy, args.per_condition = 2, 30, 10, 4
+        args.week_units, args.week_cadence_s, args.week_days = 1, 900.0, 7.0
+    return args
 
 
-def roc_auc(normal: np.ndarray, fault: np.ndarray) -> float:
-    """P(fault score > normal score), ties counting half: the Mann-Whitney U over n*m."""
-    scores = np.concatenate([normal, fault])
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(scores.size)
-    ranks[order] = np.arange(1, scores.size + 1)
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    ranks = (sums / counts)[inverse]  # tied scores share their average rank
-    fault_ranks = ranks[normal.size :].sum()
-    u = fault_ranks - fault.size * (fault.size + 1) / 2
-    return float(u / (normal.size * fault.size))
+# --- the generators, through their public functions -----------------------------------------
 
 
-def device_windows(args: argparse.Namespace, device: int):
-    """(label, severity, samples, rate) for one held-out device; label None = normal."""
-    profile = synth.profile_for(f"heldout-{device:03d}", seed=PROFILE_SEED)
-    rng = np.random.default_rng([args.seed, device])
-    severities = [float(s) for s in args.severities.split(",")]
-    plan = [(None, 0.0, i % 6 != 5) for i in range(args.normal)]  # one in six: compressor off
-    plan += [(kind, sev, True) for kind in synth.FAULT_KINDS for sev in severities
-             for _ in range(args.per_fault)]
-    for kind, severity, running in plan:
-        rate = int(rng.choice(SOURCE_RATES))
-        samples = synth.audio_window(profile, sample_rate=rate, t0_s=float(rng.uniform(0, 3600)),
-                                     fault=kind, severity=severity, running=running, rng=rng)
-        yield kind, severity, samples, rate
+class RigSource:
+    name, kinds = "rig", rig.AUDIO_FAULTS
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def unit(self, index: int):
+        return rig.unit_for(f"rig-{index:02d}", seed=self.seed)
+
+    def running(self, unit, t_s: float) -> bool:
+        return rig.running_at(unit, t_s)
+
+    def audio(self, unit, t_s, fault, severity, running) -> tuple[np.ndarray, int]:
+        return rig.audio_window(unit, t_s, fault=fault, severity=severity,
+                                running=running), unit.audio_rate
 
 
-def score_all(args: argparse.Namespace, model: AudioModel) -> tuple[list[dict], dict]:
-    rows, timing = [], {"features_ms": [], "model_ms": []}
-    for device in range(args.devices):
-        for kind, severity, samples, rate in device_windows(args, device):
-            scored = model.score(samples, rate)
-            rows.append({"device": device, "kind": kind, "severity": severity,
-                         "score": scored.score})
-            timing["features_ms"].append(scored.features_ms)
-            timing["model_ms"].append(scored.model_ms)
-    return rows, timing
+class SynthSource:
+    """synth has no duty cycle of its own: 16 minutes on, 8 off, each unit at another phase."""
+    name, kinds = "synth", synth.FAULT_KINDS
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def unit(self, index: int):
+        rate = (16_000, 44_100, 48_000)[index % 3]
+        return index, rate, synth.profile_for(f"eval-{index:03d}", seed=SYNTH_SEED)
+
+    def running(self, unit, t_s: float) -> bool:
+        return (t_s + unit[0] * 337) % 1440 < 960
+
+    def audio(self, unit, t_s, fault, severity, running) -> tuple[np.ndarray, int]:
+        index, rate, profile = unit
+        rng = np.random.default_rng([self.seed, index, int(t_s)])
+        return synth.audio_window(profile, sample_rate=rate, t0_s=t_s, fault=fault,
+                                  severity=severity, running=running, rng=rng), rate
 
 
-def summarise(rows: list[dict]) -> dict:
-    def scores(**match) -> np.ndarray:
-        return np.array([r["score"] for r in rows
-                         if all(r[k] == v for k, v in match.items())])
-
-    normal = scores(kind=None)
-    faults = np.array([r["score"] for r in rows if r["kind"] is not None])
-    per_kind = {kind: round(roc_auc(normal, scores(kind=kind)), 4) for kind in synth.FAULT_KINDS}
-    severities = sorted({r["severity"] for r in rows if r["kind"] is not None})
-    per_severity = {kind: {str(s): round(roc_auc(normal, scores(kind=kind, severity=s)), 4)
-                           for s in severities} for kind in synth.FAULT_KINDS}
-    devices = sorted({r["device"] for r in rows})
-    per_device = [roc_auc(scores(device=d, kind=None),
-                          np.array([r["score"] for r in rows
-                                    if r["device"] == d and r["kind"] is not None]))
-                  for d in devices]
-    return {"overall_auc": round(roc_auc(normal, faults), 4), "per_kind_auc": per_kind,
-            "per_kind_severity_auc": per_severity,
-            "per_device_auc_median": round(statistics.median(per_device), 4),
-            "per_device_auc_min": round(min(per_device), 4),
-            "normal_windows": int(normal.size), "fault_windows": int(faults.size)}
+# --- what is sent: one Window per message ---------------------------------------------------
 
 
-def print_report(result: dict) -> None:
-    print(f"model {result['model']}: {result['devices']} held-out devices, "
-          f"{result['normal_windows']} normal and {result['fault_windows']} fault windows")
-    severities = list(next(iter(result["per_kind_severity_auc"].values())))
-    print(f"{'fault':<10} {'AUC':>6}  " + "  ".join(f"sev {s:>4}" for s in severities))
-    for kind, auc in result["per_kind_auc"].items():
-        cells = "  ".join(f"{v:>8.4f}" for v in result["per_kind_severity_auc"][kind].values())
-        print(f"{kind:<10} {auc:>6.4f}  {cells}")
-    print(f"overall AUC (one global threshold): {result['overall_auc']:.4f}")
-    print(f"per-device AUC: median {result['per_device_auc_median']:.4f}, "
-          f"min {result['per_device_auc_min']:.4f}")
-    print(f"per window: features {result['features_ms_median']:.3f} ms, "
-          f"model {result['model_ms_median']:.3f} ms (medians); run {result['seconds']:.1f} s")
+def next_running(source, unit, t_s: float) -> float:
+    """The next window time (one a minute) at which the unit's compressor runs."""
+    while not source.running(unit, t_s):
+        t_s += CADENCE_S
+    return t_s
+
+
+def audio_plan(source, unit, t_s: float, args, rng) -> list[tuple]:
+    """(phase, kind, severity, t_s, running) for one unit's audio, in sending order."""
+    plan = []
+    for _ in range(args.baseline):
+        plan.append(("baseline", None, 0.0, t_s, source.running(unit, t_s)))
+        t_s += CADENCE_S
+    test = [(None, 0.0)] * args.healthy + [(k, s) for k in source.kinds for s in SEVERITIES
+                                           for _ in range(args.per_condition)]
+    for i in rng.permutation(len(test)):
+        t_s = next_running(source, unit, t_s)
+        plan.append(("test", *test[i], t_s, True))
+        t_s += CADENCE_S
+    for kind in source.kinds:
+        for j in range(2 * args.onset):
+            t_s = next_running(source, unit, t_s)
+            fault = (kind, 0.5) if j >= args.onset else (None, 0.0)
+            plan.append((f"onset:{kind}", *fault, t_s, True))
+            t_s += CADENCE_S
+    return plan
+
+
+def vibration_plan(unit, t_s: float, args, rng) -> list[tuple]:
+    plan = []
+    for _ in range(args.baseline):
+        plan.append(("baseline", None, 0.0, t_s, rig.running_at(unit, t_s)))
+        t_s += CADENCE_S
+    test = [(None, 0.0)] * args.healthy + [(k, s) for k in VIBRATION_BEARING
+                                           for s in SEVERITIES for _ in range(args.per_condition)]
+    for i in rng.permutation(len(test)):
+        t_s = next_running(RigSource(0), unit, t_s)
+        plan.append(("test", *test[i], t_s, True))
+        t_s += CADENCE_S
+    return plan
+
+
+# --- the run: broker, daemon, boxes, subscriber ---------------------------------------------
+
+
+def gateway_config(workdir: Path, port: int, baseline: int, model: Path | None) -> Path:
+    config = workdir / "config.toml"
+    model_line = f'model = "{model.resolve()}"\n' if model else ""
+    config.write_text(
+        f'[gateway]\nid = "{GATEWAY_ID}"\ndata_dir = "{workdir / "data"}"\nlog_level = "warning"\n'
+        f'[mqtt]\nport = {port}\n[metrics]\nenabled = false\n'
+        f'[inference]\nbaseline_windows = {baseline}\n{model_line}'
+        # a compressed week of windows is older than the retention ages and larger than the
+        # default budget: keep it all, this is not a retention test
+        '[retention]\nraw_normal_days = 3650\nraw_anomaly_days = 3650\n'
+        'disk_budget_mb = 1000000\nmin_free_mb = 0\n')
+    return config
+
+
+class Boxes:
+    """The sensor boxes' side: publish a window, remember what it was."""
+
+    def __init__(self, port: int):
+        self.publisher = Publisher(port)
+        self.sent: dict[tuple[str, str, int], Sent] = {}
+        self._pending: list = []
+
+    def _track(self, info) -> None:
+        self._pending.append(info)
+        if len(self._pending) > 400:  # bound what waits in the client
+            self._pending.pop(0).wait_for_publish(120)
+
+    def audio(self, sent: Sent, samples: np.ndarray, rate: int) -> None:
+        sent.levels = audio_levels(samples, rate)
+        self.sent[(sent.device, "audio", sent.ts_ms)] = sent
+        self._track(self.publisher.publish(f"sensors/{sent.device}/audio",
+                                           encode_wav(samples[:, None], rate), ts_ms=sent.ts_ms))
+
+    def vibration(self, sent: Sent, xyz: np.ndarray, rate: int) -> None:
+        sent.levels = vibration_levels(xyz, rate)
+        self.sent[(sent.device, "vibration", sent.ts_ms)] = sent
+        payload = rig.vibration_payload(xyz, rate, sent.ts_ms / 1000)
+        self._track(self.publisher.publish(f"sensors/{sent.device}/vibration", payload))
+
+    def flush(self) -> None:
+        for info in self._pending:
+            info.wait_for_publish(120)
+        self._pending.clear()
+
+    def close(self) -> None:
+        self.publisher.close()
+
+
+def send_audio(boxes: Boxes, source, args, start_s: float) -> None:
+    for index in range(args.units):
+        unit = source.unit(index)
+        device = f"{source.name}-{index:02d}"
+        rng = np.random.default_rng([args.seed, index, len(source.name)])
+        for phase, kind, severity, t_s, running in audio_plan(source, unit, start_s, args, rng):
+            samples, rate = source.audio(unit, t_s, kind, severity, running)
+            boxes.audio(Sent(device, "audio", int(t_s) * 1000, phase, kind, severity, running),
+                        samples, rate)
+
+
+def send_vibration(boxes: Boxes, args, start_s: float) -> None:
+    for index in range(args.units):
+        unit = rig.unit_for(f"rig-{index:02d}", seed=args.seed)
+        device = f"rigvib-{index:02d}"
+        rng = np.random.default_rng([args.seed, index, 99])
+        for phase, kind, severity, t_s, running in vibration_plan(unit, start_s, args, rng):
+            xyz = rig.vibration_window(unit, t_s, fault=kind, severity=severity, running=running)
+            boxes.vibration(Sent(device, "vibration", int(t_s) * 1000, phase, kind, severity,
+                                 running), xyz, unit.vib_rate)
+
+
+def send_week(boxes: Boxes, args, start_s: float) -> None:
+    """Healthy device-weeks: the duty cycle and the drift as they come, nothing else."""
+    count = int(args.week_days * 86_400 / args.week_cadence_s)
+    for index in range(args.week_units):
+        unit = rig.unit_for(f"rig-week-{index:02d}", seed=args.seed)
+        for i in range(count):
+            t_s = start_s + i * args.week_cadence_s
+            running = rig.running_at(unit, t_s)
+            phase = "baseline" if i < args.baseline else "week"
+            boxes.audio(Sent(f"rigweek-{index:02d}", "audio", int(t_s) * 1000, phase, None,
+                             0.0, running), rig.audio_window(unit, t_s), unit.audio_rate)
+
+
+def wait_results(inbox: Subscriber, expected: int, proc, idle_s: float = 120.0) -> None:
+    last, changed = -1, time.monotonic()
+    while True:
+        with inbox._lock:
+            count = sum(t.endswith("/result") for t, _, _ in inbox.messages)
+        if count >= expected:
+            return
+        if count != last:
+            last, changed = count, time.monotonic()
+        if proc.poll() is not None or time.monotonic() - changed > idle_s:
+            print(f"detection: {count} of {expected} results arrived", file=sys.stderr)
+            return
+        time.sleep(0.5)
+
+
+def run(args) -> tuple[dict, dict, list[dict], float]:
+    """Send everything through a fresh daemon; (sent, results by key, alerts, seconds)."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-detection-") as tmp, \
+            contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        broker = stack.enter_context(LocalMosquitto(workdir / "broker",
+                                                    preexec_fn=pinned(BROKER_CORE)))
+        inbox = Subscriber(broker.port, f"gateway/{GATEWAY_ID}/#")
+        stack.callback(inbox.close)
+        proc = start_gateway(gateway_config(workdir, broker.port, args.baseline, args.model),
+                             dict(os.environ))
+        stack.callback(lambda: (proc.terminate(), proc.wait(60)))
+        deadline = time.monotonic() + 60
+        while not inbox.json_payloads(f"gateway/{GATEWAY_ID}/status"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the gateway did not come online")
+            time.sleep(0.1)
+        boxes = Boxes(broker.port)
+        stack.callback(boxes.close)
+        for name in args.generators.split(","):
+            source = RigSource(args.seed) if name == "rig" else SynthSource(args.seed)
+            send_audio(boxes, source, args, START_S)
+        if "rig" in args.generators:
+            send_vibration(boxes, args, START_S)
+            send_week(boxes, args, START_S + 20 * 86_400)
+        boxes.flush()
+        wait_results(inbox, len(boxes.sent), proc)
+        with inbox._lock:
+            messages = list(inbox.messages)
+    results, alerts = {}, {}
+    for topic, payload, _ in messages:
+        doc = json.loads(payload)
+        if topic.endswith("/result"):
+            results[(doc["device_id"], doc["stream"], int(doc["ts"]))] = doc
+        elif topic.endswith("/alert"):
+            alerts[doc["id"]] = doc  # a repeat after a crash carries the same id
+    return boxes.sent, results, list(alerts.values()), time.monotonic() - started
+
+
+# --- figures and the report ------------------------------------------------------------------
+
+
+def summarise(args, sent: dict, results: dict, alerts: list[dict]) -> tuple[dict, dict]:
+    devices = by_device(sent)
+    figures, tables = {}, {}
+    for name in args.generators.split(","):
+        kinds = rig.AUDIO_FAULTS if name == "rig" else synth.FAULT_KINDS
+        mine = {d: w for d, w in devices.items() if d.startswith(f"{name}-")}
+        flat, tables[name] = auc_figures(name, scored_rows(mine, results), kinds)
+        figures.update(flat)
+        figures.update(onset_figures(name, mine, alerts, kinds, args.onset))
+    if "rig" in args.generators:
+        vibration = {d: w for d, w in devices.items() if d.startswith("rigvib-")}
+        flat, tables["rig_vibration"] = auc_figures("rig_vibration",
+                                                    scored_rows(vibration, results),
+                                                    VIBRATION_BEARING)
+        figures.update(flat)
+        figures.update(week_figures(devices, results, alerts, args.week_cadence_s))
+    models = sorted({r.get("model", "?") for r in results.values()})
+    return {"models": ", ".join(models), "windows_sent": len(sent),
+            "results_received": len(results), **figures}, tables
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    started = time.monotonic()
-    model = AudioModel(args.model)
-    rows, timing = score_all(args, model)
-    result = {"model": model.name_version, "devices": args.devices, **summarise(rows),
-              "features_ms_median": round(statistics.median(timing["features_ms"]), 3),
-              "model_ms_median": round(statistics.median(timing["model_ms"]), 3),
-              "seconds": round(time.monotonic() - started, 1)}
+    sent, results, alerts, seconds = run(args)
+    figures, tables = summarise(args, sent, results, alerts)
+    figures = {"machine": f"{platform.machine()} {os.cpu_count()} cpu, "
+                          f"{platform.python_version()}", **figures,
+               "seconds": round(seconds, 1), "runs": {}}
+    # report() prints scalars; lists go after it, None (nothing to measure) as a dash
+    scalars = {k: "—" if v is None else v for k, v in figures.items()
+               if k == "runs" or not isinstance(v, list | dict)}
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        report("detection benchmark (one seeded run)", scalars, GOALS, 1, None)
+        for key in sorted(set(figures) - set(scalars)):
+            print(f"  {key}: {figures[key]}")
+        for name, table in tables.items():
+            print_kinds(name, table)
     if args.json:
-        print(json.dumps(result))
-    else:
-        print_report(result)
+        print(json.dumps({**figures, "kinds": tables}))
     return 0
 
 

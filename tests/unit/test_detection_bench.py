@@ -1,0 +1,117 @@
+"""The pure parts of bench/detection.py: the AUC, the z-score peer and the figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.detection_figures import (
+    Sent,
+    ZScorePeer,
+    auc_figures,
+    audio_levels,
+    by_device,
+    onset_figures,
+    roc_auc,
+    week_figures,
+)
+
+
+def test_roc_auc_counts_pairs_and_ties_half():
+    assert roc_auc([1, 2, 3], [4, 5]) == 1.0
+    assert roc_auc([4, 5], [1, 2, 3]) == 0.0
+    assert roc_auc([1, 1], [1, 1]) == 0.5
+    assert roc_auc([1, 2, 3], [2, 4]) == pytest.approx(4.5 / 6)  # 2 ties with 2, beats 1
+    assert roc_auc([], [1]) is None
+
+
+def noise(rng, rate=16_000, level=0.01):
+    return level * rng.standard_normal(rate)
+
+
+@pytest.mark.parametrize("rate", [16_000, 44_100, 48_000])
+def test_band_levels_are_finite_and_a_tone_lands_in_its_band(rate):
+    rng = np.random.default_rng(0)
+    t = np.arange(rate) / rate
+    edges = np.geomspace(50, 8000, 33)
+    band = 24
+    tone = np.sqrt(edges[band] * edges[band + 1])
+    quiet = audio_levels(noise(rng, rate, 1e-3), rate)
+    levels = audio_levels(noise(rng, rate, 1e-3) + 0.1 * np.sin(2 * np.pi * tone * t), rate)
+    assert levels.shape == (32,) and np.all(np.isfinite(levels))  # bands narrower than a bin
+    assert abs(int(np.argmax(levels)) - band) <= 1
+    assert levels[band] > quiet[band] + 10
+
+
+def test_peer_scores_a_changed_spectrum_higher_and_ignores_off_windows():
+    rng = np.random.default_rng(1)
+    t = np.arange(16_000) / 16_000
+    running = [audio_levels(noise(rng), 16_000) for _ in range(40)]
+    off = [audio_levels(noise(rng, level=1e-4), 16_000) for _ in range(10)]
+    peer = ZScorePeer(np.array(running + off))
+    assert np.allclose(peer.mean, ZScorePeer(np.array(running)).mean)
+    healthy = peer.score(np.array([audio_levels(noise(rng), 16_000) for _ in range(10)]))
+    tone = peer.score(np.array([audio_levels(noise(rng) + 0.1 * np.sin(2 * np.pi * 3000 * t),
+                                             16_000) for _ in range(10)]))
+    assert tone.min() > healthy.max()
+
+
+def row(device, kind, severity, score, peer, anomaly=False):
+    return {"device": device, "kind": kind, "severity": severity, "score": score,
+            "peer": peer, "anomaly": anomaly}
+
+
+def test_auc_figures_pool_devices_and_compare_with_the_peer():
+    rows = [row(d, None, 0.0, s, s) for d in ("a", "b") for s in (1.0, 2.0)]
+    rows += [row("a", "leak", 0.5, 3.0, 1.5, True), row("b", "leak", 0.5, 2.5, 0.5, True),
+             row("a", "hum", 0.5, 0.5, 3.0), row("b", "hum", 0.5, None, 3.0)]
+    figures, kinds = auc_figures("g", rows, ("leak", "hum"))
+    assert figures["g_results_missing"] == 1
+    assert figures["g_pooled_auc_s050"] == pytest.approx(
+        roc_auc([1, 2, 1, 2], [3, 2.5, 0.5]), abs=1e-4)
+    assert kinds["leak"]["s050"] == [1.0, pytest.approx(roc_auc([1, 2, 1, 2], [1.5, 0.5]))]
+    assert figures["g_worst_kind_auc_s050"] == 0.0  # hum scored below every healthy window
+    assert figures["g_flagged_s050"] == pytest.approx(2 / 3, abs=1e-4)
+    assert figures["g_false_anomalies_healthy"] == 0.0
+    assert figures["g_pooled_auc_s010"] is None  # no windows at that severity
+
+
+def onset_windows(device, kind, start_ms, block):
+    return [Sent(device, "audio", start_ms + i * 60_000, f"onset:{kind}",
+                 kind if i >= block else None, 0.5 if i >= block else 0.0, True)
+            for i in range(2 * block)]
+
+
+def test_onset_counts_windows_to_the_first_anomaly_alert():
+    block = 4
+    sent = {(w.device, w.stream, w.ts_ms): w
+            for kind, start in (("leak", 0), ("hum", 10_000_000), ("rattle", 20_000_000))
+            for w in onset_windows("d", kind, start, block)}
+    hum_fault = 10_000_000 + block * 60_000
+    alerts = [{"device_id": "d", "state": "anomaly", "ts": (block + 2) * 60_000},  # leak: 3rd
+              {"device_id": "d", "state": "normal", "ts": 5_000_000},
+              {"device_id": "d", "state": "anomaly", "ts": 20_000_000},  # rattle: before onset
+              {"device_id": "d", "state": "anomaly", "ts": hum_fault - 1}]
+    figures = onset_figures("g", by_device(sent), alerts, ("leak", "hum", "rattle"), block)
+    assert figures["g_onset_to_alert_worst"] == 3
+    assert figures["g_onset_not_normal"] == 2  # hum and rattle started in anomaly
+    figures = onset_figures("g", by_device(sent), alerts[:2], ("leak", "hum"), block)
+    assert figures["g_onset_missed"] == 1 and figures["g_onset_to_alert_worst"] == block + 1
+
+
+def test_week_counts_anomaly_alerts_of_the_week_devices_per_device_day():
+    sent = {("rigweek-00", "audio", i * 120_000): Sent(
+        "rigweek-00", "audio", i * 120_000, "week", None, 0.0, i % 3 != 0) for i in range(720)}
+    alerts = [{"device_id": "rigweek-00", "state": "anomaly", "ts": 1},
+              {"device_id": "rigweek-00", "state": "normal", "ts": 2},
+              {"device_id": "rig-00", "state": "anomaly", "ts": 3}]
+    results = {key: {"anomaly": key[2] % 360_000 == 0} for key in sent}  # the off windows
+    figures = week_figures(by_device(sent), results, alerts, 120.0)
+    assert figures["rig_week_flagged_off"] == 1.0 and figures["rig_week_flagged_running"] == 0.0
+    assert figures["rig_week_flagged_running_by_device"] == {"rigweek-00": 0.0}
+    figures = week_figures(by_device(sent), {}, alerts, 120.0)
+    assert figures["rig_week_device_days"] == 1.0
+    assert figures["rig_week_false_alerts_by_day"] == [1]
+    assert figures["rig_false_alerts_per_device_day"] == 1.0
+    assert figures["rig_week_results_missing"] == 720
+    assert figures["rig_week_off_share"] == pytest.approx(1 / 3, abs=1e-3)
