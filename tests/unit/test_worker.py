@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from gateway.inference.audio_features import WindowFeatures
 from gateway.inference.results import ResultStore
 from gateway.inference.verdict import VerdictRules
 from gateway.inference.worker import Analyser, RetryPolicy
@@ -34,8 +35,11 @@ class Scorer:
         time.sleep(self.sleep_s)
         if self.calls <= self.fail_times:
             raise RuntimeError("flaky")
-        return SimpleNamespace(score=float(np.abs(samples).mean()), features_ms=0.1,
-                               model_ms=0.1, details={})
+        level = float(np.abs(samples).mean())
+        condition = WindowFeatures(("level",), np.array([level]), np.array([0.01]), ("dB",),
+                                   -10.0, {})
+        return SimpleNamespace(score=level, features_ms=0.1, model_ms=0.1, details={},
+                               condition=condition)
 
 
 @pytest.fixture
