@@ -47,7 +47,7 @@ from gateway.wav import WavError, decode_wav
 log = logging.getLogger("gateway.inference")
 STANDARD_GRAVITY = 9.80665
 CONDITION_FEATURES = "condition@1"  # the feature set: a new one learns every normal afresh
-VIBRATION_MODEL = f"{CONDITION_FEATURES}+iso10816"
+VIBRATION_MODEL = f"iso10816-velocity@1+{CONDITION_FEATURES}"
 SEVERE_ZONES = ("C", "D")  # ISO 10816: alert whatever the baseline says
 
 
@@ -257,7 +257,7 @@ def _audio_outcome(window: StoredWindow, model: AudioScorer) -> Outcome:
                        "features_ms": round(scored.features_ms, 3),
                        "model_ms": round(scored.model_ms, 3)})
     details.update(scored.condition.context, level_db=round(scored.condition.level_db, 2))
-    return Outcome(model=f"{CONDITION_FEATURES}+{model.name_version}",
+    return Outcome(model=f"{model.name_version}+{CONDITION_FEATURES}",
                    observation=Observation(scored.condition), details=details)
 
 
