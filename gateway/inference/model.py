@@ -34,6 +34,8 @@ __all__ = ["AudioModel", "AudioScore", "FeatureError", "ModelCard", "ModelError"
 
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 SCORE_KINDS = ("vector_error", "reconstruction")
+# Full scale is 1.0; a float WAV may hold anything. Far above this, float32 spectra overflow.
+MAX_AMPLITUDE = 1e6
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "compressor_ae.tflite"
 
 
@@ -216,6 +218,10 @@ def _model_rate_audio(samples: np.ndarray, sample_rate: float, params: MelParams
     mono = to_mono(samples)
     if not np.isfinite(mono).all():
         raise FeatureError("audio samples contain NaN or Inf")
+    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+    if peak > MAX_AMPLITUDE:
+        raise FeatureError(f"audio samples reach {peak:.3g}, far beyond full scale (1.0): "
+                           "their power would not be finite in float32")
     at_rate = resample(mono, sample_rate, params.sample_rate)
     if at_rate.size < params.min_samples():
         raise FeatureError(

@@ -28,6 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
+from gateway.inference.audio_features import WindowFeatures
 from gateway.inference.features import FeatureError, vibration_features
 from gateway.inference.model import ModelError
 from gateway.inference.result_writer import PendingResult, ResultWriter
@@ -240,6 +241,14 @@ class WindowJudge:
         return needs_vectors(memory, self.rules)
 
 
+def _finite_features(features: WindowFeatures) -> WindowFeatures:
+    if not (np.isfinite(features.values).all() and np.isfinite(features.level_db)):
+        bad = [n for n, v in zip(features.names, features.values, strict=True)
+               if not np.isfinite(v)]
+        raise FeatureError(f"features are not finite: {', '.join(bad[:5]) or 'level'}")
+    return features
+
+
 def _finite(details: dict) -> dict:
     """Refuse a window whose figures are not finite: inf/NaN must never reach a baseline."""
     for key, value in details.items():
@@ -258,7 +267,7 @@ def _audio_outcome(window: StoredWindow, model: AudioScorer) -> Outcome:
                        "model_ms": round(scored.model_ms, 3)})
     details.update(scored.condition.context, level_db=round(scored.condition.level_db, 2))
     return Outcome(model=f"{model.name_version}+{CONDITION_FEATURES}",
-                   observation=Observation(scored.condition), details=details)
+                   observation=Observation(_finite_features(scored.condition)), details=details)
 
 
 def _vibration_outcome(window: StoredWindow) -> Outcome:
@@ -271,7 +280,8 @@ def _vibration_outcome(window: StoredWindow) -> Outcome:
     if severity.iso_zone in SEVERE_ZONES:
         severe = (f"ISO 10816 zone {severity.iso_zone}: velocity "
                   f"{severity.rms_velocity_mm_s:.2f} mm/s")
-    return Outcome(model=VIBRATION_MODEL, observation=Observation(condition, severe),
+    return Outcome(model=VIBRATION_MODEL,
+                   observation=Observation(_finite_features(condition), severe),
                    details=details)
 
 

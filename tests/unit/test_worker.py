@@ -6,6 +6,7 @@ real LiteRT model; here some factories give scorers that fail on cue.
 
 from __future__ import annotations
 
+import json
 import time
 from types import SimpleNamespace
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from gateway.inference.audio_features import WindowFeatures
-from gateway.inference.results import ResultStore
+from gateway.inference.results import ResultStore, dumps
 from gateway.inference.verdict import VerdictRules
 from gateway.inference.worker import Analyser, RetryPolicy
 from gateway.intake.payloads import audio_window
@@ -141,3 +142,54 @@ def test_an_analysis_over_its_time_limit_counts_as_a_failed_attempt(store_path):
 
 def test_a_missing_window_is_not_retried(store_path):
     assert analyser(store_path, Scorer()).handle(999) is None
+
+
+def _strict_json(text: str):
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_huge_finite_vibration_samples_give_finite_figures_everywhere(store_path):
+    """1e200 m/s² passes intake as a finite number; squared it would be inf, and inf or NaN
+    must reach no score, baseline or stored JSON (issue 12.6)."""
+    doc = {"sample_rate": 3200, "x": [1e200 * np.sin(i / 3) for i in range(3200)],
+           "y": [1e200] * 1600 + [-1e200] * 1600, "z": [0.5e200 * (i % 7) for i in range(3200)]}
+    store = ResultStore(store_path)
+    with store.conn:
+        store.conn.execute("UPDATE windows SET stream = 'vibration', payload = ? WHERE id = 3",
+                           (json.dumps(doc).encode(),))
+    store.close()
+    assert analyser(store_path, Scorer()).handle(3) is None
+    (score, details), = rows(store_path, "SELECT score, details FROM results")
+    assert np.isfinite(score)
+    figures = _strict_json(details)
+    assert np.isfinite(figures["rms_velocity_mm_s"]) and figures["rms_velocity_mm_s"] > 1e190
+    assert np.isfinite(figures["kurtosis"]) and np.isfinite(figures["level_db"])
+    # Zone D whatever the baseline says: anomalous, and never learned as normal.
+    assert figures["why"].startswith("ISO 10816 zone D") and figures["state"] == "learning"
+    assert rows(store_path, "SELECT scores FROM baselines") == [("[]",)]
+    assert rows(store_path, "SELECT count(*) FROM baseline_vectors") == [(0,)]
+    (outbox,), = rows(store_path, "SELECT data FROM outbox WHERE kind = 'result'")
+    assert _strict_json(outbox)["details"] == figures
+
+
+def test_non_finite_features_are_dead_lettered_with_the_reason(store_path):
+    class NotFinite(Scorer):
+        def score(self, samples, sample_rate):
+            scored = super().score(samples, sample_rate)
+            scored.condition.values[0] = np.nan
+            return scored
+
+    assert analyser(store_path, NotFinite()).handle(1) is None
+    (error,), = rows(store_path, "SELECT error FROM dead_letters")
+    assert error.startswith("FeatureError") and "not finite" in error
+    assert rows(store_path, "SELECT count(*) FROM results") == [(0,)]
+    assert rows(store_path, "SELECT count(*) FROM baselines") == [(0,)]
+
+
+def test_the_analysis_stores_no_json_that_is_not_json():
+    with pytest.raises(ValueError):
+        dumps({"score": float("inf")})
+    with pytest.raises(ValueError):
+        dumps([float("nan")])
