@@ -25,14 +25,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from gateway.inference.features import FeatureError, MelParams, mel_filterbank
+from gateway.inference.features import FeatureError, MelParams, mel_filterbank, smooth_at_least
 
 MELS_PER_BAND = 4
 SEGMENT_S = 1.0  # tonal and envelope analysis per second of signal (1 Hz lines) ...
 MAX_SEGMENTS = 8  # ... averaged over at most the first 8 s, so cost stays bounded
 ROTATION_HZ = (10.0, 70.0)  # searched range of the shaft speed (2- to 8-pole motors)
 MAINS_HZ = (50.0, 60.0)
-IMPULSE_FRAME = 256  # 16 ms frames for the loudest-frame figure
+IMPULSE_FRAME_S = 0.016  # frames for the loudest-frame figure
 ENVELOPE_BANDS = ((500.0, 2000.0), (2000.0, 8000.0))
 MODULATION_HZ = (5.0, 500.0)  # where bearing and stroke rates sit in the envelope spectrum
 POWER_FLOOR = 1e-20  # -200 dB: keeps the logs finite on digital silence
@@ -93,12 +93,15 @@ class _Spectrum:
 
     def __init__(self, segments: np.ndarray, rate: int):
         n = segments.shape[1]
-        self.window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
-        # Lines are read from the windowed spectrum (little leakage between 1 Hz bins); band
-        # signals from the plain one (a window would put its own shape into the envelope).
-        self.power = np.mean(np.abs(np.fft.rfft(segments * self.window, axis=1)) ** 2,
-                             axis=0) / (n * n)
+        # One FFT serves both: band signals come from the plain spectrum (a window would put
+        # its own shape into the envelope), lines from the Hann-windowed one (little leakage
+        # between 1 Hz bins), which for a periodic Hann is exactly the plain spectrum
+        # convolved with (-1/4, 1/2, -1/4).
         self.complex = np.fft.rfft(segments, axis=1)
+        padded = np.pad(self.complex, ((0, 0), (1, 1)))
+        padded[:, 0] = np.conj(self.complex[:, 1])  # X[-1] = conj(X[1]) for a real signal
+        windowed = 0.5 * padded[:, 1:-1] - 0.25 * (padded[:, :-2] + padded[:, 2:])
+        self.power = np.mean(windowed.real**2 + windowed.imag**2, axis=0) / (n * n)
         self.hz_per_bin = rate / n
         self.n = n
 
@@ -132,15 +135,18 @@ def _tonal_features(spectrum: _Spectrum) -> tuple[list[float], float]:
     return [float(v) for v in values], rotation
 
 
-def _analytic(spectrum: _Spectrum, low: float, high: float) -> np.ndarray:
-    """Each segment band-passed (brick wall in the FFT) as an analytic signal: its absolute
-    value is the band's envelope."""
-    hz = np.arange(spectrum.complex.shape[1]) * spectrum.hz_per_bin
-    masked = spectrum.complex * ((hz >= low) & (hz < high))
-    full = np.zeros((masked.shape[0], spectrum.n), np.complex128)
-    full[:, : masked.shape[1]] = masked
-    full[:, 1 : masked.shape[1]] *= 2.0  # one-sided spectrum: the analytic signal
-    return np.fft.ifft(full, axis=1)
+def _envelope(spectrum: _Spectrum, low: float, high: float) -> tuple[np.ndarray, float]:
+    """The band's envelope per segment and its sample rate. The band's bins, moved down to
+    start at 0 Hz, are transformed back on their own: the magnitude of that complex signal
+    is the envelope (a shift in frequency does not change it), at a rate of the band's
+    width instead of the full rate, so the inverse FFT is a fraction of the full length."""
+    per_bin = spectrum.hz_per_bin
+    first = max(int(np.ceil(low / per_bin)), 1)
+    last = min(int(np.ceil(high / per_bin)), spectrum.complex.shape[1])
+    size = smooth_at_least(max(2 * int(MODULATION_HZ[1] / per_bin) + 2, last - first))
+    band = np.zeros((spectrum.complex.shape[0], size), np.complex128)
+    band[:, : last - first] = spectrum.complex[:, first:last]
+    return np.abs(np.fft.ifft(band, axis=1)), size * per_bin
 
 
 def _trim(signal: np.ndarray) -> np.ndarray:
@@ -149,17 +155,18 @@ def _trim(signal: np.ndarray) -> np.ndarray:
     return signal[:, edge : signal.shape[1] - edge]
 
 
-def _impulses(envelope: np.ndarray) -> list[float]:
+def _impulses(envelope: np.ndarray, rate: float) -> list[float]:
     """Impulsiveness of one band from its envelope: kurtosis of the band signal (log; the
-    envelope's E[a^4]/E[a^2]^2 is twice it) and how far the loudest 16 ms frame rises over
+    envelope's E[a^4]/E[a^2]^2 is 2/3 of it) and how far the loudest 16 ms frame rises over
     the median frame (dB)."""
     power = envelope**2
     kurtosis = np.mean(power**2, axis=1) / np.maximum(np.mean(power, axis=1), POWER_FLOOR) ** 2
     log_kurtosis = float(np.log(max(float(np.mean(kurtosis)) / 2 * 3, 1e-3)))
-    usable = power.shape[1] // IMPULSE_FRAME * IMPULSE_FRAME
-    if usable < 2 * IMPULSE_FRAME:
+    frame = max(int(IMPULSE_FRAME_S * rate), 1)
+    usable = power.shape[1] // frame * frame
+    if usable < 2 * frame:
         return [log_kurtosis, 0.0]
-    frames = power[:, :usable].reshape(power.shape[0], -1, IMPULSE_FRAME).mean(axis=2)
+    frames = power[:, :usable].reshape(power.shape[0], -1, frame).mean(axis=2)
     peaks = _db(np.max(frames, axis=1)) - _db(np.median(frames, axis=1))
     return [log_kurtosis, float(np.mean(peaks))]
 
@@ -169,12 +176,14 @@ def _envelope_features(spectrum: _Spectrum, rate: int) -> tuple[list[float], lis
     line over the envelope spectrum's median (dB), with that line's frequency."""
     values, peaks_hz = [], []
     for low, high in ENVELOPE_BANDS:
-        envelope = _trim(np.abs(_analytic(spectrum, low, min(high, rate / 2 + 1))))
-        values += _impulses(envelope)
-        mean = np.maximum(envelope.mean(axis=1, keepdims=True), 1e-15)
-        depth = np.mean(((envelope - mean) / mean) ** 2)
-        env_spectrum = np.mean(np.abs(np.fft.rfft((envelope - mean) / mean, axis=1)) ** 2, axis=0)
-        hz = np.fft.rfftfreq(envelope.shape[1], 1.0 / rate)
+        envelope, envelope_rate = _envelope(spectrum, low, min(high, rate / 2))
+        envelope = _trim(envelope)
+        values += _impulses(envelope, envelope_rate)
+        mean = np.maximum(envelope.mean(axis=1, keepdims=True), 1e-300)
+        relative = envelope / mean - 1.0
+        depth = np.mean(relative**2)
+        env_spectrum = np.mean(np.abs(np.fft.rfft(relative, axis=1)) ** 2, axis=0)
+        hz = np.fft.rfftfreq(envelope.shape[1], 1.0 / envelope_rate)
         band = (hz >= MODULATION_HZ[0]) & (hz <= MODULATION_HZ[1])
         if band.sum() < 3:
             values += [float(_db(depth)), 0.0]
@@ -187,6 +196,7 @@ def _envelope_features(spectrum: _Spectrum, rate: int) -> tuple[list[float], lis
     return values, peaks_hz
 
 
+@lru_cache(maxsize=8)
 def _names(params: MelParams) -> tuple[tuple[str, ...], tuple[str, ...]]:
     bands = band_names(params)
     names = [f"band {b} level" for b in bands] + [f"band {b} variation" for b in bands]
@@ -211,6 +221,13 @@ def _names(params: MelParams) -> tuple[tuple[str, ...], tuple[str, ...]]:
 _FLOORS = {"dB": FLOOR_DB, "log": FLOOR_LOG, "Hz": FLOOR_HZ}
 
 
+@lru_cache(maxsize=8)
+def _floors(units: tuple[str, ...]) -> np.ndarray:
+    floors = np.array([_FLOORS[u] for u in units])
+    floors.setflags(write=False)  # cached and shared
+    return floors
+
+
 def audio_condition(mono: np.ndarray, logmel_db: np.ndarray, params: MelParams
                     ) -> WindowFeatures:
     """Features of a mono window at params.sample_rate and its log-mel frames (dB).
@@ -226,9 +243,10 @@ def audio_condition(mono: np.ndarray, logmel_db: np.ndarray, params: MelParams
     level = float(_db(np.mean(y**2)))
     values = np.array([*levels, *variation, flatness, *tonal, *envelope, level], np.float64)
     names, units = _names(params)
+    floors = _floors(units)
     if not np.isfinite(values).all():
         bad = [n for n, v in zip(names, values, strict=True) if not np.isfinite(v)]
         raise FeatureError(f"audio features are not finite: {', '.join(bad[:5])}")
-    return WindowFeatures(names, values, np.array([_FLOORS[u] for u in units]), units, level,
+    return WindowFeatures(names, values, floors, units, level,
                           {"rotation_hz": round(rotation, 2),
                            "envelope_peak_hz": [round(h, 1) for h in envelope_hz]})

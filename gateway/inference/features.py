@@ -78,7 +78,7 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _smooth_at_least(n: int) -> int:
+def smooth_at_least(n: int) -> int:
     """Smallest 2^a 3^b 5^c >= n: FFT lengths pocketfft handles fastest."""
     best = 1 << max(n - 1, 0).bit_length()
     five = 1
@@ -128,7 +128,7 @@ def resample(samples: np.ndarray, from_rate: float, to_rate: float) -> np.ndarra
         raise FeatureError(f"cannot resample {x.size} sample(s)")
     up, down = ratio.numerator, ratio.denominator
     lead = down * -(-RESAMPLE_PAD // down)  # maps to a whole number of output samples
-    length = down * _smooth_at_least(-(-(x.size + 2 * lead) // down))
+    length = down * smooth_at_least(-(-(x.size + 2 * lead) // down))
     padded = np.pad(x, (lead, length - x.size - lead), mode="reflect", reflect_type="odd")
     out_length = length // down * up
     spectrum = np.fft.rfft(padded)
