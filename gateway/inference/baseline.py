@@ -3,7 +3,9 @@
 Fitted once from the device's first healthy running windows (numpy only):
 
 1. **Off windows out.** The running level is the 90th percentile of the windows' levels;
-   a window `OFF_DROP_DB` or more below it is the machine stopped (duty cycles), not learned.
+   a window `OFF_DROP_DB` or more below it is the machine stopped (duty cycles), not learned;
+   so is one `QUIETER_DB` below it whose band levels (rotation line for vibration) are that
+   much quieter too (median over them): the room's noise alone, not a changed machine.
 2. **Robust standardisation.** Per feature the median and 1.4826 x MAD (floored per feature:
    below the floor a change is round-off), so a few bad windows in the baseline cannot move
    them; z-values are clipped to +-`Z_CLIP` when the correlation is estimated.
@@ -29,6 +31,7 @@ import numpy as np
 
 MAD_TO_SIGMA = 1.4826
 OFF_DROP_DB = 12.0  # this far below the running level: the compressor is off
+QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
 RUNNING_QUANTILE = 90.0
 Z_CLIP = 6.0  # for estimating the correlation: one wild value cannot dominate it
 SCORE_Z_CLIP = 1000.0  # when scoring: keeps every score finite
@@ -70,10 +73,33 @@ class Assessment:
     z: np.ndarray  # per feature, against the (drifted) centre
 
 
-def running_mask(levels: np.ndarray) -> np.ndarray:
-    """Which windows ran: not OFF_DROP_DB below the level most of them reached."""
+def _shape_features(names) -> list[int]:
+    """The features whose broad drop says "stopped" rather than "changed": the band levels
+    (audio) and the rotation line (vibration)."""
+    return [i for i, name in enumerate(names)
+            if (name.startswith("band ") and name.endswith(" level"))
+            or name == "rotation 1x velocity"]
+
+
+def _quieter_everywhere(reference: np.ndarray, values: np.ndarray, shape: list[int]):
+    """Median drop (dB) of the shape features against the running reference, per row."""
+    if not shape:
+        return np.zeros(np.atleast_2d(values).shape[0])
+    return np.median(reference[shape] - np.atleast_2d(values)[:, shape], axis=1)
+
+
+def running_mask(levels: np.ndarray, vectors: np.ndarray | None = None, names=()) -> np.ndarray:
+    """Which windows ran: not OFF_DROP_DB below the level most of them reached, nor
+    QUIETER_DB below it with the spectrum quieter by as much across its bands."""
     running_level = float(np.percentile(levels, RUNNING_QUANTILE))
-    return levels > running_level - OFF_DROP_DB
+    running = levels > running_level - OFF_DROP_DB
+    shape = _shape_features(names)
+    if vectors is None or not shape or running.sum() < 2:
+        return running
+    reference = np.median(vectors[running], axis=0)
+    quieter = (levels <= running_level - QUIETER_DB) & (
+        _quieter_everywhere(reference, vectors, shape) >= QUIETER_DB)
+    return running & ~quieter
 
 
 def _centre_scale(vectors: np.ndarray, floors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +156,7 @@ def fit(names, vectors: np.ndarray, levels: np.ndarray, floors: np.ndarray, need
         threshold: float) -> Fit | None:
     """The device's normal from its learning windows, or None while fewer than `needed` of
     them ran (off windows do not count)."""
-    running = running_mask(levels)
+    running = running_mask(levels, vectors, names)
     if running.sum() < needed:
         return None
     kept = vectors[running]
@@ -147,8 +173,16 @@ def assess(fit: Fit, centre: np.ndarray, values: np.ndarray) -> Assessment:
     return Assessment((d - fit.median) / fit.sigma, z)
 
 
-def is_off(fit: Fit, level_db: float) -> bool:
-    return level_db <= fit.running_level_db - OFF_DROP_DB
+def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None) -> bool:
+    """The machine is stopped: far quieter than it runs, or quieter and quieter everywhere
+    (energy and spectral shape: a fault changes the shape, a stop lowers all of it)."""
+    drop = fit.running_level_db - level_db
+    if drop >= OFF_DROP_DB:
+        return True
+    if values is None or drop < QUIETER_DB:
+        return False
+    shape = _shape_features(fit.names)
+    return bool(shape) and float(_quieter_everywhere(fit.origin, values, shape)[0]) >= QUIETER_DB
 
 
 def follow(fit: Fit, centre: np.ndarray, values: np.ndarray, rate: float,

@@ -90,7 +90,8 @@ def judge(memory: DeviceMemory, observation: Observation, model: str,
     if memory.fit is None:
         return _learn(memory, observation, rules)
     features = observation.features
-    if not observation.severe and baseline.is_off(memory.fit, features.level_db):
+    if not observation.severe and baseline.is_off(memory.fit, features.level_db,
+                                                  features.values):
         drop = memory.fit.running_level_db - features.level_db
         why = f"machine off: level {drop:.0f} dB below its running level"
         return Verdict(replace(memory, state=OFF), 0.0, memory.threshold, False, None, "",

@@ -192,3 +192,17 @@ def test_every_score_is_finite_even_for_absurd_features():
     rng = np.random.default_rng(13)
     verdict, = run([window(rng, shift=((0, 1e300),))], learned(rng))
     assert np.isfinite(verdict.score) and verdict.anomaly is True
+
+
+def test_a_stop_only_8_db_quieter_is_off_when_every_band_drops_but_a_changed_band_is_not():
+    rng = np.random.default_rng(14)
+    everywhere = tuple((i, -8.0) for i in range(len(NAMES)))
+    learning = [window(rng, level=RUNNING_DB - 8, shift=everywhere) if i % 4 == 0
+                else window(rng) for i in range(40)]
+    fitted, = [v for v in run(learning) if v.refit]
+    assert fitted.memory.fit.windows <= 30 and len(fitted.memory.levels) == 40
+    memory = fitted.memory
+    stopped, = run([window(rng, level=RUNNING_DB - 8, shift=everywhere)], memory)
+    assert stopped.details["state"] == "off" and stopped.anomaly is False
+    changed, = run([window(rng, level=RUNNING_DB - 8, shift=((2, -20.0),))], memory)
+    assert changed.details["state"] == "normal" and changed.anomaly is True
