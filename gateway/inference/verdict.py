@@ -1,8 +1,10 @@
 """From a window's features to a verdict: the device's learned normal, its state and alerts.
 
 Pure functions over plain values, so the rules can be tested without a store:
-- a device (per stream) first learns from `baseline_windows` windows in which it ran
-  (windows of a stopped machine are kept out: baseline.py); meanwhile it is `learning`;
+- a device (per stream) first learns from its first `baseline_windows` windows, fitted on
+  those in which it ran (windows of a stopped machine are kept out: baseline.py); if fewer
+  than half of them ran (at least MIN_RUNNING_WINDOWS), it learns on until that many did;
+  meanwhile it is `learning`;
 - then each window is scored against that normal (baseline.py): the score is in units of
   the device's own spread, and `threshold_sigmas` is the threshold on every device;
 - a window of a stopped machine (`off`) is neither scored as an anomaly nor learned, and
@@ -27,6 +29,12 @@ from gateway.inference.baseline import Fit
 from gateway.inference.explain import describe, drivers
 
 LEARNING, NORMAL, ANOMALY, OFF = "learning", "normal", "anomaly", "off"
+MIN_RUNNING_WINDOWS = 10
+
+
+def running_needed(rules: VerdictRules) -> int:
+    """Running windows a fit needs: half the baseline, at least MIN_RUNNING_WINDOWS."""
+    return max(MIN_RUNNING_WINDOWS, -(-rules.baseline_windows // 2))
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,7 @@ def _learn(memory: DeviceMemory, observation: Observation, rules: VerdictRules) 
     fitted = None
     if vectors is not None and len(levels) >= rules.baseline_windows:
         fitted = baseline.fit(features.names, np.asarray(vectors), np.asarray(levels),
-                              features.floors, rules.baseline_windows, rules.threshold_sigmas)
+                              features.floors, running_needed(rules), rules.threshold_sigmas)
     if fitted is None:
         state = ANOMALY if memory.alarm == ANOMALY else LEARNING
         why = f"learning this device's normal ({len(levels)} windows so far)"

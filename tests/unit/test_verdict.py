@@ -104,7 +104,9 @@ def test_an_off_window_neither_alarms_nor_enters_the_baseline():
                 else window(rng) for i in range(45)]
     verdicts = run(learning)
     fitted = [v for v in verdicts if v.refit]
-    assert len(fitted) == 1 and fitted[0].memory.fit.windows == 30
+    # Learning ends after the first 30 windows; the fit uses the 20 that ran.
+    assert len(fitted) == 1 and fitted[0].memory.fit.windows == 20
+    assert len(fitted[0].memory.levels) == 30
     memory = fitted[0].memory
     centre = memory.centre
     after = run([window(rng, level=RUNNING_DB - 20, shift=((0, -30.0),)) for _ in range(10)],
@@ -200,9 +202,20 @@ def test_a_stop_only_8_db_quieter_is_off_when_every_band_drops_but_a_changed_ban
     learning = [window(rng, level=RUNNING_DB - 8, shift=everywhere) if i % 4 == 0
                 else window(rng) for i in range(40)]
     fitted, = [v for v in run(learning) if v.refit]
-    assert fitted.memory.fit.windows <= 30 and len(fitted.memory.levels) == 40
+    assert fitted.memory.fit.windows <= 22 and len(fitted.memory.levels) == 30
     memory = fitted.memory
     stopped, = run([window(rng, level=RUNNING_DB - 8, shift=everywhere)], memory)
     assert stopped.details["state"] == "off" and stopped.anomaly is False
     changed, = run([window(rng, level=RUNNING_DB - 8, shift=((2, -20.0),))], memory)
     assert changed.details["state"] == "normal" and changed.anomaly is True
+
+
+def test_learning_goes_on_until_half_the_baseline_ran():
+    rng = np.random.default_rng(15)
+    mostly_off = [window(rng) if i % 4 == 0 else window(rng, level=RUNNING_DB - 30)
+                  for i in range(80)]
+    verdicts = run(mostly_off)
+    fitted, = [(i, v) for i, v in enumerate(verdicts) if v.refit]
+    # 15 running windows (half of 30) arrive with the 57th window: learning ends there.
+    assert fitted[0] == 56 and fitted[1].memory.fit.windows <= 15
+    assert all(v.threshold is None for v in verdicts[:57])
