@@ -12,7 +12,7 @@ Pure functions over plain values, so the rules can be tested without a store:
 - the device turns `anomaly` when `alert_after` of its last `alert_window` windows were
   anomalous, and back to `normal` only when none of them was (hysteresis);
 - an absolute limit (ISO 10816 zone C/D for vibration) makes a window anomalous whatever the
-  baseline says, also while learning, and such a window is never learned;
+  baseline says, also while learning (where it is still learned: see _learn);
 - clearly normal windows (score below `follow_below` x threshold) pull the centre towards
   them by `follow_rate`, never more than `drift_cap` spreads from the learned centre.
 """
@@ -142,14 +142,15 @@ def _score(memory: DeviceMemory, observation: Observation, rules: VerdictRules) 
 
 
 def _learn(memory: DeviceMemory, observation: Observation, rules: VerdictRules) -> Verdict:
+    """One learning window. A window breaking an absolute limit is anomalous and votes for an
+    alert, and is still learned: the baseline is this machine as it is (a machine installed
+    in zone C must still get a normal to compare with), the limit alerts on its own."""
     features = observation.features
-    if observation.severe:  # never learned as normal; alerts like any anomalous window
+    recent, alarm, reason = memory.recent, memory.alarm, ""
+    if observation.severe:
         recent, alarm, reason = _vote(memory, True, rules, observation.severe)
-        state = ANOMALY if alarm == ANOMALY else LEARNING
-        alert = alarm if alarm != memory.alarm else None
-        return Verdict(replace(memory, state=state, alarm=alarm, recent=recent), 0.0, None,
-                       True, alert, reason,
-                       {"state": state, "why": observation.severe, "drivers": []})
+    alert = alarm if alarm != memory.alarm else None
+    anomaly = True if observation.severe else None
     vector = tuple(float(v) for v in features.values)
     levels = memory.levels + (features.level_db,)
     vectors = None if memory.vectors is None else memory.vectors + (vector,)
@@ -158,15 +159,17 @@ def _learn(memory: DeviceMemory, observation: Observation, rules: VerdictRules) 
         fitted = baseline.fit(features.names, np.asarray(vectors), np.asarray(levels),
                               features.floors, running_needed(rules), rules.threshold_sigmas)
     if fitted is None:
-        state = ANOMALY if memory.alarm == ANOMALY else LEARNING
+        state = ANOMALY if alarm == ANOMALY else LEARNING
         why = f"learning this device's normal ({len(levels)} windows so far)"
-        return Verdict(replace(memory, levels=levels, vectors=vectors, state=state), 0.0, None,
-                       None, None, "", {"state": LEARNING, "why": why, "drivers": []},
-                       learned=vector)
+        why = f"{observation.severe}; {why}" if observation.severe else why
+        return Verdict(replace(memory, levels=levels, vectors=vectors, state=state, alarm=alarm,
+                               recent=recent), 0.0, None, anomaly, alert, reason,
+                       {"state": state, "why": why, "drivers": []}, learned=vector)
     new_memory = replace(memory, levels=levels, vectors=None, fit=fitted,
                          centre=tuple(float(v) for v in fitted.origin),
-                         threshold=float(rules.threshold_sigmas),
-                         state=memory.alarm, recent="")
+                         threshold=float(rules.threshold_sigmas), state=alarm, alarm=alarm,
+                         recent=recent)
     why = f"normal learned from {fitted.windows} running windows"
-    return Verdict(new_memory, 0.0, None, None, None, "",
+    why = f"{observation.severe}; {why}" if observation.severe else why
+    return Verdict(new_memory, 0.0, None, anomaly, alert, reason,
                    {"state": LEARNING, "why": why, "drivers": []}, learned=vector, refit=True)

@@ -173,11 +173,12 @@ def test_a_slowly_growing_fault_is_not_learned_away():
 def test_an_absolute_limit_alerts_whatever_the_baseline_says():
     rng = np.random.default_rng(11)
     severe = "ISO 10816 zone D: velocity 9.00 mm/s"
-    # While learning: anomalous, never learned, and it alerts.
+    # While learning: anomalous and it alerts; still learned (the machine as it is).
     early = run([dataclasses.replace(window(rng), severe=severe) for _ in range(3)])
-    assert all(v.anomaly is True and v.learned is None for v in early)
+    assert all(v.anomaly is True and v.threshold is None for v in early)
     assert early[-1].alert == "anomaly" and severe in early[-1].reason
-    assert early[-1].memory.levels == ()
+    assert len(early[-1].memory.levels) == 3 and early[-1].memory.state == "anomaly"
+    assert early[-1].details["why"].startswith(severe)
     # After learning, a window the baseline finds ordinary is still anomalous.
     later = run([dataclasses.replace(window(rng), severe=severe)], learned(rng))
     assert later[0].anomaly is True and later[0].details["why"].startswith(severe)
