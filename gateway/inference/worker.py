@@ -4,7 +4,12 @@
 None when the window is finished with (a result stored or handed to the result
 writer, or given up to the dead-letter list) and a delay in seconds when a
 transient failure should be retried. Permanent failures (the window cannot be
-decoded, the model does not fit the features) go to the dead-letter list at once.
+decoded, the model does not fit the features, a feature is not finite) go to the
+dead-letter list at once: inf or NaN never reaches a baseline, score or threshold.
+
+The worker computes the window's condition features (and for audio the model's
+score, one of them); the published score is judged against the device's learned
+normal inside the result's transaction (verdict.py, via WindowJudge).
 
 Each worker thread has its own interpreter and its own store connection. With a
 `ResultWriter` (the daemon's case) a worker hands the computed outcome to it and

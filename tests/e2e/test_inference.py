@@ -116,6 +116,37 @@ def test_vibration_windows_get_iso_velocity_results(tmp_path, broker, publisher,
         gateway.terminate()
 
 
+def test_vibration_bearing_impacts_alert_through_the_daemon_with_iso_velocity_in_zone_a_or_b(
+        tmp_path, broker, publisher, results):
+    config = _config(tmp_path, broker, "gw-bearing")
+    profile = synth.profile_for("box-b")
+
+    def doc(index, **fault):
+        xyz = synth.vibration_window(profile, duration_s=1.0, sample_rate=3200,
+                                     t0_s=float(index), rng=np.random.default_rng(index), **fault)
+        return json.dumps({"sample_rate": 3200, "x": xyz[0].tolist(), "y": xyz[1].tolist(),
+                           "z": xyz[2].tolist()})
+
+    topic = "gateway/gw-bearing/box-b/result"
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    try:
+        publisher.publish_all(("sensors/box-b/vibration", doc(i)) for i in range(12))
+        wait_for(lambda: len(results.json_payloads(topic)) == 12, timeout_s=30,
+                 what="12 vibration results")
+        publisher.publish_all(("sensors/box-b/vibration",
+                               doc(100 + i, fault="bearing", severity=0.1)) for i in range(3))
+        alert, = wait_for(lambda: results.json_payloads("gateway/gw-bearing/box-b/alert"),
+                          timeout_s=30, what="a bearing alert")
+        wait_for(lambda: len(results.json_payloads(topic)) == 15, timeout_s=30,
+                 what="the fault's results")
+        faulty = results.json_payloads(topic)[12:]
+        assert all(r["details"]["iso_zone"] in "AB" for r in faulty)  # ISO alone sees nothing
+        assert all(r["anomaly"] for r in faulty) and alert["state"] == "anomaly"
+        assert any(word in alert["reason"] for word in ("kurtosis", "envelope", "high-frequency"))
+    finally:
+        gateway.terminate()
+
+
 def test_a_fault_after_the_baseline_raises_an_alert(tmp_path, broker, publisher, results):
     config = _config(tmp_path, broker, "gw-alert")
     gateway = GatewayProcess(config, tmp_path / "gw.log").start()
