@@ -32,10 +32,6 @@ LEARNING, NORMAL, ANOMALY, OFF = "learning", "normal", "anomaly", "off"
 MIN_RUNNING_WINDOWS = 10
 
 
-def running_needed(rules: VerdictRules) -> int:
-    """Running windows a fit needs: half the baseline, at least MIN_RUNNING_WINDOWS."""
-    return max(MIN_RUNNING_WINDOWS, -(-rules.baseline_windows // 2))
-
 
 @dataclass(frozen=True)
 class VerdictRules:
@@ -46,6 +42,11 @@ class VerdictRules:
     follow_below: float = 0.5  # share of the threshold under which a window is clearly normal
     follow_rate: float = 0.01  # how far each clearly normal window pulls the centre
     drift_cap: float = 3.0  # spreads the centre may move from the learned one, at most
+
+
+def running_needed(rules: VerdictRules) -> int:
+    """Running windows a fit needs: half the baseline, at least MIN_RUNNING_WINDOWS."""
+    return max(MIN_RUNNING_WINDOWS, -(-rules.baseline_windows // 2))
 
 
 @dataclass(frozen=True)
