@@ -78,7 +78,7 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _smooth_at_least(n: int) -> int:
+def smooth_at_least(n: int) -> int:
     """Smallest 2^a 3^b 5^c >= n: FFT lengths pocketfft handles fastest."""
     best = 1 << max(n - 1, 0).bit_length()
     five = 1
@@ -128,7 +128,7 @@ def resample(samples: np.ndarray, from_rate: float, to_rate: float) -> np.ndarra
         raise FeatureError(f"cannot resample {x.size} sample(s)")
     up, down = ratio.numerator, ratio.denominator
     lead = down * -(-RESAMPLE_PAD // down)  # maps to a whole number of output samples
-    length = down * _smooth_at_least(-(-(x.size + 2 * lead) // down))
+    length = down * smooth_at_least(-(-(x.size + 2 * lead) // down))
     padded = np.pad(x, (lead, length - x.size - lead), mode="reflect", reflect_type="odd")
     out_length = length // down * up
     spectrum = np.fft.rfft(padded)
@@ -295,12 +295,20 @@ def vibration_features(xyz: np.ndarray, sample_rate: float) -> VibrationFeatures
             f"cannot resolve the {ISO_BAND_HZ[0]:g} Hz band edge; need at least "
             f"{MIN_VIBRATION_S:g} s at more than {2 * ISO_BAND_HZ[0]:g} Hz"
         )
+    # Scaled by the peak before any square: 1e200 m/s^2 must give large figures, not inf.
     accel = data - data.mean(axis=1, keepdims=True)
+    peak = float(np.max(np.abs(accel))) or 1.0
+    if not np.isfinite(peak):
+        raise FeatureError("vibration samples are too large to analyse")
+    accel /= peak
     power, hz = _velocity_spectra(accel, sample_rate)
-    velocity = float(np.sqrt(power.sum(axis=1).max())) * 1000.0
+    velocity = float(np.sqrt(power.sum(axis=1).max())) * 1000.0 * peak
     kurtosis, crest = _shape_figures(accel)
+    rms_accel = float(np.sqrt(np.mean(np.sum(accel**2, axis=0)))) * peak
+    if not np.isfinite([velocity, rms_accel]).all():
+        raise FeatureError("vibration samples are too large to analyse")
     return VibrationFeatures(
-        rms_accel_ms2=float(np.sqrt(np.mean(np.sum(accel**2, axis=0)))),
+        rms_accel_ms2=rms_accel,
         rms_velocity_mm_s=velocity,
         iso_zone=iso_zone(velocity),
         kurtosis=kurtosis,

@@ -27,7 +27,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gateway.inference.features import FeatureError, MelParams, audio_vectors
+from gateway.inference.audio_features import FLOOR_LOG, WindowFeatures, audio_condition
+from gateway.inference.features import (
+    FeatureError,
+    MelParams,
+    context_vectors,
+    log_mel,
+    resample,
+    to_mono,
+)
 from gateway.logs import kv
 
 __all__ = ["AudioModel", "AudioScore", "FeatureError", "ModelCard", "ModelError",
@@ -35,6 +43,8 @@ __all__ = ["AudioModel", "AudioScore", "FeatureError", "ModelCard", "ModelError"
 
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 SCORE_KINDS = ("vector_error", "reconstruction")
+# Full scale is 1.0; a float WAV may hold anything. Far above this, float32 spectra overflow.
+MAX_AMPLITUDE = 1e6
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "compressor_ae.tflite"
 
 
@@ -231,6 +241,38 @@ class AudioScore(NamedTuple):
     features_ms: float
     model_ms: float
     details: dict  # small and JSON-able: vectors, mean_db, max_vector_score
+    # The condition features (audio_features.py) with the model's score as one more feature.
+    condition: WindowFeatures | None = None
+
+
+def _model_rate_audio(samples: np.ndarray, sample_rate: float, params: MelParams):
+    """Mono at the model rate, its log-mel frames and context vectors; FeatureError if the
+    window is too short or not finite (float32 WAVs can hold 1e38: their power is inf)."""
+    mono = to_mono(samples)
+    if not np.isfinite(mono).all():
+        raise FeatureError("audio samples contain NaN or Inf")
+    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+    if peak > MAX_AMPLITUDE:
+        raise FeatureError(f"audio samples reach {peak:.3g}, far beyond full scale (1.0): "
+                           "their power would not be finite in float32")
+    at_rate = resample(mono, sample_rate, params.sample_rate)
+    if at_rate.size < params.min_samples():
+        raise FeatureError(
+            f"audio is {mono.size / sample_rate:.3f} s long; the model needs at least "
+            f"{params.min_samples() / params.sample_rate:.3f} s for one "
+            f"{params.context_frames}-frame vector")
+    logmel = log_mel(at_rate, params)
+    if not np.isfinite(logmel).all():
+        raise FeatureError("audio too loud to analyse: its spectrum is not finite")
+    return at_rate, logmel, context_vectors(logmel, params.context_frames)
+
+
+def _with_model_score(condition: WindowFeatures, score: float) -> WindowFeatures:
+    """The autoencoder's opinion as one more feature (log: its scale is multiplicative)."""
+    return WindowFeatures(condition.names + ("autoencoder score",),
+                          np.append(condition.values, np.log(max(score, 1e-6))),
+                          np.append(condition.floors, FLOOR_LOG), condition.units + ("log",),
+                          condition.level_db, condition.context)
 
 
 class AudioModel:
@@ -257,15 +299,18 @@ class AudioModel:
         """Score a decoded window: float32 (frames,) or (frames, channels) at any rate.
         FeatureError if it cannot be analysed (too short, not finite)."""
         started = time.perf_counter()
-        vectors = audio_vectors(samples, sample_rate, self.card.features)
+        params = self.card.features
+        at_rate, logmel, vectors = _model_rate_audio(samples, sample_rate, params)
+        condition = audio_condition(at_rate, logmel, params)
         featured = time.perf_counter()
         scores = self._vector_scores(vectors)
         done = time.perf_counter()
+        score = float(scores.mean())
         details = {"vectors": int(vectors.shape[0]),
                    "mean_db": round(float(vectors.mean()), 2),
                    "max_vector_score": float(scores.max())}
-        return AudioScore(float(scores.mean()), (featured - started) * 1000,
-                          (done - featured) * 1000, details)
+        return AudioScore(score, (featured - started) * 1000, (done - featured) * 1000, details,
+                          _with_model_score(condition, score))
 
     def _vector_scores(self, vectors: np.ndarray) -> np.ndarray:
         """One anomaly value per vector, in as few invocations as the model's batch allows."""

@@ -13,6 +13,7 @@ result writer's group commit), each in a savepoint of its own.
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from gateway.inference.verdict import DeviceMemory, Verdict
+from gateway.inference.baseline import Fit
+from gateway.inference.verdict import DeviceMemory, Observation, Verdict
 from gateway.store.database import failed_in_the_database, immediate, open_database
 
 ERROR_CHARS = 500
@@ -42,10 +44,10 @@ class StoredWindow(NamedTuple):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the analysis computed for one window."""
+    """What the analysis computed for one window; the published score is the verdict's."""
 
     model: str
-    score: float
+    observation: Observation
     details: dict
 
 
@@ -68,6 +70,12 @@ _SAVEPOINT = "one_result"  # each result of a batch, so one can be rolled back a
 
 
 Judge = Callable[[DeviceMemory], Verdict]
+NeedsVectors = Callable[[DeviceMemory], bool]
+
+
+def dumps(value) -> str:
+    """Every JSON the analysis stores: compact, and never NaN or Infinity (not JSON)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def _failed_in_the_database(error: Exception, conn: sqlite3.Connection) -> bool:
@@ -85,6 +93,7 @@ class ResultStore:
         self.conn = self.db.conn
         self.store_id = self.conn.execute(
             "SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
+        self._fits: dict[tuple[str, str], tuple] = {}  # (device, stream) -> (version, fit, centre)
 
     def close(self) -> None:
         self.db.close()
@@ -109,18 +118,43 @@ class ResultStore:
             "FROM windows WHERE id = ?", (window_id,)).fetchone()
         return StoredWindow(*row)
 
-    def memory(self, device_id: str, stream: str, model: str) -> DeviceMemory:
+    def memory(self, device_id: str, stream: str, model: str,
+               with_vectors: NeedsVectors = lambda memory: False) -> DeviceMemory:
+        """The device's memory as stored; its learning vectors too when with_vectors says a
+        fit may be due. The parsed fit is cached per row version (it is written once)."""
         base = self.conn.execute(
-            "SELECT model, scores, threshold FROM baselines WHERE device_id = ? AND stream = ?",
-            (device_id, stream)).fetchone()
+            "SELECT model, scores, threshold, version FROM baselines "
+            "WHERE device_id = ? AND stream = ?", (device_id, stream)).fetchone()
         state = self.conn.execute(
-            "SELECT state, recent FROM device_states WHERE device_id = ? AND stream = ?",
+            "SELECT state, recent, alarm FROM device_states WHERE device_id = ? AND stream = ?",
             (device_id, stream)).fetchone()
         if base is None:
-            return DeviceMemory(model=model)
-        return DeviceMemory(model=base[0], baseline=tuple(json.loads(base[1])),
-                            threshold=base[2], state=state[0] if state else "learning",
-                            recent=state[1] if state else "")
+            memory = DeviceMemory(model=model)
+        else:
+            fit, centre = self._fit(device_id, stream, base[3])
+            memory = DeviceMemory(model=base[0], levels=tuple(json.loads(base[1])),
+                                  fit=fit, centre=centre, threshold=base[2],
+                                  state=state[0] if state else "learning",
+                                  alarm=state[2] if state else "normal",
+                                  recent=state[1] if state else "")
+        if memory.model == model and with_vectors(memory):
+            memory = _with_vectors(memory, self.conn.execute(
+                "SELECT features FROM baseline_vectors WHERE device_id = ? AND stream = ? "
+                "AND model = ? ORDER BY id", (device_id, stream, model)))
+        return memory
+
+    def _fit(self, device_id: str, stream: str, version: int):
+        key = (device_id, stream)
+        cached = self._fits.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1], cached[2]
+        fit_json, centre_json = self.conn.execute(
+            "SELECT fit, centre FROM baselines WHERE device_id = ? AND stream = ?",
+            key).fetchone()
+        fit = Fit.from_json(json.loads(fit_json)) if fit_json else None
+        centre = tuple(json.loads(centre_json)) if centre_json else None
+        self._fits[key] = (version, fit, centre)
+        return fit, centre
 
     def record_failure(self, window_id: int, error: str) -> None:
         with immediate(self.conn):
@@ -189,7 +223,8 @@ class ResultStore:
         if conn.execute("SELECT 1 FROM results WHERE window_id = ?", (window.id,)).fetchone():
             conn.execute("UPDATE analysis SET state = 'done' WHERE window_id = ?", (window.id,))
             return None
-        verdict = judge(self.memory(window.device_id, window.stream, outcome.model))
+        needs = getattr(judge, "needs_vectors", lambda memory: False)
+        verdict = judge(self.memory(window.device_id, window.stream, outcome.model, needs))
         self._insert_result(window, outcome, verdict)
         self._remember(window, outcome, verdict)
         if verdict.alert:
@@ -203,43 +238,75 @@ class ResultStore:
 
     def _record(self, kind: str, device_id: str, ts_ms: int, data: dict) -> str:
         seq = self.conn.execute(_OUTBOX, (kind, device_id, ts_ms, now_ms(),
-                                          json.dumps(data, separators=(",", ":")))).fetchone()[0]
+                                          dumps(data))).fetchone()[0]
         return f"{self.store_id}-{seq}"
 
     def _insert_result(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
         anomaly = None if verdict.anomaly is None else bool(verdict.anomaly)
-        data = {"stream": window.stream, "model": outcome.model, "score": outcome.score,
-                "threshold": verdict.threshold, "anomaly": anomaly, "details": outcome.details}
+        details = {**outcome.details, **verdict.details}
+        data = {"stream": window.stream, "model": outcome.model, "score": verdict.score,
+                "threshold": verdict.threshold, "anomaly": anomaly, "details": details}
         record_id = self._record("result", window.device_id, window.captured_at_ms, data)
         self.conn.execute(
             "INSERT INTO results (window_id, record_id, device_id, stream, ts_ms, model, score, "
             "threshold, anomaly, details, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (window.id, record_id, window.device_id, window.stream, window.captured_at_ms,
-             outcome.model, outcome.score, verdict.threshold, anomaly,
-             json.dumps(outcome.details, separators=(",", ":")), now_ms()))
+             outcome.model, verdict.score, verdict.threshold, anomaly, dumps(details), now_ms()))
 
     def _insert_alert(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
-        data = {"stream": window.stream, "state": verdict.alert, "score": outcome.score,
+        data = {"stream": window.stream, "state": verdict.alert, "score": verdict.score,
                 "reason": verdict.reason}
         record_id = self._record("alert", window.device_id, window.captured_at_ms, data)
         self.conn.execute(
             "INSERT INTO alerts (record_id, device_id, stream, state, ts_ms, score, reason, "
             "window_id, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record_id, window.device_id, window.stream, verdict.alert, window.captured_at_ms,
-             outcome.score, verdict.reason, window.id, now_ms()))
+             verdict.score, verdict.reason, window.id, now_ms()))
 
     def _remember(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
-        memory, stamp = verdict.memory, now_ms()
-        self.conn.execute(
-            "INSERT OR REPLACE INTO baselines (device_id, stream, model, scores, threshold, "
-            "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            (window.device_id, window.stream, memory.model, json.dumps(memory.baseline),
-             memory.threshold, stamp))
+        memory, stamp, key = verdict.memory, now_ms(), (window.device_id, window.stream)
+        version = random.getrandbits(62)
+        if verdict.refit or memory.fit is None:
+            fit = dumps(memory.fit.to_json()) if memory.fit is not None else None
+            self.conn.execute(
+                "INSERT INTO baselines (device_id, stream, model, scores, threshold, fit, centre, "
+                "version, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (device_id, stream) DO UPDATE SET model = excluded.model, "
+                "scores = excluded.scores, threshold = excluded.threshold, fit = excluded.fit, "
+                "centre = excluded.centre, version = excluded.version, "
+                "updated_at_ms = excluded.updated_at_ms",
+                (*key, memory.model, dumps([round(v, 2) for v in memory.levels]),
+                 memory.threshold, fit, dumps(memory.centre) if memory.centre else None,
+                 version, stamp))
+        else:  # only the centre moves: a small write, the fit stays
+            self.conn.execute("UPDATE baselines SET centre = ?, version = ?, updated_at_ms = ? "
+                              "WHERE device_id = ? AND stream = ?",
+                              (dumps(memory.centre), version, stamp, *key))
+        self._fits[key] = (version, memory.fit, memory.centre)
+        if verdict.refit:
+            self.conn.execute("DELETE FROM baseline_vectors WHERE device_id = ? AND stream = ?",
+                              key)
+        elif verdict.learned is not None:
+            if len(memory.levels) == 1:  # a fresh start (new model, reset): nothing older counts
+                self.conn.execute("DELETE FROM baseline_vectors WHERE device_id = ? AND "
+                                  "stream = ?", key)
+            self.conn.execute("INSERT INTO baseline_vectors (device_id, stream, model, level_db, "
+                              "features) VALUES (?, ?, ?, ?, ?)",
+                              (*key, memory.model, memory.levels[-1], dumps(verdict.learned)))
         self.conn.execute(
             "INSERT OR REPLACE INTO device_states (device_id, stream, state, recent, last_score, "
-            "last_ts_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (window.device_id, window.stream, memory.state, memory.recent, outcome.score,
-             window.captured_at_ms, stamp))
+            "last_ts_ms, updated_at_ms, alarm) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key, memory.state, memory.recent, verdict.score, window.captured_at_ms, stamp,
+             memory.alarm))
+
+
+def _with_vectors(memory: DeviceMemory, rows) -> DeviceMemory:
+    vectors = tuple(tuple(json.loads(row[0])) for row in rows)
+    vectors = vectors[-len(memory.levels):] if memory.levels else ()
+    if len(vectors) != len(memory.levels):  # rows lost (a half reset): learn afresh
+        return DeviceMemory(model=memory.model)
+    return DeviceMemory(model=memory.model, levels=memory.levels, vectors=vectors,
+                        state=memory.state, alarm=memory.alarm, recent=memory.recent)
 
 
 _UNANALYSED = (

@@ -1,23 +1,36 @@
-"""From a score to a verdict: per-device baselines, thresholds and the alert state.
+"""From a window's features to a verdict: the device's learned normal, its state and alerts.
 
 Pure functions over plain values, so the rules can be tested without a store:
-- a device (per stream) first learns `baseline_windows` scores of "normal";
-- its threshold is the baseline median plus `threshold_sigmas` robust standard
-  deviations (1.4826 × median absolute deviation, which one loud window in the
-  baseline cannot drag upwards the way a standard deviation would);
-- it turns "anomaly" when `alert_after` of its last `alert_window` windows were
-  anomalous, and back to "normal" only when none of them was (hysteresis, so a
-  borderline device does not flap).
+- a device (per stream) first learns from its first `baseline_windows` windows, fitted on
+  those in which it ran (windows of a stopped machine are kept out: baseline.py); if fewer
+  than half of them ran (at least MIN_RUNNING_WINDOWS), it learns on until that many did;
+  meanwhile it is `learning`;
+- then each window is scored against that normal (baseline.py): the score is in units of
+  the device's own spread, and `threshold_sigmas` is the threshold on every device;
+- a window of a stopped machine (`off`) is neither scored as an anomaly nor learned, and
+  does not vote;
+- the device turns `anomaly` when `alert_after` of its last `alert_window` windows were
+  anomalous, and back to `normal` only when none of them was (hysteresis);
+- an absolute limit (ISO 10816 zone C/D for vibration) makes a window anomalous whatever the
+  baseline says, also while learning (where it is still learned: see _learn);
+- clearly normal windows (score below `follow_below` x threshold) pull the centre towards
+  them by `follow_rate`, never more than `drift_cap` spreads from the learned centre.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-MAD_TO_SIGMA = 1.4826  # makes the MAD a standard-deviation estimate for normal data
-RELATIVE_SPREAD_FLOOR = 0.02  # a spread of at least 2 % of the median, for very steady devices
+from gateway.inference import baseline
+from gateway.inference.audio_features import WindowFeatures
+from gateway.inference.baseline import Fit
+from gateway.inference.explain import describe, drivers
+
+LEARNING, NORMAL, ANOMALY, OFF = "learning", "normal", "anomaly", "off"
+MIN_RUNNING_WINDOWS = 10
+
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,22 @@ class VerdictRules:
     threshold_sigmas: float
     alert_after: int
     alert_window: int
+    follow_below: float = 0.5  # share of the threshold under which a window is clearly normal
+    follow_rate: float = 0.01  # how far each clearly normal window pulls the centre
+    drift_cap: float = 3.0  # spreads the centre may move from the learned one, at most
+
+
+def running_needed(rules: VerdictRules) -> int:
+    """Running windows a fit needs: half the baseline, at least MIN_RUNNING_WINDOWS."""
+    return max(MIN_RUNNING_WINDOWS, -(-rules.baseline_windows // 2))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the analysis of one window found."""
+
+    features: WindowFeatures
+    severe: str = ""  # an absolute limit broken ("ISO 10816 zone D ..."), else ""
 
 
 @dataclass(frozen=True)
@@ -33,62 +62,115 @@ class DeviceMemory:
     """What is kept per device and stream between windows."""
 
     model: str
-    baseline: tuple[float, ...] = ()
+    levels: tuple[float, ...] = ()  # level of each learning window: the learning progress
+    vectors: tuple[tuple[float, ...], ...] | None = None  # learning windows, when a fit is due
+    fit: Fit | None = None
+    centre: tuple[float, ...] | None = None  # the drifting centre, once fitted
     threshold: float | None = None
-    state: str = "learning"  # "learning" | "normal" | "anomaly"
+    state: str = LEARNING  # learning | normal | anomaly | off
+    alarm: str = NORMAL  # the alert state, kept through off periods
     recent: str = ""  # the last alert_window verdicts, oldest first: "0" normal, "1" anomalous
 
 
 @dataclass(frozen=True)
 class Verdict:
     memory: DeviceMemory
+    score: float
     threshold: float | None
     anomaly: bool | None
     alert: str | None  # the new state when it changed between normal and anomaly
     reason: str
+    details: dict  # state, why, drivers: merged into the result's details
+    learned: tuple[float, ...] | None = None  # this window joined the learning set
+    refit: bool = False  # the fit changed with this window: store it
 
 
-def threshold_from(scores: tuple[float, ...], sigmas: float) -> float:
-    values = np.asarray(scores, dtype=np.float64)
-    median = float(np.median(values))
-    spread = MAD_TO_SIGMA * float(np.median(np.abs(values - median)))
-    spread = max(spread, RELATIVE_SPREAD_FLOOR * abs(median), 1e-9)
-    return median + sigmas * spread
+def needs_vectors(memory: DeviceMemory, rules: VerdictRules) -> bool:
+    """Whether judging the next window may end learning (the store then loads the vectors)."""
+    return memory.fit is None and len(memory.levels) + 1 >= rules.baseline_windows
 
 
-def judge(memory: DeviceMemory, score: float, model: str, rules: VerdictRules) -> Verdict:
-    """The verdict on one window's score, and the device memory after it."""
+def judge(memory: DeviceMemory, observation: Observation, model: str,
+          rules: VerdictRules) -> Verdict:
+    """The verdict on one window, and the device memory after it."""
     if memory.model != model:
-        # A new model scores on a new scale: its baseline is learned afresh.
+        # A new model or feature set scores on a new scale: its normal is learned afresh.
         memory = DeviceMemory(model=model)
-    if memory.threshold is None:
-        return _learn(memory, score, rules)
-    anomaly = score > memory.threshold
+    if memory.fit is None:
+        return _learn(memory, observation, rules)
+    features = observation.features
+    if not observation.severe and baseline.is_off(memory.fit, features.level_db,
+                                                  features.values):
+        drop = memory.fit.running_level_db - features.level_db
+        why = f"machine off: level {drop:.0f} dB below its running level"
+        return Verdict(replace(memory, state=OFF), 0.0, memory.threshold, False, None, "",
+                       {"state": OFF, "why": why, "drivers": []})
+    return _score(memory, observation, rules)
+
+
+def _vote(memory: DeviceMemory, anomaly: bool, rules: VerdictRules, why: str
+          ) -> tuple[str, str, str]:
+    """The recent votes, the alert state after this window and the alert's reason."""
     recent = (memory.recent + ("1" if anomaly else "0"))[-rules.alert_window:]
-    state, votes = memory.state, recent.count("1")
-    if state != "anomaly" and votes >= rules.alert_after:
-        state = "anomaly"
-        reason = (f"{votes} of the last {len(recent)} windows scored above the threshold "
-                  f"{memory.threshold:.4g}")
-    elif state == "anomaly" and votes == 0 and len(recent) >= rules.alert_window:
-        state = "normal"
-        reason = f"none of the last {len(recent)} windows scored above the threshold"
-    else:
-        reason = ""
-    # A device leaves "learning" as "normal" (see _learn), so any change here is news.
-    alert = state if state != memory.state else None
-    new_memory = DeviceMemory(model=model, baseline=memory.baseline, threshold=memory.threshold,
-                              state=state, recent=recent)
-    return Verdict(new_memory, memory.threshold, anomaly, alert, reason)
+    alarm, votes = memory.alarm, recent.count("1")
+    reason = ""
+    if alarm != ANOMALY and votes >= rules.alert_after:
+        alarm = ANOMALY
+        reason = f"{votes} of the last {len(recent)} windows anomalous: {why}"
+    elif alarm == ANOMALY and votes == 0 and len(recent) >= rules.alert_window:
+        alarm = NORMAL
+        reason = f"none of the last {len(recent)} windows anomalous"
+    return recent, alarm, reason
 
 
-def _learn(memory: DeviceMemory, score: float, rules: VerdictRules) -> Verdict:
-    baseline = memory.baseline + (float(score),)
-    threshold = None
-    state = "learning"
-    if len(baseline) >= rules.baseline_windows:
-        threshold = threshold_from(baseline, rules.threshold_sigmas)
-        state = "normal"
-    new_memory = DeviceMemory(model=memory.model, baseline=baseline, threshold=threshold,
-                              state=state, recent="")
-    return Verdict(new_memory, None, None, None, "")
+def _score(memory: DeviceMemory, observation: Observation, rules: VerdictRules) -> Verdict:
+    fit, features = memory.fit, observation.features
+    centre = np.asarray(memory.centre, np.float64)
+    assessed = baseline.assess(fit, centre, features.values)
+    score = float(assessed.score)
+    anomaly = score > memory.threshold or bool(observation.severe)
+    found = drivers(features, assessed.z, centre)
+    why = "; ".join(x for x in (observation.severe, describe(found)) if x) or "as usual"
+    recent, alarm, reason = _vote(memory, anomaly, rules, why)
+    if not anomaly and score < rules.follow_below * memory.threshold:
+        centre = baseline.follow(fit, centre, features.values, rules.follow_rate,
+                                 rules.drift_cap)
+    new_memory = replace(memory, centre=tuple(float(v) for v in centre), state=alarm,
+                         alarm=alarm, recent=recent)
+    alert = alarm if alarm != memory.alarm else None
+    return Verdict(new_memory, score, memory.threshold, anomaly, alert, reason,
+                   {"state": alarm, "why": why, "drivers": found})
+
+
+def _learn(memory: DeviceMemory, observation: Observation, rules: VerdictRules) -> Verdict:
+    """One learning window. A window breaking an absolute limit is anomalous and votes for an
+    alert, and is still learned: the baseline is this machine as it is (a machine installed
+    in zone C must still get a normal to compare with), the limit alerts on its own."""
+    features = observation.features
+    recent, alarm, reason = memory.recent, memory.alarm, ""
+    if observation.severe:
+        recent, alarm, reason = _vote(memory, True, rules, observation.severe)
+    alert = alarm if alarm != memory.alarm else None
+    anomaly = True if observation.severe else None
+    vector = tuple(float(v) for v in features.values)
+    levels = memory.levels + (features.level_db,)
+    vectors = None if memory.vectors is None else memory.vectors + (vector,)
+    fitted = None
+    if vectors is not None and len(levels) >= rules.baseline_windows:
+        fitted = baseline.fit(features.names, np.asarray(vectors), np.asarray(levels),
+                              features.floors, running_needed(rules), rules.threshold_sigmas)
+    if fitted is None:
+        state = ANOMALY if alarm == ANOMALY else LEARNING
+        why = f"learning this device's normal ({len(levels)} windows so far)"
+        why = f"{observation.severe}; {why}" if observation.severe else why
+        return Verdict(replace(memory, levels=levels, vectors=vectors, state=state, alarm=alarm,
+                               recent=recent), 0.0, None, anomaly, alert, reason,
+                       {"state": state, "why": why, "drivers": []}, learned=vector)
+    new_memory = replace(memory, levels=levels, vectors=None, fit=fitted,
+                         centre=tuple(float(v) for v in fitted.origin),
+                         threshold=float(rules.threshold_sigmas), state=alarm, alarm=alarm,
+                         recent=recent)
+    why = f"normal learned from {fitted.windows} running windows"
+    why = f"{observation.severe}; {why}" if observation.severe else why
+    return Verdict(new_memory, 0.0, None, anomaly, alert, reason,
+                   {"state": LEARNING, "why": why, "drivers": []}, learned=vector, refit=True)

@@ -4,7 +4,12 @@
 None when the window is finished with (a result stored or handed to the result
 writer, or given up to the dead-letter list) and a delay in seconds when a
 transient failure should be retried. Permanent failures (the window cannot be
-decoded, the model does not fit the features) go to the dead-letter list at once.
+decoded, the model does not fit the features, a feature is not finite) go to the
+dead-letter list at once: inf or NaN never reaches a baseline, score or threshold.
+
+The worker computes the window's condition features (and for audio the model's
+score, one of them); the published score is judged against the device's learned
+normal inside the result's transaction (verdict.py, via WindowJudge).
 
 Each worker thread has its own interpreter and its own store connection. With a
 `ResultWriter` (the daemon's case) a worker hands the computed outcome to it and
@@ -28,17 +33,28 @@ from typing import Protocol
 
 import numpy as np
 
+from gateway.inference.audio_features import WindowFeatures
 from gateway.inference.features import FeatureError, vibration_features
 from gateway.inference.model import ModelError
 from gateway.inference.result_writer import PendingResult, ResultWriter
-from gateway.inference.results import Judge, Outcome, ResultStore, StoredWindow
-from gateway.inference.verdict import Verdict, VerdictRules, judge
+from gateway.inference.results import Outcome, ResultStore, StoredWindow
+from gateway.inference.verdict import (
+    DeviceMemory,
+    Observation,
+    Verdict,
+    VerdictRules,
+    judge,
+    needs_vectors,
+)
+from gateway.inference.vibration_features import vibration_condition
 from gateway.logs import kv
 from gateway.wav import WavError, decode_wav
 
 log = logging.getLogger("gateway.inference")
 STANDARD_GRAVITY = 9.80665
-VIBRATION_MODEL = "iso10816-velocity@1"
+CONDITION_FEATURES = "condition@1"  # the feature set: a new one learns every normal afresh
+VIBRATION_MODEL = f"iso10816-velocity@1+{CONDITION_FEATURES}"
+SEVERE_ZONES = ("C", "D")  # ISO 10816: alert whatever the baseline says
 # Without a loadable audio model (no TFLite runtime, a broken one) a worker tries again this
 # often; meanwhile audio windows wait unanalysed, vibration goes on.
 MODEL_RETRY_S = 60.0
@@ -198,8 +214,8 @@ class Analyser:
         self._saved(window.stream, time.monotonic() - started, verdict)
         return None
 
-    def _judge(self, outcome: Outcome) -> Judge:
-        return partial(judge, score=outcome.score, model=outcome.model, rules=self.rules)
+    def _judge(self, outcome: Outcome) -> WindowJudge:
+        return WindowJudge(outcome.observation, outcome.model, self.rules)
 
     def _pending(self, window: StoredWindow, outcome: Outcome, attempt: int,
                  seconds: float) -> PendingResult:
@@ -248,17 +264,9 @@ class Analyser:
         if window.stream == "audio":
             if model is None:  # lost since the claim was checked: try again later
                 raise ModelUnavailable("the audio model is not loaded")
-            samples, rate = decode_wav(window.payload)
-            scored = model.score(samples, rate)
-            outcome = Outcome(model=model.name_version, score=float(scored.score),
-                              details={**scored.details,
-                                       "features_ms": round(scored.features_ms, 3),
-                                       "model_ms": round(scored.model_ms, 3)})
+            outcome = _audio_outcome(window, model)
         else:
-            xyz, rate = decode_vibration(window.payload)
-            features = vibration_features(xyz, rate)
-            outcome = Outcome(model=VIBRATION_MODEL, score=float(features.rms_velocity_mm_s),
-                              details=features.as_dict())
+            outcome = _vibration_outcome(window)
         elapsed = time.monotonic() - started
         if elapsed > self.time_limit_s:
             raise AnalysisTimeout(f"took {elapsed:.1f} s, limit {self.time_limit_s:g} s")
@@ -270,6 +278,64 @@ class Analyser:
 def _stream_of(store: ResultStore, window_id: int) -> str | None:
     row = store.db.execute("SELECT stream FROM windows WHERE id = ?", (window_id,)).fetchone()
     return row[0] if row else None
+
+
+class WindowJudge:
+    """judge() for one window, as the store calls it inside the result's transaction; tells
+    the store when the device's learning vectors must be loaded (a fit may be due)."""
+
+    def __init__(self, observation: Observation, model: str, rules: VerdictRules):
+        self.observation, self.model, self.rules = observation, model, rules
+
+    def __call__(self, memory: DeviceMemory) -> Verdict:
+        return judge(memory, self.observation, self.model, self.rules)
+
+    def needs_vectors(self, memory: DeviceMemory) -> bool:
+        return needs_vectors(memory, self.rules)
+
+
+def _finite_features(features: WindowFeatures) -> WindowFeatures:
+    if not (np.isfinite(features.values).all() and np.isfinite(features.level_db)):
+        bad = [n for n, v in zip(features.names, features.values, strict=True)
+               if not np.isfinite(v)]
+        raise FeatureError(f"features are not finite: {', '.join(bad[:5]) or 'level'}")
+    return features
+
+
+def _finite(details: dict) -> dict:
+    """Refuse a window whose figures are not finite: inf/NaN must never reach a baseline."""
+    for key, value in details.items():
+        if isinstance(value, float) and not np.isfinite(value):
+            raise FeatureError(f"analysis gave a non-finite {key}")
+    return details
+
+
+def _audio_outcome(window: StoredWindow, model: AudioScorer) -> Outcome:
+    samples, rate = decode_wav(window.payload)
+    scored = model.score(samples, rate)
+    if scored.condition is None:
+        raise ModelError("the audio scorer gave no condition features")
+    details = _finite({**scored.details, "model_score": float(scored.score),
+                       "features_ms": round(scored.features_ms, 3),
+                       "model_ms": round(scored.model_ms, 3)})
+    details.update(scored.condition.context, level_db=round(scored.condition.level_db, 2))
+    return Outcome(model=f"{model.name_version}+{CONDITION_FEATURES}",
+                   observation=Observation(_finite_features(scored.condition)), details=details)
+
+
+def _vibration_outcome(window: StoredWindow) -> Outcome:
+    xyz, rate = decode_vibration(window.payload)
+    severity = vibration_features(xyz, rate)
+    condition = vibration_condition(xyz, rate, severity)
+    details = _finite(severity.as_dict())
+    details.update(condition.context, level_db=round(condition.level_db, 2))
+    severe = ""
+    if severity.iso_zone in SEVERE_ZONES:
+        severe = (f"ISO 10816 zone {severity.iso_zone}: velocity "
+                  f"{severity.rms_velocity_mm_s:.2f} mm/s")
+    return Outcome(model=VIBRATION_MODEL,
+                   observation=Observation(_finite_features(condition), severe),
+                   details=details)
 
 
 def decode_vibration(payload: bytes) -> tuple[np.ndarray, float]:

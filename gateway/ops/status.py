@@ -153,17 +153,21 @@ def _fill_from_store(conn: sqlite3.Connection, status: dict[str, Any]) -> None:
 def _fill_device_states(conn: sqlite3.Connection, devices: list[dict[str, Any]]) -> None:
     """Per device and stream: state, last score, threshold and baseline progress."""
     by_id = {d["device_id"]: d for d in devices}
+    # "why": what drove the device's latest result (details.why, written by the analysis).
     rows = conn.execute(
         "SELECT s.device_id, s.stream, s.state, s.last_score, s.last_ts_ms, b.threshold, "
         "CASE WHEN json_valid(b.scores) THEN json_array_length(b.scores) END, b.scores, "
-        "b.model FROM device_states s LEFT JOIN baselines b "
+        "b.model, (SELECT json_extract(r.details, '$.why') "
+        "FROM results r WHERE r.device_id = s.device_id AND r.stream = s.stream "
+        "ORDER BY r.ts_ms DESC LIMIT 1) FROM device_states s LEFT JOIN baselines b "
         "ON b.device_id = s.device_id AND b.stream = s.stream ORDER BY s.device_id, s.stream")
-    for device, stream, state, score, ts_ms, threshold, learned, scores, model in rows:
+    for device, stream, state, score, ts_ms, threshold, learned, scores, model, why in rows:
         if device in by_id:
             by_id[device]["streams"][stream] = {
                 "state": state, "last_score": score, "last_ts_ms": ts_ms,
                 "threshold": threshold, "model": model,
-                "baseline_windows": learned if learned is not None else _count(scores)}
+                "baseline_windows": learned if learned is not None else _count(scores),
+                "why": why or ""}
 
 
 def _count(scores: str | None) -> int:
@@ -197,8 +201,9 @@ def _stream_line(stream: dict[str, Any], needed: int) -> str:
     if stream["state"] == "learning":
         return (f"learning baseline ({stream['baseline_windows']}/{needed} windows), "
                 f"last score {score}")
-    state = "ANOMALY" if stream["state"] == "anomaly" else "normal"
-    return f"{state}, last score {score} (threshold {_number(stream['threshold'])})"
+    state = {"anomaly": "ANOMALY", "off": "off"}.get(stream["state"], stream["state"])
+    line = f"{state}, last score {score} (threshold {_number(stream['threshold'])})"
+    return line + (f": {stream['why']}" if stream.get("why") else "")
 
 
 def _daemon_line(status: dict[str, Any], now_ms: int) -> str:

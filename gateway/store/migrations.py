@@ -211,3 +211,55 @@ def device_activity(db: Database) -> None:
             PRIMARY KEY (device_id, stream)
         )"""
     )
+
+
+@migrations(name="0006_device_normals")
+def device_normals(db: Database) -> None:
+    # A device's learned normal (inference/baseline.py): the fit, written once when learning
+    # ends, and the drifting centre, written as it follows drift. `version` changes on every
+    # write, so a reader can tell its cached copy is still current without parsing the fit.
+    for column in ("fit TEXT", "centre TEXT", "version INTEGER NOT NULL DEFAULT 0"):
+        db.execute(f"ALTER TABLE baselines ADD COLUMN {column}")
+    # The learning windows' features, one row each (appending a row per window, not
+    # rewriting a growing list); deleted when the fit is made or the baseline is reset.
+    db.execute(
+        """CREATE TABLE baseline_vectors (
+            id INTEGER PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            model TEXT NOT NULL,
+            level_db REAL NOT NULL,
+            features TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX baseline_vectors_device ON baseline_vectors (device_id, stream)")
+    db.execute(
+        """CREATE TRIGGER baseline_vectors_reset AFTER DELETE ON baselines BEGIN
+            DELETE FROM baseline_vectors
+            WHERE device_id = OLD.device_id AND stream = OLD.stream;
+        END"""
+    )
+    # New states: 'off' (the machine is not running) and 'silent' (nothing received for a
+    # while, set outside the analysis); `alarm` keeps the alert state through an off period.
+    db.execute(
+        """CREATE TABLE device_states_new (
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            state TEXT NOT NULL
+                CHECK (state IN ('learning', 'normal', 'anomaly', 'off', 'silent')),
+            recent TEXT NOT NULL,
+            last_score REAL,
+            last_ts_ms INTEGER,
+            updated_at_ms INTEGER NOT NULL,
+            alarm TEXT NOT NULL DEFAULT 'normal' CHECK (alarm IN ('normal', 'anomaly')),
+            PRIMARY KEY (device_id, stream)
+        )"""
+    )
+    db.execute(
+        "INSERT INTO device_states_new (device_id, stream, state, recent, last_score, "
+        "last_ts_ms, updated_at_ms, alarm) SELECT device_id, stream, state, recent, last_score, "
+        "last_ts_ms, updated_at_ms, CASE state WHEN 'anomaly' THEN 'anomaly' ELSE 'normal' END "
+        "FROM device_states"
+    )
+    db.execute("DROP TABLE device_states")
+    db.execute("ALTER TABLE device_states_new RENAME TO device_states")

@@ -203,3 +203,22 @@ def test_loading_the_model_writes_nothing_on_stderr(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
     assert result.stderr == ""
+
+
+def test_audio_too_loud_for_float32_power_is_a_feature_error(model):
+    # A float32 WAV may hold 3e38: its power is inf in float32; it must not become a score.
+    loud = np.full(16000, 3e38, np.float32) * np.sign(np.sin(np.arange(16000) / 5))
+    with pytest.raises(FeatureError, match="far beyond full scale"):
+        model.score(loud.astype(np.float32), 16000)
+
+
+def test_the_score_carries_finite_condition_features_and_the_model_score(model):
+    profile = synth.profile_for("model-test-box", seed=HELD_OUT_SEED)
+    audio = synth.audio_window(profile, duration_s=1.0, rng=np.random.default_rng(2))
+    result = model.score(audio, 16000)
+    condition = result.condition
+    assert len(condition.names) == len(set(condition.names)) == condition.values.size
+    assert np.isfinite(condition.values).all()
+    assert condition.names[-1] == "autoencoder score"
+    assert condition.values[-1] == pytest.approx(np.log(result.score))
+    assert 10 <= condition.context["rotation_hz"] <= 70

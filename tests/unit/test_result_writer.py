@@ -138,7 +138,7 @@ def unwritable_memory(judge):
     def broken(memory):
         verdict = judge(memory)
         return dataclasses.replace(verdict, memory=dataclasses.replace(verdict.memory,
-                                                                       baseline=(object(),)))
+                                                                       centre=(object(),)))
     return broken
 
 

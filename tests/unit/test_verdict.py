@@ -1,77 +1,222 @@
-"""The verdict rules: baseline learning, the robust threshold, k-of-n alerts with hysteresis."""
+"""The verdict rules on analytic feature vectors: learning, off windows, drift, alerts."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 
-from gateway.inference.verdict import DeviceMemory, VerdictRules, judge, threshold_from
+from gateway.inference import baseline
+from gateway.inference.audio_features import WindowFeatures
+from gateway.inference.verdict import (
+    DeviceMemory,
+    Observation,
+    VerdictRules,
+    judge,
+    needs_vectors,
+)
 
-RULES = VerdictRules(baseline_windows=10, threshold_sigmas=6.0, alert_after=3, alert_window=5)
+RULES = VerdictRules(baseline_windows=30, threshold_sigmas=6.0, alert_after=3, alert_window=5)
+NAMES = tuple(f"band {i} level" for i in range(6))
+RUNNING_DB = -20.0
 
 
-def run(scores, memory=None, rules=RULES, model="m@1"):
+def window(rng, shift=(), level=RUNNING_DB, scale=1.0, offset=0.0) -> Observation:
+    """Six features in dB, 1 dB spread (scale dB for another device), plus a shift."""
+    values = offset + scale * rng.normal(0.0, 1.0, len(NAMES))
+    for index, amount in shift:
+        values[index] += amount
+    return Observation(WindowFeatures(NAMES, values, np.full(len(NAMES), 0.05),
+                                      ("dB",) * len(NAMES), level, {}))
+
+
+def run(observations, memory=None, rules=RULES, model="m@1"):
     memory = memory or DeviceMemory(model=model)
     verdicts = []
-    for score in scores:
-        verdict = judge(memory, score, model, rules)
+    for observation in observations:
+        if needs_vectors(memory, rules) and memory.vectors is None:
+            memory = dataclasses.replace(memory, vectors=learned_vectors(verdicts))
+        verdict = judge(memory, observation, model, rules)
         memory = verdict.memory
         verdicts.append(verdict)
     return verdicts
 
 
-def learned(scores=(1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.02, 0.98, 1.0)):
-    return run(scores)[-1].memory
+def learned_vectors(verdicts):
+    """What the store keeps: the vectors of the windows learned so far."""
+    return tuple(v.learned for v in verdicts if v.learned is not None and not v.refit)
+
+
+def learned(rng, count=30, **kwargs):
+    verdicts = run([window(rng, **kwargs) for _ in range(count)])
+    assert verdicts[-1].refit
+    return verdicts[-1].memory
 
 
 def test_no_threshold_and_no_verdict_while_learning():
-    verdicts = run([1.0] * 9)
+    rng = np.random.default_rng(1)
+    verdicts = run([window(rng) for _ in range(29)])
     assert all(v.threshold is None and v.anomaly is None and v.alert is None for v in verdicts)
     assert verdicts[-1].memory.state == "learning"
-    assert len(verdicts[-1].memory.baseline) == 9
+    assert len(verdicts[-1].memory.levels) == 29
+    assert verdicts[-1].details["why"].startswith("learning")
 
 
-def test_the_last_baseline_window_sets_the_threshold():
-    memory = learned()
-    assert memory.state == "normal"
-    assert memory.threshold == pytest.approx(threshold_from(memory.baseline, 6.0))
-    assert memory.threshold > max(memory.baseline)
+def test_the_last_baseline_window_fits_and_the_threshold_is_the_same_on_every_device():
+    rng = np.random.default_rng(2)
+    quiet = learned(rng)
+    loud = learned(rng, scale=7.0, offset=30.0)  # another device, another scale
+    assert quiet.state == loud.state == "normal"
+    assert quiet.threshold == loud.threshold == 6.0
+    quiet_scores = [v.score for v in run([window(rng) for _ in range(200)], quiet)]
+    loud_scores = [v.score for v in run([window(rng, scale=7.0, offset=30.0)
+                                         for _ in range(200)], loud)]
+    # Scores are in each device's own spreads: the same distribution on both.
+    assert abs(np.median(quiet_scores) - np.median(loud_scores)) < 0.5
+    assert max(quiet_scores) < 6.0 and max(loud_scores) < 6.0
 
 
-def test_threshold_is_median_plus_robust_sigmas():
-    rng = np.random.default_rng(1)
-    scores = tuple(rng.normal(10.0, 1.0, 2000))
-    assert threshold_from(scores, 3.0) == pytest.approx(13.0, abs=0.2)
+def test_a_shift_of_one_feature_is_flagged_and_named():
+    rng = np.random.default_rng(3)
+    memory = learned(rng)
+    verdict, = run([window(rng, shift=((4, 12.0),))], memory)
+    assert verdict.anomaly is True and verdict.score > 6.0
+    assert verdict.details["drivers"][0]["feature"] == "band 4 level"
+    assert verdict.details["why"].startswith("band 4 level +")
 
 
-def test_one_outlier_in_the_baseline_barely_moves_the_threshold():
-    clean = tuple([1.0, 1.1, 0.9] * 10)
-    assert threshold_from(clean + (1000.0,), 6.0) == pytest.approx(
-        threshold_from(clean, 6.0), rel=0.05)
+def test_a_few_bad_windows_in_the_baseline_do_not_blind_it():
+    rng = np.random.default_rng(4)
+    learning = [window(rng) for _ in range(27)] + [window(rng, shift=((4, 40.0),))
+                                                   for _ in range(3)]
+    memory = run(learning)[-1].memory
+    healthy = run([window(rng) for _ in range(100)], memory)
+    assert sum(v.anomaly for v in healthy) <= 1
+    faulty = run([window(rng, shift=((4, 15.0),)) for _ in range(5)], healthy[-1].memory)
+    assert all(v.anomaly for v in faulty)
 
 
-def test_a_constant_baseline_still_gets_a_threshold_above_it():
-    assert threshold_from((2.0,) * 20, 6.0) > 2.0
+def test_an_off_window_neither_alarms_nor_enters_the_baseline():
+    rng = np.random.default_rng(5)
+    # While learning: off windows (20 dB down, other features far away) do not count.
+    learning = [window(rng, level=RUNNING_DB - 20, shift=((0, -30.0),)) if i % 3 == 0
+                else window(rng) for i in range(45)]
+    verdicts = run(learning)
+    fitted = [v for v in verdicts if v.refit]
+    # Learning ends after the first 30 windows; the fit uses the 20 that ran.
+    assert len(fitted) == 1 and fitted[0].memory.fit.windows == 20
+    assert len(fitted[0].memory.levels) == 30
+    memory = fitted[0].memory
+    centre = memory.centre
+    after = run([window(rng, level=RUNNING_DB - 20, shift=((0, -30.0),)) for _ in range(10)],
+                memory)
+    assert all(v.anomaly is False and v.score == 0.0 and v.alert is None for v in after)
+    assert all(v.memory.state == "off" and v.details["state"] == "off" for v in after)
+    assert after[-1].memory.centre == centre and after[-1].memory.recent == memory.recent
+    assert after[-1].memory.levels == memory.levels
+    back = run([window(rng) for _ in range(3)], after[-1].memory)
+    assert back[-1].memory.state == "normal"
 
 
-def test_k_of_n_anomalous_windows_raise_one_alert():
-    verdicts = run([5.0, 1.0, 5.0, 5.0, 5.0], memory=learned())
+def test_an_anomalous_device_stays_anomalous_through_an_off_period():
+    rng = np.random.default_rng(6)
+    memory = run([window(rng, shift=((2, 15.0),)) for _ in range(3)], learned(rng))[-1].memory
+    assert memory.state == "anomaly"
+    off = run([window(rng, level=RUNNING_DB - 25) for _ in range(4)], memory)
+    assert [v.alert for v in off] == [None] * 4 and off[-1].memory.alarm == "anomaly"
+    again = run([window(rng, shift=((2, 15.0),))], off[-1].memory)
+    assert again[0].alert is None and again[0].memory.state == "anomaly"
+
+
+def test_k_of_n_anomalous_windows_raise_one_alert_with_the_reason():
+    rng = np.random.default_rng(7)
+    fault = ((1, 15.0),)
+    verdicts = run([window(rng, shift=fault), window(rng), window(rng, shift=fault),
+                    window(rng, shift=fault), window(rng, shift=fault)], learned(rng))
     assert [v.anomaly for v in verdicts] == [True, False, True, True, True]
-    # the third anomalous window among the last five turns the device
     assert [v.alert for v in verdicts] == [None, None, None, "anomaly", None]
-    assert "3 of the last 4 windows" in verdicts[3].reason
+    assert verdicts[3].reason.startswith("3 of the last 4 windows anomalous: band 1 level +")
 
 
 def test_back_to_normal_only_when_no_recent_window_is_anomalous():
-    memory = run([5.0] * 3, memory=learned())[-1].memory
-    assert memory.state == "anomaly"
-    verdicts = run([1.0, 1.0, 1.0, 1.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0], memory=memory)
-    alerts = [(i, v.alert) for i, v in enumerate(verdicts) if v.alert]
+    rng = np.random.default_rng(8)
+    fault = ((1, 15.0),)
+    memory = run([window(rng, shift=fault) for _ in range(3)], learned(rng))[-1].memory
+    seq = [window(rng) for _ in range(4)] + [window(rng, shift=fault)] + [
+        window(rng) for _ in range(5)]
+    alerts = [(i, v.alert) for i, v in enumerate(run(seq, memory)) if v.alert]
     assert alerts == [(9, "normal")]
 
 
-def test_a_new_model_learns_a_new_baseline():
-    memory = learned()
-    verdict = judge(memory, 1.0, "m@2", RULES)
+def test_slow_drift_is_followed():
+    rng = np.random.default_rng(9)
+    memory = learned(rng)
+    # 2.5 spreads of drift in one feature over 3000 windows: within the cap, followed.
+    drift = run([window(rng, shift=((3, 2.5 * i / 3000),)) for i in range(3000)], memory)
+    assert not any(v.alert for v in drift)
+    assert drift[-1].memory.centre[3] == pytest.approx(memory.centre[3] + 2.5, abs=0.6)
+
+
+def test_a_slowly_growing_fault_is_not_learned_away():
+    rng = np.random.default_rng(10)
+    memory = learned(rng)
+    # The same slow pace, but it keeps growing: the capped centre stops following it.
+    growing = run([window(rng, shift=((3, 20.0 * i / 3000),)) for i in range(3000)], memory)
+    alerts = [i for i, v in enumerate(growing) if v.alert == "anomaly"]
+    assert alerts and growing[-1].memory.state == "anomaly"
+    reach = baseline.follow(memory.fit, np.asarray(growing[-1].memory.centre),
+                            np.full(len(NAMES), 1e9), 1.0, RULES.drift_cap)
+    assert reach[3] == pytest.approx(memory.fit.origin[3] + 3.0 * memory.fit.scale[3])
+
+
+def test_an_absolute_limit_alerts_whatever_the_baseline_says():
+    rng = np.random.default_rng(11)
+    severe = "ISO 10816 zone D: velocity 9.00 mm/s"
+    # While learning: anomalous and it alerts; still learned (the machine as it is).
+    early = run([dataclasses.replace(window(rng), severe=severe) for _ in range(3)])
+    assert all(v.anomaly is True and v.threshold is None for v in early)
+    assert early[-1].alert == "anomaly" and severe in early[-1].reason
+    assert len(early[-1].memory.levels) == 3 and early[-1].memory.state == "anomaly"
+    assert early[-1].details["why"].startswith(severe)
+    # After learning, a window the baseline finds ordinary is still anomalous.
+    later = run([dataclasses.replace(window(rng), severe=severe)], learned(rng))
+    assert later[0].anomaly is True and later[0].details["why"].startswith(severe)
+
+
+def test_a_new_model_learns_a_new_normal():
+    rng = np.random.default_rng(12)
+    verdict = judge(learned(rng), window(rng), "m@2", RULES)
     assert verdict.threshold is None and verdict.memory.model == "m@2"
-    assert verdict.memory.baseline == (1.0,)
+    assert verdict.memory.fit is None and len(verdict.memory.levels) == 1
+
+
+def test_every_score_is_finite_even_for_absurd_features():
+    rng = np.random.default_rng(13)
+    verdict, = run([window(rng, shift=((0, 1e300),))], learned(rng))
+    assert np.isfinite(verdict.score) and verdict.anomaly is True
+
+
+def test_a_stop_only_8_db_quieter_is_off_when_every_band_drops_but_a_changed_band_is_not():
+    rng = np.random.default_rng(14)
+    everywhere = tuple((i, -8.0) for i in range(len(NAMES)))
+    learning = [window(rng, level=RUNNING_DB - 8, shift=everywhere) if i % 4 == 0
+                else window(rng) for i in range(40)]
+    fitted, = [v for v in run(learning) if v.refit]
+    assert fitted.memory.fit.windows <= 22 and len(fitted.memory.levels) == 30
+    memory = fitted.memory
+    stopped, = run([window(rng, level=RUNNING_DB - 8, shift=everywhere)], memory)
+    assert stopped.details["state"] == "off" and stopped.anomaly is False
+    changed, = run([window(rng, level=RUNNING_DB - 8, shift=((2, -20.0),))], memory)
+    assert changed.details["state"] == "normal" and changed.anomaly is True
+
+
+def test_learning_goes_on_until_half_the_baseline_ran():
+    rng = np.random.default_rng(15)
+    mostly_off = [window(rng) if i % 4 == 0 else window(rng, level=RUNNING_DB - 30)
+                  for i in range(80)]
+    verdicts = run(mostly_off)
+    fitted, = [(i, v) for i, v in enumerate(verdicts) if v.refit]
+    # 15 running windows (half of 30) arrive with the 57th window: learning ends there.
+    assert fitted[0] == 56 and fitted[1].memory.fit.windows <= 15
+    assert all(v.threshold is None for v in verdicts[:57])

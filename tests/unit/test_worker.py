@@ -6,6 +6,7 @@ real LiteRT model; here some factories give scorers that fail on cue.
 
 from __future__ import annotations
 
+import json
 import time
 from types import SimpleNamespace
 
@@ -13,8 +14,9 @@ import numpy as np
 import pytest
 
 from gateway.inference import worker as worker_module
+from gateway.inference.audio_features import WindowFeatures
 from gateway.inference.model import ModelError
-from gateway.inference.results import ResultStore
+from gateway.inference.results import ResultStore, dumps
 from gateway.inference.verdict import VerdictRules
 from gateway.inference.worker import Analyser, RetryPolicy
 from gateway.intake.payloads import audio_window
@@ -36,8 +38,11 @@ class Scorer:
         time.sleep(self.sleep_s)
         if self.calls <= self.fail_times:
             raise RuntimeError("flaky")
-        return SimpleNamespace(score=float(np.abs(samples).mean()), features_ms=0.1,
-                               model_ms=0.1, details={})
+        level = float(np.abs(samples).mean())
+        condition = WindowFeatures(("level",), np.array([level]), np.array([0.01]), ("dB",),
+                                   -10.0, {})
+        return SimpleNamespace(score=level, features_ms=0.1, model_ms=0.1, details={},
+                               condition=condition)
 
 
 @pytest.fixture
@@ -164,3 +169,55 @@ def test_without_a_model_audio_waits_unclaimed_and_is_caught_up_when_it_loads(
     assert a.handle(1) is None
     assert rows(store_path, "SELECT window_id FROM results") == [(1,)]
     a.close()
+
+
+def _strict_json(text: str):
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_huge_finite_vibration_samples_give_finite_figures_everywhere(store_path):
+    """1e200 m/s² passes intake as a finite number; squared it would be inf, and inf or NaN
+    must reach no score, baseline or stored JSON (issue 12.6)."""
+    doc = {"sample_rate": 3200, "x": [1e200 * np.sin(i / 3) for i in range(3200)],
+           "y": [1e200] * 1600 + [-1e200] * 1600, "z": [0.5e200 * (i % 7) for i in range(3200)]}
+    store = ResultStore(store_path)
+    with store.conn:
+        store.conn.execute("UPDATE windows SET stream = 'vibration', payload = ? WHERE id = 3",
+                           (json.dumps(doc).encode(),))
+    store.close()
+    assert analyser(store_path, Scorer()).handle(3) is None
+    (score, details), = rows(store_path, "SELECT score, details FROM results")
+    assert np.isfinite(score)
+    figures = _strict_json(details)
+    assert np.isfinite(figures["rms_velocity_mm_s"]) and figures["rms_velocity_mm_s"] > 1e190
+    assert np.isfinite(figures["kurtosis"]) and np.isfinite(figures["level_db"])
+    # Zone D whatever the baseline says: anomalous while learning too.
+    assert figures["why"].startswith("ISO 10816 zone D") and figures["state"] == "learning"
+    (levels,), = rows(store_path, "SELECT scores FROM baselines")
+    (vector,), = rows(store_path, "SELECT features FROM baseline_vectors")
+    assert all(np.isfinite(_strict_json(levels))) and all(np.isfinite(_strict_json(vector)))
+    (outbox,), = rows(store_path, "SELECT data FROM outbox WHERE kind = 'result'")
+    assert _strict_json(outbox)["details"] == figures
+
+
+def test_non_finite_features_are_dead_lettered_with_the_reason(store_path):
+    class NotFinite(Scorer):
+        def score(self, samples, sample_rate):
+            scored = super().score(samples, sample_rate)
+            scored.condition.values[0] = np.nan
+            return scored
+
+    assert analyser(store_path, NotFinite()).handle(1) is None
+    (error,), = rows(store_path, "SELECT error FROM dead_letters")
+    assert error.startswith("FeatureError") and "not finite" in error
+    assert rows(store_path, "SELECT count(*) FROM results") == [(0,)]
+    assert rows(store_path, "SELECT count(*) FROM baselines") == [(0,)]
+
+
+def test_the_analysis_stores_no_json_that_is_not_json():
+    with pytest.raises(ValueError):
+        dumps({"score": float("inf")})
+    with pytest.raises(ValueError):
+        dumps([float("nan")])

@@ -43,9 +43,13 @@ def _stream_cell(stream: dict | None, needed: int) -> str:
         return "[dim]-[/]"
     if stream["state"] == "learning":
         return f"[cyan]learning[/] {stream['baseline_windows']}/{needed}"
-    verdict = "[bold red]ANOMALY[/]" if stream["state"] == "anomaly" else "[green]normal[/]"
+    verdict = {"anomaly": "[bold red]ANOMALY[/]", "off": "[dim]off[/]"}.get(
+        stream["state"], "[green]normal[/]")
     score, threshold = stream["last_score"] or 0.0, stream["threshold"] or 0.0
-    return f"{verdict} {score:.3g} [dim](threshold {threshold:.3g})[/]"
+    # What drove the score, for a box in anomaly ("[" escaped: it would read as rich markup).
+    why = stream.get("why", "").replace("[", "\\[") if stream["state"] == "anomaly" else ""
+    why = f"\n[dim]{why}[/]" if why else ""
+    return f"{verdict} {score:.3g} [dim](threshold {threshold:.3g})[/]{why}"
 
 
 def uplink_state(status: dict) -> str:

@@ -1,0 +1,193 @@
+"""Each device's learned normal: a robust, shrunk-covariance Gaussian over its own features.
+
+Fitted once from the device's first healthy running windows (numpy only):
+
+1. **Off windows out.** The running level is the 90th percentile of the windows' levels;
+   a window `OFF_DROP_DB` or more below it is the machine stopped (duty cycles), not learned;
+   so is one `QUIETER_DB` below it whose band levels (rotation line for vibration) are that
+   much quieter too (median over them): the room's noise alone, not a changed machine.
+2. **Robust standardisation.** Per feature the median and 1.4826 x MAD (floored per feature:
+   below the floor a change is round-off), so a few bad windows in the baseline cannot move
+   them; z-values are clipped to +-`Z_CLIP` when the correlation is estimated.
+3. **Shrunk correlation** (towards the identity, weight D / (D + N), at least 0.2): with ~100
+   windows and ~40 features the sample correlation alone is singular. Its inverse gives the
+   Mahalanobis distance d = sqrt(z' P z / D): a change shared by correlated features (the
+   whole machine a little louder) counts once, a change in one feature counts fully.
+4. **Calibration.** d of each baseline window is computed out of sample (5 folds), and the
+   published score is (d - median) / (1.4826 x MAD) of those: "how many of this device's own
+   spreads above its usual". The same threshold then means the same on every device.
+5. Windows scoring above the threshold in that pass are dropped and the fit repeated once.
+
+Drift: a window scored below `follow_below` x threshold moves the centre by `follow_rate`
+of its difference, and the centre never leaves `drift_cap` spreads of the learned one, so
+slow drift is followed and a slowly growing fault is not learned away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAD_TO_SIGMA = 1.4826
+OFF_DROP_DB = 12.0  # this far below the running level: the compressor is off
+QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
+RUNNING_QUANTILE = 90.0
+Z_CLIP = 6.0  # for estimating the correlation: one wild value cannot dominate it
+SCORE_Z_CLIP = 1000.0  # when scoring: keeps every score finite
+MIN_SHRINK = 0.2
+FOLDS = 5
+CALIBRATION_FLOOR = 0.05  # smallest spread of the distance (a perfectly steady device)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The static part of a device's normal, written once when learning ends."""
+
+    names: tuple[str, ...]
+    origin: np.ndarray  # learned centre
+    scale: np.ndarray  # robust spread per feature
+    precision: np.ndarray  # inverse shrunk correlation (D, D)
+    median: float  # of the out-of-sample distances of the baseline windows
+    sigma: float  # their robust spread
+    running_level_db: float
+    windows: int  # running windows the fit used
+
+    def to_json(self) -> dict:
+        return {"names": list(self.names), "origin": self.origin.tolist(),
+                "scale": self.scale.tolist(), "precision": self.precision.tolist(),
+                "median": self.median, "sigma": self.sigma,
+                "running_level_db": self.running_level_db, "windows": self.windows}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Fit:
+        return cls(tuple(doc["names"]), np.asarray(doc["origin"], np.float64),
+                   np.asarray(doc["scale"], np.float64),
+                   np.asarray(doc["precision"], np.float64), float(doc["median"]),
+                   float(doc["sigma"]), float(doc["running_level_db"]), int(doc["windows"]))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    score: float
+    z: np.ndarray  # per feature, against the (drifted) centre
+
+
+def _shape_features(names) -> list[int]:
+    """The features whose broad drop says "stopped" rather than "changed": the band levels
+    (audio) and the rotation line (vibration)."""
+    return [i for i, name in enumerate(names)
+            if (name.startswith("band ") and name.endswith(" level"))
+            or name == "rotation 1x velocity"]
+
+
+def _quieter_everywhere(reference: np.ndarray, values: np.ndarray, shape: list[int]):
+    """Median drop (dB) of the shape features against the running reference, per row."""
+    if not shape:
+        return np.zeros(np.atleast_2d(values).shape[0])
+    return np.median(reference[shape] - np.atleast_2d(values)[:, shape], axis=1)
+
+
+def running_mask(levels: np.ndarray, vectors: np.ndarray | None = None, names=()) -> np.ndarray:
+    """Which windows ran: not OFF_DROP_DB below the level most of them reached, nor
+    QUIETER_DB below it with the spectrum quieter by as much across its bands."""
+    running_level = float(np.percentile(levels, RUNNING_QUANTILE))
+    running = levels > running_level - OFF_DROP_DB
+    shape = _shape_features(names)
+    if vectors is None or not shape or running.sum() < 2:
+        return running
+    reference = np.median(vectors[running], axis=0)
+    quieter = (levels <= running_level - QUIETER_DB) & (
+        _quieter_everywhere(reference, vectors, shape) >= QUIETER_DB)
+    return running & ~quieter
+
+
+def _centre_scale(vectors: np.ndarray, floors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    centre = np.median(vectors, axis=0)
+    scale = MAD_TO_SIGMA * np.median(np.abs(vectors - centre), axis=0)
+    return centre, np.maximum(scale, floors)
+
+
+def _precision(z: np.ndarray) -> np.ndarray:
+    n, d = z.shape
+    clipped = np.clip(z, -Z_CLIP, Z_CLIP)
+    centred = clipped - clipped.mean(axis=0)
+    std = np.maximum(centred.std(axis=0), 1e-6)
+    corr = (centred / std).T @ (centred / std) / max(n, 1)
+    shrink = max(MIN_SHRINK, d / (d + n))
+    shrunk = (1 - shrink) * corr + shrink * np.eye(d)
+    return np.linalg.inv(shrunk)
+
+
+def distance(z: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Mahalanobis distance per row of z (rows: windows), per feature: comparable across D."""
+    z = np.atleast_2d(z)
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, precision, z), 0.0) / z.shape[1])
+
+
+def _out_of_sample(vectors: np.ndarray, floors: np.ndarray) -> np.ndarray:
+    """Each window's distance under a fit made without it (5 folds)."""
+    n = vectors.shape[0]
+    folds = np.arange(n) % min(FOLDS, n)
+    out = np.empty(n)
+    for fold in np.unique(folds):
+        held, kept = folds == fold, folds != fold
+        if kept.sum() < 2:
+            kept = np.ones(n, bool)
+        centre, scale = _centre_scale(vectors[kept], floors)
+        precision = _precision((vectors[kept] - centre) / scale)
+        out[held] = distance(np.clip((vectors[held] - centre) / scale, -SCORE_Z_CLIP,
+                                     SCORE_Z_CLIP), precision)
+    return out
+
+
+def _fit_once(names, vectors, floors, running_level, threshold) -> tuple[Fit, np.ndarray]:
+    centre, scale = _centre_scale(vectors, floors)
+    precision = _precision((vectors - centre) / scale)
+    held_out = _out_of_sample(vectors, floors)
+    median = float(np.median(held_out))
+    sigma = max(MAD_TO_SIGMA * float(np.median(np.abs(held_out - median))), CALIBRATION_FLOOR)
+    fit = Fit(tuple(names), centre, scale, precision, median, sigma, running_level,
+              vectors.shape[0])
+    return fit, (held_out - median) / sigma <= threshold
+
+
+def fit(names, vectors: np.ndarray, levels: np.ndarray, floors: np.ndarray, needed: int,
+        threshold: float) -> Fit | None:
+    """The device's normal from its learning windows, or None while fewer than `needed` of
+    them ran (off windows do not count)."""
+    running = running_mask(levels, vectors, names)
+    if running.sum() < needed:
+        return None
+    kept = vectors[running]
+    running_level = float(np.median(levels[running]))
+    first, inliers = _fit_once(names, kept, floors, running_level, threshold)
+    if inliers.sum() < max(needed // 2, 3) or inliers.all():
+        return first
+    return _fit_once(names, kept[inliers], floors, running_level, threshold)[0]
+
+
+def assess(fit: Fit, centre: np.ndarray, values: np.ndarray) -> Assessment:
+    z = np.clip((values - centre) / fit.scale, -SCORE_Z_CLIP, SCORE_Z_CLIP)
+    d = float(distance(z, fit.precision)[0])
+    return Assessment((d - fit.median) / fit.sigma, z)
+
+
+def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None) -> bool:
+    """The machine is stopped: far quieter than it runs, or quieter and quieter everywhere
+    (energy and spectral shape: a fault changes the shape, a stop lowers all of it)."""
+    drop = fit.running_level_db - level_db
+    if drop >= OFF_DROP_DB:
+        return True
+    if values is None or drop < QUIETER_DB:
+        return False
+    shape = _shape_features(fit.names)
+    return bool(shape) and float(_quieter_everywhere(fit.origin, values, shape)[0]) >= QUIETER_DB
+
+
+def follow(fit: Fit, centre: np.ndarray, values: np.ndarray, rate: float,
+           cap_sigmas: float) -> np.ndarray:
+    """The centre moved towards a clearly normal window, never beyond the cap."""
+    moved = centre + rate * (values - centre)
+    reach = cap_sigmas * fit.scale
+    return np.clip(moved, fit.origin - reach, fit.origin + reach)

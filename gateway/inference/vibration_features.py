@@ -1,0 +1,127 @@
+"""Condition-monitoring features of one tri-axial vibration window, beside ISO 10816 severity.
+
+ISO 10816 velocity says how hard a machine shakes; it says little about an early bearing
+defect, whose impacts ring at kilohertz and barely move the velocity. So each window also
+gets (docs/inference.md defines each):
+
+- overall and high-frequency acceleration level (dB re 1 m/s^2), the high band from
+  min(1 kHz, fs/4) to the Nyquist frequency;
+- kurtosis and crest factor of acceleration (impacts), as logarithms;
+- the envelope (modulation) spectrum of the high band on the axis with most high-frequency
+  energy: modulation depth and its strongest line over its median (bearing defect rates);
+- the 1x and 2x rotation lines of velocity (imbalance, misalignment), the speed taken as the
+  strongest velocity line between 5 and 100 Hz (dB re 1 mm/s);
+- the ISO velocity itself (dB re 1 mm/s).
+
+Samples are scaled by their peak before any power is taken, so huge finite values (1e200)
+give finite levels instead of overflowing; the levels add the scale back in dB.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gateway.inference.audio_features import FLOOR_DB, FLOOR_LOG, POWER_FLOOR, WindowFeatures
+from gateway.inference.features import FeatureError, VibrationFeatures
+
+HIGH_BAND_HZ = 1000.0  # impacts ring above this (or above fs/4 for slowly sampled boxes)
+ROTATION_SEARCH_HZ = (5.0, 100.0)
+MODULATION_HZ = (5.0, 500.0)
+NAMES = ("acceleration level", "high-frequency acceleration", "kurtosis", "crest factor",
+         "envelope modulation", "envelope peak", "rotation 1x velocity", "rotation 2x velocity",
+         "velocity 10-1000 Hz")
+UNITS = ("dB", "dB", "log", "log", "dB", "dB", "dB", "dB", "dB")
+
+
+def _db(power) -> float:
+    return float(10.0 * np.log10(max(float(power), POWER_FLOOR)))
+
+
+def _high_band(rate: float) -> tuple[float, float]:
+    return min(HIGH_BAND_HZ, rate / 4), rate / 2 + 1
+
+
+def _envelope(signal: np.ndarray, rate: float, low: float, high: float):
+    """Modulation depth (dB) and strongest envelope line over the median (dB), its Hz."""
+    spectrum = np.fft.rfft(signal)
+    hz = np.fft.rfftfreq(signal.size, 1.0 / rate)
+    full = np.zeros(signal.size, np.complex128)
+    keep = (hz >= low) & (hz < high)
+    full[: hz.size] = spectrum * keep * 2.0
+    envelope = np.abs(np.fft.ifft(full))
+    edge = envelope.size // 32
+    envelope = envelope[edge : envelope.size - edge]
+    mean = max(float(envelope.mean()), 1e-300)
+    relative = envelope / mean - 1.0
+    env_power = np.abs(np.fft.rfft(relative)) ** 2
+    env_hz = np.fft.rfftfreq(relative.size, 1.0 / rate)
+    band = (env_hz >= MODULATION_HZ[0]) & (env_hz <= min(MODULATION_HZ[1], rate / 4))
+    depth = _db(np.mean(relative**2))
+    if band.sum() < 3:
+        return depth, 0.0, 0.0
+    inside = env_power[band]
+    peak = int(np.argmax(inside))
+    return depth, _db(inside[peak]) - _db(np.median(inside)), float(env_hz[band][peak])
+
+
+def _rotation_lines(accel: np.ndarray, rate: float) -> tuple[float, float, float]:
+    """Speed (Hz) and the velocity power (mm/s)^2 of its 1x and 2x lines, all axes summed."""
+    n = accel.shape[1]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+    spectrum = np.fft.rfft(accel * window, axis=1)
+    hz = np.fft.rfftfreq(n, 1.0 / rate)
+    scale = 2.0 / (n * n * np.mean(window**2))
+    with np.errstate(divide="ignore"):
+        velocity = np.where(hz > 0, np.abs(spectrum) ** 2 * scale / (2 * np.pi * hz) ** 2, 0.0)
+    total = velocity.sum(axis=0) * 1e6  # (mm/s)^2
+    search = np.flatnonzero((hz >= ROTATION_SEARCH_HZ[0]) & (hz <= ROTATION_SEARCH_HZ[1]))
+    if search.size == 0:
+        return 0.0, 0.0, 0.0
+    first = int(search[np.argmax(total[search])])
+
+    def line(index: int) -> float:
+        return float(total[max(index - 1, 0) : index + 2].sum()) if index < total.size else 0.0
+
+    second = int(np.argmin(np.abs(hz - 2 * hz[first])))
+    return float(hz[first]), line(first), line(second)
+
+
+def vibration_condition(xyz: np.ndarray, rate: float, severity: VibrationFeatures
+                        ) -> WindowFeatures:
+    """Condition features of a (3, n) acceleration window (m/s^2) whose ISO figures are
+    `severity` (features.vibration_features). FeatureError when a value is not finite."""
+    data = np.asarray(xyz, dtype=np.float64)
+    accel = data - data.mean(axis=1, keepdims=True)
+    peak = float(np.max(np.abs(accel)))
+    if not np.isfinite(peak):
+        raise FeatureError("vibration samples are too large to analyse")
+    if peak == 0.0:
+        peak = 1.0
+    scaled = accel / peak
+    level_scale = 20.0 * np.log10(peak)
+    low, high = _high_band(rate)
+    spectrum = np.fft.rfft(scaled, axis=1)
+    hz = np.fft.rfftfreq(scaled.shape[1], 1.0 / rate)
+    high_power = np.sum(np.abs(spectrum[:, (hz >= low) & (hz < high)]) ** 2, axis=1) * 2 / (
+        scaled.shape[1] ** 2)
+    worst = int(np.argmax(high_power))
+    depth, env_peak, env_hz = _envelope(scaled[worst], rate, low, high)
+    rotation, first, second = _rotation_lines(scaled, rate)
+    values = np.array([
+        _db(np.mean(np.sum(scaled**2, axis=0))) + level_scale,
+        _db(high_power.sum()) + level_scale,
+        float(np.log(max(severity.kurtosis, 1e-3))),
+        float(np.log(max(severity.crest_factor, 1e-3))),
+        depth, env_peak,
+        _db(first) + level_scale,  # powers scale with peak^2: add 20 log10(peak)
+        _db(second) + level_scale,
+        20.0 * np.log10(max(severity.rms_velocity_mm_s, 1e-10)),
+    ], np.float64)
+    if not np.isfinite(values).all():
+        bad = [n for n, v in zip(NAMES, values, strict=True) if not np.isfinite(v)]
+        raise FeatureError(f"vibration features are not finite: {', '.join(bad)}")
+    floors = np.array([FLOOR_DB if u == "dB" else FLOOR_LOG for u in UNITS])
+    return WindowFeatures(NAMES, values, floors, UNITS, float(values[0]),
+                          {"rotation_hz": round(rotation, 2),
+                           "envelope_peak_hz": [round(env_hz, 1)],
+                           "high_band_hz": [round(low, 1), round(min(high, rate / 2), 1)]})
