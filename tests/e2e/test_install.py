@@ -259,6 +259,9 @@ def test_refuses_to_run_without_root_privileges_on_the_real_system():
 
 def test_bad_arguments_are_refused_before_anything_happens(tmp_path):
     for args, message in ((["--id", "bad id"], "--id must be"),
+                          # grep -x matched line by line: "gw" passed and the rest went into
+                          # config.toml as invalid TOML (issue 12.10)
+                          (["--id", "gw-1\nevil = 1"], "--id must be"),
                           (["--purge"], "--purge goes with --uninstall"),
                           (["--token-file", str(tmp_path / "missing")], "missing or empty"),
                           (["--frobnicate"], "unknown option")):
