@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway import __version__
 from gateway.config import Config
@@ -143,7 +144,11 @@ class MqttBridge:
             return
         with self._ack_lock:
             self._generation += 1
-        client.subscribe(self.subscription, qos=1)
+        # Retained messages only when the subscription is new: the persistent session keeps
+        # it, and re-subscribing on every reconnect had the broker hand over the same retained
+        # garbage each time (issue 12.10).
+        client.subscribe(self.subscription, options=SubscribeOptions(
+            qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
         client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
         self.connected.set()
         log.info("connected to broker", extra=kv(session_present=flags.session_present))

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -305,3 +306,24 @@ def test_a_token_file_with_a_bom_or_a_second_line_stops_the_start_unshown(tmp_pa
         assert str(token_file) in shown, command
     run = gateway_cli(config, "run", timeout_s=30)
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1
+
+
+def test_retained_garbage_is_counted_once_not_on_every_reconnect(tmp_path, gateway_config,
+                                                                 broker, publisher):
+    # Issue 12.10: the gateway subscribes again on every (re)connect, and the broker handed it
+    # the retained garbage each time, counted again and again.
+    publisher.client.publish("sensors/box-r/telemetry", b"not json", qos=1,
+                             retain=True).wait_for_publish(10)
+    process = GatewayProcess(gateway_config, tmp_path / "gateway.log")
+    try:
+        for n in range(3):
+            process.start()
+            publisher.publish("sensors/box-r/telemetry", json.dumps({"n": n})).wait_for_publish(10)
+            time.sleep(0.5)
+            process.terminate()
+        data_dir = tmp_path / "data"
+        counters = dict(store_rows(data_dir, "SELECT name, value FROM counters"))
+        assert counters.get("rejected", 0) <= 1
+        assert "redelivered" not in process.log_text(since_start=False)
+    finally:
+        process.ensure_stopped()
