@@ -11,11 +11,14 @@ from gateway.devtools.local_broker import LocalMosquitto
 LOCAL = Path(__file__).resolve().parent.parent / "local"
 
 
-def write_config(port: int) -> Path:
-    config = LOCAL / "config.toml"
+GATEWAY_ID = "gw-local"  # docs/mqtt.md's examples use it (tests/e2e/test_docs_examples.py)
+
+
+def write_config(port: int, local: Path = LOCAL) -> Path:
+    config = local / "config.toml"
     config.write_text(
-        '[gateway]\nid = "gw-local"\n'
-        f'data_dir = "{LOCAL / "data"}"\n\n'
+        f'[gateway]\nid = "{GATEWAY_ID}"\n'
+        f'data_dir = "{local / "data"}"\n\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ntopic_prefix = "sensors"\n'
     )
     return config

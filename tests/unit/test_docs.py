@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import build_parser
-from gateway.config import SECTIONS, IntakeSection
+from gateway.config import BROKER_MESSAGE_LIMIT, SECTIONS, IntakeSection
 from gateway.intake import writer as intake
 from gateway.intake.payloads import Inbound, parse_message
 from gateway.records import Rejection
@@ -23,6 +23,7 @@ CONFIG_TOML = REPO / "config.toml"
 CONFIGURATION_MD = REPO / "docs" / "configuration.md"
 MQTT_MD = REPO / "docs" / "mqtt.md"
 README = REPO / "README.md"
+BROKER_CONF = REPO / "systemd" / "mosquitto-sensor-gateway.conf"
 REASON_SOURCES = [REPO / "gateway" / "intake" / "payloads.py", REPO / "gateway" / "wav.py"]
 # PayloadError("code", ...), WavError("code", ...) and rejection(msg, "code", ...)
 REASON_PATTERN = re.compile(
@@ -210,7 +211,7 @@ def test_configuration_reference_names_check_config():
     assert "gateway check-config -c" in CONFIGURATION_MD.read_text()
 
 
-# --- the examples in docs/mqtt.md are accepted by the real parser --------------------------
+# --- the examples in docs/mqtt.md are accepted by the real parser (outcomes: e2e) -------
 
 
 def _examples() -> list[tuple[str, bytes]]:
@@ -231,7 +232,9 @@ def _parse(topic: str, payload: bytes):
 
 def test_mosquitto_pub_examples_are_accepted_except_the_invalid_one():
     examples = _examples()
-    assert {topic.rsplit("/", 1)[1] for topic, _ in examples} == {"vibration", "telemetry"}
+    # The audio and vibration examples publish files (-f); what becomes of every example is
+    # checked against the real daemon in tests/e2e/test_docs_examples.py.
+    assert {topic.rsplit("/", 1)[1] for topic, _ in examples} == {"telemetry"}
     for topic, payload in examples:
         record = _parse(topic, payload)
         if payload == b"hello":
@@ -248,3 +251,23 @@ def test_json_payload_blocks_are_accepted():
         payload = re.search(r"```json\n(.*?)```", section, flags=re.S).group(1)
         record = _parse(f"sensors/test-device-7/{stream}", payload.encode())
         assert not isinstance(record, Rejection), (stream, record.detail)
+
+
+# --- the payload cap in docs/mqtt.md ---------------------------------------------------------
+
+
+def test_mqtt_doc_gives_the_payload_cap_the_broker_and_the_config_enforce():
+    """16 MiB: the installed broker's max_packet_size, and the most a limit may be set to."""
+    text = MQTT_MD.read_text()
+    limits = text[text.index("## Size limits"):text.index("## Invalid messages")]
+    installed = re.search(r"^max_packet_size (\d+)$", BROKER_CONF.read_text(), flags=re.M)
+    assert int(installed.group(1)) == BROKER_MESSAGE_LIMIT == 16 * 1024 * 1024
+    assert "at most **16 MiB**" in limits and "(16 777 216 bytes)" in limits
+    assert "`max_packet_size` 16 MiB" in limits
+    checks = {f.name: f.metadata["check"] for f in fields(IntakeSection)}
+    for key in ("max_audio_bytes", "max_vibration_bytes"):
+        assert checks[key](BROKER_MESSAGE_LIMIT) is None, key
+        assert checks[key](BROKER_MESSAGE_LIMIT + 1) is not None, key
+    assert "telemetry one to 1 MiB" in limits
+    assert checks["max_telemetry_bytes"](1024 * 1024) is None
+    assert checks["max_telemetry_bytes"](1024 * 1024 + 1) is not None
