@@ -11,6 +11,8 @@ import shlex
 import subprocess
 import sys
 import threading
+import tomllib
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -155,6 +157,19 @@ def test_each_example_leads_to_what_the_page_says(tmp_path, broker, try_gateway)
     wait_for(lambda: status_json(try_gateway)["pending_inference"] == 0, timeout_s=10,
              what="the analysis queue empty")
     _check_console(try_gateway)
+    _check_loops(try_gateway)
+
+
+def _check_loops(config: Path) -> None:
+    """The loops the running daemon serves are those docs/metrics.md lists (its uplink
+    loop runs only with sync on, and scripts/try's config has no cloud)."""
+    port = tomllib.loads(config.read_text())["metrics"]["port"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        served = set(re.findall(r'^sensor_gateway_loop_silence_seconds\{loop="(\w+)"\}',
+                                answer.read().decode(), flags=re.M))
+    row = re.search(r"^\| `sensor_gateway_loop_silence_seconds` \|[^|]*\|[^(]*\(([^)]*)\)",
+                    (REPO / "docs" / "metrics.md").read_text(), flags=re.M).group(1)
+    assert served == set(re.findall(r"`(\w+)`", row)) - {"uplink"}
 
 
 def _unclocked(line: str) -> str:
