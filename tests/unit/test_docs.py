@@ -271,3 +271,30 @@ def test_mqtt_doc_gives_the_payload_cap_the_broker_and_the_config_enforce():
     assert "telemetry one to 1 MiB" in limits
     assert checks["max_telemetry_bytes"](1024 * 1024) is None
     assert checks["max_telemetry_bytes"](1024 * 1024 + 1) is not None
+
+
+# --- who may read the secrets: configuration.md, install.md and what the installer does ------
+
+INSTALL_MD = REPO / "docs" / "install.md"
+INSTALLER = REPO / "scripts" / "install"
+UNIT = REPO / "systemd" / "sensor-gateway.service"
+
+
+def test_the_installers_secret_files_are_root_only():
+    installer = INSTALLER.read_text()
+    assert 'install -m 0600 "$2" "$dest"' in installer  # install_secret: $dest in $CREDS
+    assert 'chmod 0700 "$CREDS"' in installer
+    assert "T_CREDS=$T_ETC/credentials" in installer
+    assert "User=sensor-gateway" in UNIT.read_text()
+
+
+def test_configuration_and_install_say_the_same_about_the_token_file():
+    configuration, install = CONFIGURATION_MD.read_text(), INSTALL_MD.read_text()
+    assert ("stores the token in `/etc/sensor-gateway/credentials/sync-token`, readable by "
+            "root only") in install
+    secrets = configuration[configuration.index("## Secrets"):]
+    assert "`/etc/sensor-gateway/credentials/sync-token` and `.../mqtt-password`, owned by " \
+           "root,\n  mode `600`, in a folder of mode `700`" in secrets
+    assert "owned by that user" not in secrets  # what it said before: not what is installed
+    for line in re.findall(r"^LoadCredential=.*$", UNIT.read_text(), flags=re.M):
+        assert f"  {line}\n" in secrets, line  # the unit's own lines, as shown
