@@ -298,3 +298,60 @@ def test_configuration_and_install_say_the_same_about_the_token_file():
     assert "owned by that user" not in secrets  # what it said before: not what is installed
     for line in re.findall(r"^LoadCredential=.*$", UNIT.read_text(), flags=re.M):
         assert f"  {line}\n" in secrets, line  # the unit's own lines, as shown
+
+
+# --- install.md's troubleshooting: a row per field problem, quoting what the gateway says -----
+
+GATEWAY_SRC = REPO / "gateway"
+# problem -> (text the row must quote, the source file that says it)
+TROUBLE_QUOTES = {
+    "Cloud unreachable": [("upload failed, records kept for a later try", "delivery/uplink.py"),
+                          ("failing (", "ops/status.py"), ("cannot reach ", "delivery/uplink.py"),
+                          ("sync.ca_file", "delivery/uplink.py")],
+    "Audio analysis unavailable": [
+        ("running without a part; the rest goes on", "service/degraded.py"),
+        ("UNAVAILABLE", "service/degraded.py"),
+        ("the daemon runs without audio analysis; audio windows wait", "ops/doctor.py"),
+        ("part available again", "service/degraded.py")],
+    "A device shown `silent`": [("device silent", "service/silence.py"),
+                                ("device heard again", "service/silence.py"),
+                                ("SILENT:     ", "ops/status.py"),
+                                ("nothing received since ", "ops/status.py"),
+                                ("it usually sends every ", "service/silence.py")],
+    "Damaged store": [("is damaged (", "store/database.py"),
+                      ("is empty (0 bytes): it was cut short", "store/database.py"),
+                      ("it is left as it is", "store/database.py")],
+    "Clock wrong": [("CLOCK WRONG: ", "ops/status.py"),
+                    ("before this software was built", "service/clock.py"),
+                    ("before the last message stored", "service/clock.py"),
+                    ("the gateway's clock looks wrong; data is kept with its own time stamps",
+                     "daemon.py")],
+}
+
+
+def source_text(relative: str) -> str:
+    """A module's text with adjacent string literals across lines joined ("a "\n  "b")."""
+    return re.sub(r'"\s*\n\s*f?"', "", (GATEWAY_SRC / relative).read_text())
+
+
+def trouble_rows() -> dict[str, str]:
+    text = INSTALL_MD.read_text()
+    table = text[text.index("## Troubleshooting"):]
+    return dict(re.findall(r"^\| \*\*(.+?)\*\* \|(.*)$", table, flags=re.M))
+
+
+@pytest.mark.parametrize("problem", sorted(TROUBLE_QUOTES))
+def test_install_troubleshooting_quotes_what_the_gateway_says(problem):
+    row = trouble_rows().get(problem)
+    assert row, f"no {problem!r} row in docs/install.md's troubleshooting table"
+    for quote, source in TROUBLE_QUOTES[problem]:
+        assert quote in row, (problem, quote)
+        assert quote.strip() in source_text(source), (source, quote)
+
+
+def test_the_damaged_store_row_moves_the_files_check_store_names():
+    row = trouble_rows()["Damaged store"]
+    said = source_text("store/database.py")
+    assert "move it and its -wal and -shm files out of the data dir" in said
+    assert "sudo mv gateway.db gateway.db-wal gateway.db-shm" in row
+    assert "sudo systemctl reset-failed sensor-gateway" in row
