@@ -355,3 +355,19 @@ def test_the_damaged_store_row_moves_the_files_check_store_names():
     assert "move it and its -wal and -shm files out of the data dir" in said
     assert "sudo mv gateway.db gateway.db-wal gateway.db-shm" in row
     assert "sudo systemctl reset-failed sensor-gateway" in row
+
+
+def test_install_mqtt_examples_log_in_as_a_box_over_tls():
+    """The installed broker refuses anonymous clients on both listeners (the loopback one is
+    the gateway's alone): a technician's test message needs a box account and TLS."""
+    conf = BROKER_CONF.read_text()
+    assert conf.count("allow_anonymous false") >= 2 and "\nallow_anonymous true" not in conf
+    lines = re.findall(r"^mosquitto_pub .*$", INSTALL_MD.read_text(), flags=re.M)
+    assert lines
+    for line in lines:
+        args = shlex.split(line)
+        assert args[args.index("-p") + 1] == "8883", line
+        assert args[args.index("--cafile") + 1] == "/etc/mosquitto/certs/sensor-gateway/ca.crt"
+        box = args[args.index("-u") + 1]
+        assert args[args.index("-t") + 1].startswith(f"sensors/{box}/"), line  # its ACL
+        assert f"--add-box {box}" in INSTALL_MD.read_text()
