@@ -33,6 +33,11 @@ From another terminal, publish as a sensor box would:
     -m '{{"device_id": "box-1", "temperature": -18.2, "power_consumption": 45.2}}'
   mosquitto_pub -p {port} -q 1 -t sensors/box-1/telemetry -m 'not json'
 
+Audio and vibration examples, each analysed with a result published: docs/mqtt.md,
+"Trying it with mosquitto_pub", with PORT={port}. Watch the results with
+
+  mosquitto_sub -p {port} -v -t 'gateway/{GATEWAY_ID}/#'
+
 and look at what the gateway kept:
 
   .venv/bin/gateway status -c {config}

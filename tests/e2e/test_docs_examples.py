@@ -70,6 +70,9 @@ def test_the_examples_use_what_scripts_try_prints(tmp_path):
          f"try_local.explain({port}, __import__('pathlib').Path({str(config)!r}))"],
         capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert f"mosquitto_pub -p {port} -q 1" in printed
+    assert f"PORT={port}" in printed and "docs/mqtt.md" in printed
+    assert f"mosquitto_sub -p {port} -v -t 'gateway/{try_local.GATEWAY_ID}/#'" in printed
+    assert "mosquitto_sub -p \"$PORT\" -v -t 'gateway/gw-local/#'" in _section()
     assert f'id = "{try_local.GATEWAY_ID}"' in config.read_text()
     for line in _commands():
         if line.startswith(("mosquitto_pub", "mosquitto_sub")):
