@@ -22,7 +22,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TOPIC_PATTERN = re.compile(r"[^#+\x00]+")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 QUEUE_URL_PATTERN = re.compile(r"rediss?://\S+")
-BROKER_MESSAGE_LIMIT = 16 * 1024 * 1024  # message_size_limit in the installed Mosquitto drop-in
+BROKER_MESSAGE_LIMIT = 16 * 1024 * 1024  # max_packet_size in the installed Mosquitto drop-in
 
 
 class ConfigError(Exception):
@@ -109,7 +109,7 @@ class IntakeSection:
     max_delay_ms: float = opt(5.0, _range(0.0, 1000))
     queue_size: int = opt(1_000, _range(10, 1_000_000))
     queue_bytes: int = opt(2 * 1024 * 1024, _range(1024 * 1024, 1024 * 1024 * 1024))
-    # At most what the broker passes on (message_size_limit, 16 MiB as installed): a larger
+    # At most what the broker passes on (max_packet_size, 16 MiB as installed): a larger
     # limit promised what could never arrive (issue 12.7).
     max_audio_bytes: int = opt(8 * 1024 * 1024, _range(1024, BROKER_MESSAGE_LIMIT))
     max_vibration_bytes: int = opt(4 * 1024 * 1024, _range(1024, BROKER_MESSAGE_LIMIT))

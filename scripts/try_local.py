@@ -11,11 +11,14 @@ from gateway.devtools.local_broker import LocalMosquitto
 LOCAL = Path(__file__).resolve().parent.parent / "local"
 
 
-def write_config(port: int) -> Path:
-    config = LOCAL / "config.toml"
+GATEWAY_ID = "gw-local"  # docs/mqtt.md's examples use it (tests/e2e/test_docs_examples.py)
+
+
+def write_config(port: int, local: Path = LOCAL) -> Path:
+    config = local / "config.toml"
     config.write_text(
-        '[gateway]\nid = "gw-local"\n'
-        f'data_dir = "{LOCAL / "data"}"\n\n'
+        f'[gateway]\nid = "{GATEWAY_ID}"\n'
+        f'data_dir = "{local / "data"}"\n\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ntopic_prefix = "sensors"\n'
     )
     return config
@@ -29,6 +32,11 @@ From another terminal, publish as a sensor box would:
   mosquitto_pub -p {port} -q 1 -t sensors/box-1/telemetry \\
     -m '{{"device_id": "box-1", "temperature": -18.2, "power_consumption": 45.2}}'
   mosquitto_pub -p {port} -q 1 -t sensors/box-1/telemetry -m 'not json'
+
+Audio and vibration examples, each analysed with a result published: docs/mqtt.md,
+"Trying it with mosquitto_pub", with PORT={port}. Watch the results with
+
+  mosquitto_sub -p {port} -v -t 'gateway/{GATEWAY_ID}/#'
 
 and look at what the gateway kept:
 

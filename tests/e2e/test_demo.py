@@ -3,6 +3,7 @@ real daemon, the simulator and the reference receiver; then nothing of it may be
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -10,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import REPO
+from rich.console import Console
+
+from gateway.devtools.demo.parts import Demo, LocalDisplay, Snapshot
+from gateway.devtools.demo.view import render
+from tests.support import REPO, Publisher, wait_for
 
 DEMO = [sys.executable, "-c",
         "from gateway.devtools.demo.view import main; raise SystemExit(main())"]
@@ -55,6 +60,9 @@ def test_the_demo_analyses_alerts_on_the_faulty_box_uploads_and_cleans_up(tmp_pa
     assert re.search(rf"^\s+box-{scripted.group(1)} anomaly at ", summary, re.MULTILINE), summary
     assert _figure(summary, "records at the cloud") > 0
     assert _figure(summary, "dead letters") == 0
+    # What was not uploaded goes with the demo's folder: the summary says so, not "kept".
+    assert re.search(r"^\s+not yet uploaded:\s+\d+ \(deleted with the demo's folder; --keep "
+                     r"keeps it\)$", summary, re.MULTILINE), summary
     assert _processes_mentioning(str(tmp_path)) == []
     assert list(tmp_path.iterdir()) == []  # the demo's directory is gone
 
@@ -79,6 +87,41 @@ def test_ctrl_c_ends_the_demo_with_its_summary_and_keep_leaves_the_files(tmp_pat
     assert "demo summary" in stdout
     kept, = tmp_path.iterdir()
     assert f"demo: kept {kept}" in stdout
+    assert f"(kept in the store in {kept})" in stdout
     assert (kept / "config.toml").is_file() and (kept / "gateway.log").is_file()
     assert "gateway stopped" in (kept / "gateway.log").read_text()  # SIGTERM, not a kill
     assert _processes_mentioning(str(tmp_path)) == []
+
+
+def _rendered(snap: Snapshot, demo: Demo) -> str:
+    console = Console(record=True, width=200, force_terminal=False)
+    console.print(render(snap, demo, None))
+    return console.export_text()
+
+
+def test_the_iso_column_shows_the_zone_of_the_latest_vibration_result(tmp_path, broker):
+    """The live view's "ISO 10816" column: the zone and RMS velocity of the box's latest
+    vibration result, as published on the local broker, not a learned threshold."""
+    display = LocalDisplay(broker.port, "gateway/gw-demo", lambda: 0.0)
+    publisher = Publisher(broker.port)
+    try:
+        result = {"id": "s-1", "device_id": "box-1", "stream": "vibration", "ts": 1,
+                  "score": 1.2, "threshold": 6.0, "anomaly": False,
+                  "details": {"state": "normal", "iso_zone": "C", "rms_velocity_mm_s": 5.25}}
+
+        def seen() -> dict:
+            # Again until seen: the display subscribes once its asynchronous connect is done.
+            publisher.publish("gateway/gw-demo/box-1/result", json.dumps(result))
+            return display.latest_vibration()
+
+        wait_for(seen, timeout_s=10, interval_s=0.2, what="the result at the display")
+    finally:
+        publisher.close()
+        display.close()
+    stream = {"state": "normal", "last_score": 1.2, "threshold": 6.0, "baseline_windows": 12,
+              "why": ""}
+    status = {"devices": [{"device_id": "box-1", "streams": {"vibration": stream}}]}
+    text = _rendered(Snapshot(1.0, status, [], 0, display.latest_vibration()), Demo(2, tmp_path))
+    assert "vibration (mm/s, ISO 10816 zone)" in text
+    assert "normal 5.25 mm/s zone C" in text
+    assert "(threshold 6" not in text  # the learned threshold is not an ISO figure

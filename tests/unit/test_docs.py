@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import build_parser
-from gateway.config import SECTIONS, IntakeSection
+from gateway.config import BROKER_MESSAGE_LIMIT, SECTIONS, IntakeSection
 from gateway.intake import writer as intake
 from gateway.intake.payloads import Inbound, parse_message
 from gateway.records import Rejection
@@ -23,6 +23,7 @@ CONFIG_TOML = REPO / "config.toml"
 CONFIGURATION_MD = REPO / "docs" / "configuration.md"
 MQTT_MD = REPO / "docs" / "mqtt.md"
 README = REPO / "README.md"
+BROKER_CONF = REPO / "systemd" / "mosquitto-sensor-gateway.conf"
 REASON_SOURCES = [REPO / "gateway" / "intake" / "payloads.py", REPO / "gateway" / "wav.py"]
 # PayloadError("code", ...), WavError("code", ...) and rejection(msg, "code", ...)
 REASON_PATTERN = re.compile(
@@ -210,7 +211,7 @@ def test_configuration_reference_names_check_config():
     assert "gateway check-config -c" in CONFIGURATION_MD.read_text()
 
 
-# --- the examples in docs/mqtt.md are accepted by the real parser --------------------------
+# --- the examples in docs/mqtt.md are accepted by the real parser (outcomes: e2e) -------
 
 
 def _examples() -> list[tuple[str, bytes]]:
@@ -231,7 +232,9 @@ def _parse(topic: str, payload: bytes):
 
 def test_mosquitto_pub_examples_are_accepted_except_the_invalid_one():
     examples = _examples()
-    assert {topic.rsplit("/", 1)[1] for topic, _ in examples} == {"vibration", "telemetry"}
+    # The audio and vibration examples publish files (-f); what becomes of every example is
+    # checked against the real daemon in tests/e2e/test_docs_examples.py.
+    assert {topic.rsplit("/", 1)[1] for topic, _ in examples} == {"telemetry"}
     for topic, payload in examples:
         record = _parse(topic, payload)
         if payload == b"hello":
@@ -248,3 +251,123 @@ def test_json_payload_blocks_are_accepted():
         payload = re.search(r"```json\n(.*?)```", section, flags=re.S).group(1)
         record = _parse(f"sensors/test-device-7/{stream}", payload.encode())
         assert not isinstance(record, Rejection), (stream, record.detail)
+
+
+# --- the payload cap in docs/mqtt.md ---------------------------------------------------------
+
+
+def test_mqtt_doc_gives_the_payload_cap_the_broker_and_the_config_enforce():
+    """16 MiB: the installed broker's max_packet_size, and the most a limit may be set to."""
+    text = MQTT_MD.read_text()
+    limits = text[text.index("## Size limits"):text.index("## Invalid messages")]
+    installed = re.search(r"^max_packet_size (\d+)$", BROKER_CONF.read_text(), flags=re.M)
+    assert int(installed.group(1)) == BROKER_MESSAGE_LIMIT == 16 * 1024 * 1024
+    assert "at most **16 MiB**" in limits and "(16 777 216 bytes)" in limits
+    assert "`max_packet_size` 16 MiB" in limits
+    checks = {f.name: f.metadata["check"] for f in fields(IntakeSection)}
+    for key in ("max_audio_bytes", "max_vibration_bytes"):
+        assert checks[key](BROKER_MESSAGE_LIMIT) is None, key
+        assert checks[key](BROKER_MESSAGE_LIMIT + 1) is not None, key
+    assert "telemetry one to 1 MiB" in limits
+    assert checks["max_telemetry_bytes"](1024 * 1024) is None
+    assert checks["max_telemetry_bytes"](1024 * 1024 + 1) is not None
+
+
+# --- who may read the secrets: configuration.md, install.md and what the installer does ------
+
+INSTALL_MD = REPO / "docs" / "install.md"
+INSTALLER = REPO / "scripts" / "install"
+UNIT = REPO / "systemd" / "sensor-gateway.service"
+
+
+def test_the_installers_secret_files_are_root_only():
+    installer = INSTALLER.read_text()
+    assert 'install -m 0600 "$2" "$dest"' in installer  # install_secret: $dest in $CREDS
+    assert 'chmod 0700 "$CREDS"' in installer
+    assert "T_CREDS=$T_ETC/credentials" in installer
+    assert "User=sensor-gateway" in UNIT.read_text()
+
+
+def test_configuration_and_install_say_the_same_about_the_token_file():
+    configuration, install = CONFIGURATION_MD.read_text(), INSTALL_MD.read_text()
+    assert ("stores the token in `/etc/sensor-gateway/credentials/sync-token`, readable by "
+            "root only") in install
+    secrets = configuration[configuration.index("## Secrets"):]
+    assert "`/etc/sensor-gateway/credentials/sync-token` and `.../mqtt-password`, owned by " \
+           "root,\n  mode `600`, in a folder of mode `700`" in secrets
+    assert "owned by that user" not in secrets  # what it said before: not what is installed
+    for line in re.findall(r"^LoadCredential=.*$", UNIT.read_text(), flags=re.M):
+        assert f"  {line}\n" in secrets, line  # the unit's own lines, as shown
+
+
+# --- install.md's troubleshooting: a row per field problem, quoting what the gateway says -----
+
+GATEWAY_SRC = REPO / "gateway"
+# problem -> (text the row must quote, the source file that says it)
+TROUBLE_QUOTES = {
+    "Cloud unreachable": [("upload failed, records kept for a later try", "delivery/uplink.py"),
+                          ("failing (", "ops/status.py"), ("cannot reach ", "delivery/uplink.py"),
+                          ("sync.ca_file", "delivery/uplink.py")],
+    "Audio analysis unavailable": [
+        ("running without a part; the rest goes on", "service/degraded.py"),
+        ("UNAVAILABLE", "service/degraded.py"),
+        ("the daemon runs without audio analysis; audio windows wait", "ops/doctor.py"),
+        ("part available again", "service/degraded.py")],
+    "A device shown `silent`": [("device silent", "service/silence.py"),
+                                ("device heard again", "service/silence.py"),
+                                ("SILENT:     ", "ops/status.py"),
+                                ("nothing received since ", "ops/status.py"),
+                                ("it usually sends every ", "service/silence.py")],
+    "Damaged store": [("is damaged (", "store/database.py"),
+                      ("is empty (0 bytes): it was cut short", "store/database.py"),
+                      ("it is left as it is", "store/database.py")],
+    "Clock wrong": [("CLOCK WRONG: ", "ops/status.py"),
+                    ("before this software was built", "service/clock.py"),
+                    ("before the last message stored", "service/clock.py"),
+                    ("the gateway's clock looks wrong; data is kept with its own time stamps",
+                     "daemon.py")],
+}
+
+
+def source_text(relative: str) -> str:
+    """A module's text with adjacent string literals across lines joined ("a "\n  "b")."""
+    return re.sub(r'"\s*\n\s*f?"', "", (GATEWAY_SRC / relative).read_text())
+
+
+def trouble_rows() -> dict[str, str]:
+    text = INSTALL_MD.read_text()
+    table = text[text.index("## Troubleshooting"):]
+    return dict(re.findall(r"^\| \*\*(.+?)\*\* \|(.*)$", table, flags=re.M))
+
+
+@pytest.mark.parametrize("problem", sorted(TROUBLE_QUOTES))
+def test_install_troubleshooting_quotes_what_the_gateway_says(problem):
+    row = trouble_rows().get(problem)
+    assert row, f"no {problem!r} row in docs/install.md's troubleshooting table"
+    for quote, source in TROUBLE_QUOTES[problem]:
+        assert quote in row, (problem, quote)
+        assert quote.strip() in source_text(source), (source, quote)
+
+
+def test_the_damaged_store_row_moves_the_files_check_store_names():
+    row = trouble_rows()["Damaged store"]
+    said = source_text("store/database.py")
+    assert "move it and its -wal and -shm files out of the data dir" in said
+    assert "sudo mv gateway.db gateway.db-wal gateway.db-shm" in row
+    assert "sudo systemctl reset-failed sensor-gateway" in row
+
+
+def test_install_mqtt_examples_log_in_as_a_box_over_tls():
+    """The installed broker refuses anonymous clients on both listeners (the loopback one is
+    the gateway's alone): a technician's test message needs a box account and TLS."""
+    conf = BROKER_CONF.read_text()
+    assert conf.count("allow_anonymous false") >= 2 and "\nallow_anonymous true" not in conf
+    lines = re.findall(r"^mosquitto_pub .*$", INSTALL_MD.read_text(), flags=re.M)
+    assert lines
+    for line in lines:
+        args = shlex.split(line)
+        assert args[args.index("-p") + 1] == "8883", line
+        assert args[args.index("--cafile") + 1] == "/etc/mosquitto/certs/sensor-gateway/ca.crt"
+        box = args[args.index("-u") + 1]
+        assert args[args.index("-t") + 1].startswith(f"sensors/{box}/"), line  # its ACL
+        assert f"--add-box {box}" in INSTALL_MD.read_text()

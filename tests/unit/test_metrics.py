@@ -177,3 +177,53 @@ def test_the_store_figures_of_the_field_items_reach_the_snapshot(tmp_path):
     assert snap["ts_flagged"] == {"telemetry": {"ahead": 1}}
     assert snap["silent"] == {"audio": {"box-2": 1}}
     assert snap["unavailable"] == {"mic": 1} and snap["clock_wrong"] == 0
+
+
+# --- labels: the table's label column against what is served and what the gateway uses ----
+
+GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
+
+
+def documented_labels() -> dict[str, dict[str, set[str] | None]]:
+    """metric (without _total) -> {label: its documented values, or None when not listed}."""
+    table = {}
+    for name, cell in re.findall(r"^\| `(sensor_gateway_\w+)` \| \w+ \|([^|]*)\|",
+                                 METRICS_MD.read_text(), flags=re.M):
+        labels = {}
+        for label, values in re.findall(r"`(\w+)`(?: \(([^)]*)\))?", cell):
+            labels[label] = set(re.findall(r"`(\w+)`", values)) if values else None
+        table[re.sub(r"_total$", "", name)] = labels
+    return table
+
+
+def test_every_metric_has_the_documented_labels(serve):
+    metrics, server = serve(lambda: SNAPSHOT)
+    metrics.observe_inference("audio", 0.01)
+    served: dict[str, set[str]] = {}
+    for name, labels in scrape(server):
+        if name.startswith("sensor_gateway_"):
+            base = re.sub(r"_(total|bucket|count|sum|created)$", "", name)
+            served.setdefault(base, set()).update(k for k, _ in labels if k != "le")
+    documented = documented_labels()
+    for name, labels in served.items():
+        assert set(documented[name]) == labels, name
+
+
+def test_documented_loops_are_the_loops_the_daemon_watches():
+    daemon = (GATEWAY / "daemon.py").read_text()
+    watched = set()
+    for args in re.findall(r"self\._watch\(([^)]*)\)", daemon):
+        watched |= set(re.findall(r'"(\w+)"', args))
+    watched |= set(re.findall(r'heartbeats\.register\("(\w+)"', daemon))
+    beats = set(re.findall(r'_beat\("(\w+)"\)|heartbeats\.beat\("(\w+)"\)', daemon))
+    assert {"main", "intake", "uplink"} <= watched
+    assert {name for pair in beats for name in pair if name} <= watched
+    assert documented_labels()["sensor_gateway_loop_silence_seconds"]["loop"] == watched
+
+
+def test_documented_upload_results_are_the_ones_counted():
+    counted = set(re.findall(r'"uploads:(\w+)"', (GATEWAY / "store" / "outbox.py").read_text()))
+    counted |= set(re.findall(r'count_upload\("(\w+)" if .* else "(\w+)"\)',
+                              (GATEWAY / "delivery" / "uplink.py").read_text())[0])
+    assert counted == {"accepted", "rejected", "retry", "paused"}
+    assert documented_labels()["sensor_gateway_upload_batches"]["result"] == counted

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -78,6 +78,7 @@ class LocalDisplay:
         self.online = threading.Event()
         self.first_result_s: float | None = None
         self.alerts: list[dict] = []
+        self.vibration: dict[str, dict] = {}  # device -> details of its latest vibration result
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         self.client.on_connect = lambda c, *_: c.subscribe(f"{out_prefix}/#", qos=1)
@@ -96,14 +97,21 @@ class LocalDisplay:
         with self._lock:
             if what == ["status"]:
                 (self.online.set if doc.get("state") == "online" else self.online.clear)()
-            elif what[-1] == "result" and self.first_result_s is None:
-                self.first_result_s = self.clock()
+            elif what[-1] == "result":
+                if self.first_result_s is None:
+                    self.first_result_s = self.clock()
+                if doc.get("stream") == "vibration" and isinstance(doc.get("details"), dict):
+                    self.vibration[str(doc.get("device_id"))] = doc["details"]
             elif what[-1] == "alert":
                 self.alerts.append({**doc, "at_s": self.clock()})
 
     def seen_alerts(self) -> list[dict]:
         with self._lock:
             return list(self.alerts)
+
+    def latest_vibration(self) -> dict[str, dict]:
+        with self._lock:
+            return dict(self.vibration)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -116,6 +124,8 @@ class Snapshot:
     status: dict
     alerts: list[dict]
     at_cloud: int
+    # device -> details of its latest vibration result (iso_zone, rms_velocity_mm_s, ...)
+    vibration: dict[str, dict] = field(default_factory=dict)
 
 
 class Demo:
@@ -214,7 +224,8 @@ class Demo:
             self.marks.setdefault("first result", self.display.first_result_s)
         if alerts:
             self.marks.setdefault("first alert", alerts[0]["at_s"])
-        return Snapshot(self.since(), self._last_status, alerts, at_cloud)
+        return Snapshot(self.since(), self._last_status, alerts, at_cloud,
+                        self.display.latest_vibration())
 
     def stop(self) -> None:
         """Everything that was started, in reverse; one failing step never skips the rest."""

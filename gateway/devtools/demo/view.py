@@ -38,18 +38,41 @@ PLAIN_EVERY_S = 5.0
 # --- what is shown ----------------------------------------------------------------------------
 
 
+def _verdict(stream: dict, needed: int) -> str:
+    if stream["state"] == "learning":
+        return f"[cyan]learning[/] {stream['baseline_windows']}/{needed}"
+    return {"anomaly": "[bold red]ANOMALY[/]", "off": "[dim]off[/]"}.get(
+        stream["state"], "[green]normal[/]")
+
+
+def _why(stream: dict) -> str:
+    """What drove the score, for a box in anomaly ("[" escaped: it would read as rich markup)."""
+    why = stream.get("why", "").replace("[", "\\[") if stream["state"] == "anomaly" else ""
+    return f"\n[dim]{why}[/]" if why else ""
+
+
 def _stream_cell(stream: dict | None, needed: int) -> str:
+    """Audio: the state, the score and the threshold it is judged against."""
     if not stream:
         return "[dim]-[/]"
     if stream["state"] == "learning":
-        return f"[cyan]learning[/] {stream['baseline_windows']}/{needed}"
-    verdict = {"anomaly": "[bold red]ANOMALY[/]", "off": "[dim]off[/]"}.get(
-        stream["state"], "[green]normal[/]")
+        return _verdict(stream, needed)
     score, threshold = stream["last_score"] or 0.0, stream["threshold"] or 0.0
-    # What drove the score, for a box in anomaly ("[" escaped: it would read as rich markup).
-    why = stream.get("why", "").replace("[", "\\[") if stream["state"] == "anomaly" else ""
-    why = f"\n[dim]{why}[/]" if why else ""
-    return f"{verdict} {score:.3g} [dim](threshold {threshold:.3g})[/]{why}"
+    return f"{_verdict(stream, needed)} {score:.3g} [dim](threshold {threshold:.3g})[/]" + \
+        _why(stream)
+
+
+def _vibration_cell(stream: dict | None, latest: dict | None, needed: int) -> str:
+    """Vibration: the state and the latest window's ISO 10816 figures, RMS velocity and
+    zone A-D (C and D are an alarm whatever was learned)."""
+    if not stream:
+        return "[dim]-[/]"
+    if not latest or "iso_zone" not in latest:
+        return _verdict(stream, needed)
+    zone = latest["iso_zone"]
+    style = "bold red" if zone in ("C", "D") else "green"
+    return (f"{_verdict(stream, needed)} {latest.get('rms_velocity_mm_s', 0.0):.2f} mm/s "
+            f"[{style}]zone {zone}[/]" + _why(stream))
 
 
 def uplink_state(status: dict) -> str:
@@ -71,14 +94,15 @@ def alert_line(alert: dict) -> str:
 def _devices(snap: Snapshot, demo: Demo) -> Table:
     from rich.table import Table
 
-    table = Table("box", "audio (model score)", "vibration (mm/s, ISO 10816)")
+    table = Table("box", "audio (score, threshold)", "vibration (mm/s, ISO 10816 zone)")
     needed = snap.status.get("baseline_needed", BASELINE_WINDOWS)
     for device in snap.status.get("devices", []):
         name, streams = device["device_id"], device["streams"]
         if name == demo.fault.device_id:
             name += f" [dim](develops a {demo.fault.kind})[/]"
         table.add_row(name, _stream_cell(streams.get("audio"), needed),
-                      _stream_cell(streams.get("vibration"), needed))
+                      _vibration_cell(streams.get("vibration"),
+                                      snap.vibration.get(device["device_id"]), needed))
     return table
 
 
@@ -153,8 +177,9 @@ def show(demo: Demo, duration: float | None, stop: threading.Event) -> None:
             next_line = time.monotonic() + PLAIN_EVERY_S
 
 
-def summary(demo: Demo) -> str:
-    """What happened, read after everything stopped, so the counts are final."""
+def summary(demo: Demo, kept: bool) -> str:
+    """What happened, read after everything stopped, so the counts are final. `kept`: the
+    demo's folder (its store with it) stays; otherwise it is deleted once this is shown."""
     status = collect_status(demo.config)
     alerts = demo.display.seen_alerts()
     kinds = sorted(Counter(r["kind"] for r in demo.cloud.records.values() if r).items())
@@ -168,7 +193,9 @@ def summary(demo: Demo) -> str:
               for alert in alerts]
     lines += [f"  records at the cloud: {sum(n for _, n in kinds)} "
               f"({', '.join(f'{kind} {n}' for kind, n in kinds)})",
-              f"  not yet uploaded:     {status['pending_sync']} (kept in the store)",
+              f"  not yet uploaded:     {status['pending_sync']} "
+              + (f"(kept in the store in {demo.workdir})" if kept else
+                 "(deleted with the demo's folder; --keep keeps it)"),
               f"  dead letters:         {status['dead_letters']}",
               "  timeline (s):         " + ", ".join(
                   f"{event} {t:.1f}" for event, t in sorted(demo.marks.items(),
@@ -237,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _signals_set(stop), _logs_into(workdir / "demo.log"):
             failure = _play(demo, args.duration, stop)
-            report = None if failure else summary(demo)
+            report = None if failure else summary(demo, kept=args.keep)
     finally:
         if args.keep:
             print(f"demo: kept {workdir}; try: gateway status -c {workdir / 'config.toml'}")
