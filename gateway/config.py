@@ -161,6 +161,8 @@ class RetentionSection:
     raw_anomaly_days: float = opt(30.0, _range(0.01, 3650))
     synced_days: float = opt(30.0, _range(0.01, 3650))
     interval_s: float = opt(300.0, _range(10, 86400))
+    # The broker's persistence file: on the same card, so counted in the disk budget.
+    broker_store: str = opt("/var/lib/mosquitto/mosquitto.db")
 
 
 @dataclass(frozen=True)

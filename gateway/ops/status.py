@@ -22,7 +22,7 @@ from gateway.service.silence import read_silent
 from gateway.store.database import StoreError, open_database
 from gateway.store.outbox import read_sync_status
 from gateway.store.reserve import reserve_bytes
-from gateway.store.retention import dir_bytes, read_refusal
+from gateway.store.retention import broker_store_bytes, dir_bytes, read_refusal
 from gateway.store.sequences import read_gaps
 
 RECENT_REJECTIONS = 5
@@ -46,7 +46,9 @@ def collect_status(config: Config) -> dict[str, Any]:
     status["disk"] = {"used_bytes": dir_bytes(config.gateway.data_dir)
                       - reserve_bytes(config.gateway.data_dir)
                       if config.gateway.data_dir.exists() else 0,
-                      "budget_bytes": config.retention.disk_budget_mb * 1024 * 1024}
+                      "budget_bytes": config.retention.disk_budget_mb * 1024 * 1024,
+                      # counted in the budget too: the broker's file shares the card
+                      "broker_bytes": broker_store_bytes(config.retention.broker_store)}
     if not config.store_path.exists():
         status["note"] = "no data yet: the daemon has not stored anything in this data dir"
         fill_time_and_sequences(None, status)
@@ -258,7 +260,8 @@ def render_status(status: dict[str, Any], now_ms: int | None = None) -> str:
     disk = status["disk"]
     lines = [
         f"gateway {status['gateway_id']}: {running}{_daemon_line(status, now_ms)}",
-        f"data dir:   {status['data_dir']} ({disk['used_bytes'] / 2**20:.1f} MB of "
+        f"data dir:   {status['data_dir']} ({disk['used_bytes'] / 2**20:.1f} MB, and the "
+        f"broker's file {disk['broker_bytes'] / 2**20:.1f} MB, of "
         f"{disk['budget_bytes'] / 2**20:.0f} MB budget)",
         f"received:   audio {received['audio']}, vibration {received['vibration']}, "
         f"telemetry {received['telemetry']}",

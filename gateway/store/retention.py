@@ -139,6 +139,17 @@ def dir_bytes(path: Path) -> int:
     return total
 
 
+def broker_store_bytes(path: str) -> int:
+    """Size of the broker's persistence file; 0 when none is named or it cannot be seen (the
+    broker has not saved yet, or its folder is closed to the gateway's user)."""
+    if not path:
+        return 0
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 def read_refusal(conn: sqlite3.Connection) -> dict | None:
     """The persisted refusal ({"since_ms", "reason"}), or None while raw intake is open."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (REFUSAL_KEY,)).fetchone()
@@ -247,10 +258,13 @@ class Retention:
         return report
 
     def usage(self) -> Usage:
-        """The reserve file counts as free: it is there to be given back."""
+        """The reserve file counts as free: it is there to be given back. The broker's
+        persistence file counts as used: it shares the card, and the gateway's own old data
+        is what can make room for it."""
         free_pages = self.conn.execute("PRAGMA freelist_count").fetchone()[0] * self.page_size
         reserve = self.disk.held
         used = dir_bytes(self.data_dir) - (free_pages if self._in_dir else 0) - reserve
+        used += broker_store_bytes(self.section.broker_store)
         return Usage(used=used, free=self._free_bytes(self.data_dir) + free_pages + reserve)
 
     def _over(self, usage: Usage) -> bool:

@@ -140,7 +140,8 @@ def site(tmp_path):
 
 def retention(site: Site, free: int = BIG_DISK, **limits) -> Retention:
     section = RetentionSection(**{"disk_budget_mb": 1, "min_free_mb": 0, "raw_normal_days": 30.0,
-                                  "raw_anomaly_days": 60.0, "synced_days": 90.0, **limits})
+                                  "raw_anomaly_days": 60.0, "synced_days": 90.0,
+                                  "broker_store": "", **limits})
     return Retention(section, site.dir, site.path, free_bytes=lambda path: free)
 
 
@@ -488,3 +489,24 @@ def test_rejections_go_before_any_real_data_when_the_disk_is_short(site):
     cleanup.close()
     assert report.deleted.get("rejected", 0) > 0
     assert report.deleted.get("raw_normal", 0) == 0 and site.raw() == set(windows)
+
+
+def test_the_brokers_file_counts_against_the_budget(site, tmp_path):
+    # Issue 12.9: Mosquitto's persistence sat outside the gateway's disk budget (40 retained
+    # 8 MiB WAVs: 640 MB) although it fills the same card.
+    windows = [site.window(age_ms=(50 - n) * MINUTE) for n in range(20)]
+    for window_id in windows:
+        site.result(window_id, anomaly=0)
+    site.accept()
+    broker_file = tmp_path / "mosquitto.db"
+    alone = retention(site, disk_budget_mb=64, broker_store=str(broker_file))
+    assert not alone._over(alone.usage())  # no broker file yet: far under the budget
+    alone.close()
+    with broker_file.open("wb") as f:
+        f.truncate(70 * MB)  # sparse: the size is what counts
+    cleanup = retention(site, disk_budget_mb=64, broker_store=str(broker_file))
+    assert cleanup.usage().used >= 70 * MB
+    report = cleanup.run_once(now_ms=NOW)
+    cleanup.close()
+    # The gateway cannot shrink the broker's file; it deletes its own oldest raw data for it.
+    assert report.deleted.get("raw_normal", 0) == len(windows)

@@ -87,3 +87,13 @@ def test_the_human_view_names_the_first_devices_and_counts_the_rest(config):
     assert "box-00049" in text and "box-00050" not in text
     assert "... and 49950 more devices (1 of them in ANOMALY); gateway status --json lists " \
            "every one" in text
+
+
+def test_status_shows_the_brokers_file_beside_the_data_dir(config, tmp_path):
+    broker_file = tmp_path / "mosquitto.db"
+    broker_file.write_bytes(b"\0" * (3 * 2**20))
+    config = dataclasses.replace(config, retention=dataclasses.replace(
+        config.retention, broker_store=str(broker_file)))
+    status = collect_status(config)
+    assert status["disk"]["broker_bytes"] == 3 * 2**20
+    assert "the broker's file 3.0 MB" in render_status(status)
