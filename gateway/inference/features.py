@@ -7,6 +7,7 @@ and the librosa call that reproduces :func:`log_mel`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -21,6 +22,7 @@ MAX_RATIO_DENOMINATOR = 100_000  # exact for every integer rate up to 100 kHz
 
 ISO_BAND_HZ = (10.0, 1000.0)  # ISO 10816-1 broadband velocity measurement range
 ISO_ZONES = ((0.71, "A"), (1.8, "B"), (4.5, "C"))  # class I upper bounds in mm/s; above: "D"
+LONG_AXIS = 1 << 17  # samples per axis (5 s at 25.6 kHz) beyond which spectra go axis by axis
 MIN_VIBRATION_S = 0.1  # a 10 Hz lower band edge needs at least 1/10 s of signal
 
 
@@ -243,18 +245,60 @@ def iso_zone(velocity_mm_s: float) -> str:
     return "D"
 
 
+def centred_scaled(data: np.ndarray) -> tuple[np.ndarray, float]:
+    """A float64 copy of (3, n) acceleration without each axis's mean (gravity), divided by its
+    peak, and that peak: 1e200 m/s^2 must give large figures, not inf. Done in place and axis
+    by axis so a long window costs one copy, not a handful of full-size temporaries."""
+    accel = np.array(data, dtype=np.float64)
+    accel -= accel.mean(axis=1, keepdims=True)
+    peak = max(float(np.max(np.abs(axis))) for axis in accel)
+    if not np.isfinite(peak):
+        raise FeatureError("vibration samples are too large to analyse")
+    peak = peak or 1.0
+    accel /= peak
+    return accel, peak
+
+
+def row_spectra(rows: np.ndarray, window: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """np.fft.rfft of each row (times window). Up to LONG_AXIS samples all rows in one call,
+    as always: pocketfft's batched transform can differ from a single row's in the last bit,
+    and a normal window's figures must not move. Beyond, one row at a time, so a long
+    window's spectra (16 bytes a sample each) are never all held at once."""
+    if rows.shape[1] <= LONG_AXIS:
+        yield from np.fft.rfft(rows if window is None else rows * window, axis=1)
+        return
+    for row in rows:
+        yield np.fft.rfft(row if window is None else row * window)
+
+
+def by_columns(rows: list[np.ndarray]) -> np.ndarray:
+    """The rows as one (len(rows), n) array laid out column by column (Fortran order), as
+    numpy lays out spectrum[:, mask]: a sum along a row then adds in the same order as it
+    always did (a C-ordered row is summed pairwise, which differs in the last bit)."""
+    return np.stack(rows, axis=1).T
+
+
+def sum_of_squares(accel: np.ndarray) -> np.ndarray:
+    """x^2 + y^2 + z^2 per sample, one axis at a time (as np.sum(accel**2, axis=0) adds)."""
+    total = accel[0] ** 2
+    for axis in accel[1:]:
+        total += axis**2
+    return total
+
+
 def _velocity_spectra(accel: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-axis one-sided velocity power spectra (m/s)^2 restricted to the ISO band, and their
     frequencies. Dividing the spectrum by j*2*pi*f integrates without the drift a running sum
-    would accumulate; the Hann window keeps a strong line just outside the band out of it."""
+    would accumulate; the Hann window keeps a strong line just outside the band out of it.
+    One axis at a time: a full spectrum of a long window is 16 bytes a sample."""
     n = accel.shape[1]
     window = _hann(n).astype(np.float64)
-    spectrum = np.fft.rfft(accel * window, axis=1)
     hz = np.fft.rfftfreq(n, 1.0 / sample_rate)
     band = (hz >= ISO_BAND_HZ[0]) & (hz <= ISO_BAND_HZ[1])
     # Parseval for a windowed one-sided spectrum: each bin counts twice (its negative twin).
     scale = 2.0 / (n * n * np.mean(window**2))
-    power = np.abs(spectrum[:, band]) ** 2 * scale / (2 * np.pi * hz[band]) ** 2
+    power = by_columns([np.abs(spectrum[band]) ** 2 for spectrum in row_spectra(accel, window)])
+    power = power * scale / (2 * np.pi * hz[band]) ** 2
     return power, hz[band]
 
 
@@ -272,13 +316,15 @@ def _dominant_hz(power: np.ndarray, hz: np.ndarray) -> float:
 
 def _shape_figures(accel: np.ndarray) -> tuple[float, float]:
     """Largest per-axis kurtosis and crest factor; a silent axis has neither, so it is skipped."""
-    power = np.mean(accel**2, axis=1)
-    live = power > 0
-    if not live.any():
+    kurtosis, crest = [], []
+    for axis in accel:
+        power = np.mean(axis**2)
+        if power > 0:
+            kurtosis.append(np.mean(axis**4) / power**2)
+            crest.append(np.max(np.abs(axis)) / np.sqrt(power))
+    if not kurtosis:
         return 0.0, 0.0
-    kurtosis = np.mean(accel[live] ** 4, axis=1) / power[live] ** 2
-    crest = np.max(np.abs(accel[live]), axis=1) / np.sqrt(power[live])
-    return float(kurtosis.max()), float(crest.max())
+    return float(max(kurtosis)), float(max(crest))
 
 
 def vibration_features(xyz: np.ndarray, sample_rate: float) -> VibrationFeatures:
@@ -295,16 +341,11 @@ def vibration_features(xyz: np.ndarray, sample_rate: float) -> VibrationFeatures
             f"cannot resolve the {ISO_BAND_HZ[0]:g} Hz band edge; need at least "
             f"{MIN_VIBRATION_S:g} s at more than {2 * ISO_BAND_HZ[0]:g} Hz"
         )
-    # Scaled by the peak before any square: 1e200 m/s^2 must give large figures, not inf.
-    accel = data - data.mean(axis=1, keepdims=True)
-    peak = float(np.max(np.abs(accel))) or 1.0
-    if not np.isfinite(peak):
-        raise FeatureError("vibration samples are too large to analyse")
-    accel /= peak
+    accel, peak = centred_scaled(data)
     power, hz = _velocity_spectra(accel, sample_rate)
     velocity = float(np.sqrt(power.sum(axis=1).max())) * 1000.0 * peak
     kurtosis, crest = _shape_figures(accel)
-    rms_accel = float(np.sqrt(np.mean(np.sum(accel**2, axis=0)))) * peak
+    rms_accel = float(np.sqrt(np.mean(sum_of_squares(accel)))) * peak
     if not np.isfinite([velocity, rms_accel]).all():
         raise FeatureError("vibration samples are too large to analyse")
     return VibrationFeatures(

@@ -1,6 +1,7 @@
-"""Long audio windows are analysed piece by piece (issue 12.7, 12.10): memory stays that of a
-few seconds, the time limit stops an analysis between pieces, and a window shorter than two
-pieces gives exactly the features it always did."""
+"""Long windows in bounded memory (issue 12.7, 12.10): audio is analysed piece by piece, so
+memory stays that of a few seconds, the time limit stops an analysis between pieces, and a
+window shorter than two pieces gives exactly the features it always did; a long vibration
+window's spectra are taken one axis at a time."""
 
 from __future__ import annotations
 
@@ -10,12 +11,21 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from gateway.inference import features as features_module
 from gateway.inference import worker as worker_module
 from gateway.inference.audio_features import audio_condition
-from gateway.inference.features import context_vectors, log_mel, resample, to_mono
+from gateway.inference.features import (
+    LONG_AXIS,
+    context_vectors,
+    log_mel,
+    resample,
+    to_mono,
+    vibration_features,
+)
 from gateway.inference.model import PIECE_S, AudioModel, shipped_model_path
 from gateway.inference.results import ResultStore
 from gateway.inference.verdict import VerdictRules
+from gateway.inference.vibration_features import vibration_condition
 from gateway.inference.worker import Analyser, AnalysisTimeout, RetryPolicy
 from gateway.intake.payloads import audio_window
 from gateway.store.database import IntakeStore
@@ -26,6 +36,9 @@ LONG_S, LONG_RATE = 40.0, 48_000
 # The whole-window analysis (before pieces) of 40 s at 48 kHz stereo peaked at 70 MB of
 # numpy arrays (tracemalloc); in pieces it is 8 MB, a piece's share, whatever the length.
 PEAK_BOUND_MB = 20.0
+# 700,000 samples an axis: the window itself is 17 MB, its copy without gravity another 17 MB;
+# one axis's spectrum and envelope at a time add 25-40 MB.
+VIBRATION_BOUND_MB = 65.0
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +146,41 @@ def test_an_analyser_with_a_tiny_limit_gives_up_on_a_long_window_early(tmp_path,
         store.close()
     assert error.startswith("AnalysisTimeout")
     assert f"with {PIECE_S:.1f} s of the window analysed" in error, error
+
+
+def test_a_long_vibration_window_is_analysed_axis_by_axis_in_bounded_memory():
+    """700,000 samples per axis (the most a 4 MiB message holds): the severity and condition
+    features once held every axis's full spectrum at once, 60 and 103 MB of arrays."""
+    rng = np.random.default_rng(5)
+    n = 700_000
+    t = np.arange(n) / 25_600
+    xyz = np.stack([np.sin(2 * np.pi * 25 * t) + rng.normal(0, 0.3, n) for _ in range(3)])
+    tracemalloc.start()
+    try:
+        severity = vibration_features(xyz, 25_600)
+        first = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        condition = vibration_condition(xyz, 25_600, severity)
+        second = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert first / 1e6 < VIBRATION_BOUND_MB and second / 1e6 < VIBRATION_BOUND_MB, (
+        f"peaks {first / 1e6:.1f} and {second / 1e6:.1f} MB")
+    assert condition.context["rotation_hz"] == pytest.approx(25, abs=0.1)
+    assert np.isfinite(condition.values).all()
+
+
+def test_a_vibration_window_axis_by_axis_gives_the_batched_figures(monkeypatch):
+    """Past LONG_AXIS the spectra are taken one axis at a time; the figures are those of the
+    batched transform (to round-off), which every window up to LONG_AXIS still uses."""
+    rng = np.random.default_rng(6)
+    xyz = rng.normal(0, 1, (3, LONG_AXIS + 1))
+    severity = vibration_features(xyz, 25_600)
+    condition = vibration_condition(xyz, 25_600, severity)
+    monkeypatch.setattr(features_module, "LONG_AXIS", LONG_AXIS + 1)  # batched this time
+    same = vibration_features(xyz, 25_600)
+    same_condition = vibration_condition(xyz, 25_600, same)
+    figures, batched_figures = severity.as_dict(), same.as_dict()
+    assert figures.pop("iso_zone") == batched_figures.pop("iso_zone")
+    assert batched_figures == pytest.approx(figures, rel=1e-12)
+    assert np.allclose(same_condition.values, condition.values, rtol=1e-12, atol=1e-12)
