@@ -94,6 +94,20 @@ def smooth_at_least(n: int) -> int:
     return best
 
 
+@lru_cache(maxsize=64)
+def smooth_at_most(n: int) -> int:
+    """Largest 2^a 3^b 5^c <= n (n >= 1): within ~2 % of n for the lengths analysed here."""
+    best = 1
+    five = 1
+    while five <= n:
+        odd = five
+        while odd <= n:
+            best = max(best, odd << (n // odd).bit_length() - 1)  # odd * 2^k <= n
+            odd *= 3
+        five *= 5
+    return best
+
+
 def _rate_ratio(from_rate: float, to_rate: float) -> Fraction:
     if not (np.isfinite(from_rate) and np.isfinite(to_rate) and from_rate > 0 and to_rate > 0):
         raise FeatureError(f"cannot resample from {from_rate!r} Hz to {to_rate!r} Hz")
@@ -248,8 +262,13 @@ def iso_zone(velocity_mm_s: float) -> str:
 def centred_scaled(data: np.ndarray) -> tuple[np.ndarray, float]:
     """A float64 copy of (3, n) acceleration without each axis's mean (gravity), divided by its
     peak, and that peak: 1e200 m/s^2 must give large figures, not inf. Done in place and axis
-    by axis so a long window costs one copy, not a handful of full-size temporaries."""
-    accel = np.array(data, dtype=np.float64)
+    by axis so a long window costs one copy, not a handful of full-size temporaries.
+
+    A window longer than LONG_AXIS keeps only its first smooth_at_most(n) samples: a prime
+    length (699,007, the most a 4 MiB message holds, is one) sends pocketfft to Bluestein's
+    algorithm, whose buffers took 100 MB per transform and 15 times as long."""
+    keep = data.shape[1] if data.shape[1] <= LONG_AXIS else smooth_at_most(data.shape[1])
+    accel = np.array(data[:, :keep], dtype=np.float64)
     accel -= accel.mean(axis=1, keepdims=True)
     peak = max(float(np.max(np.abs(axis))) for axis in accel)
     if not np.isfinite(peak):

@@ -19,6 +19,7 @@ from gateway.inference.features import (
     context_vectors,
     log_mel,
     resample,
+    smooth_at_most,
     to_mono,
     vibration_features,
 )
@@ -174,13 +175,26 @@ def test_a_vibration_window_axis_by_axis_gives_the_batched_figures(monkeypatch):
     """Past LONG_AXIS the spectra are taken one axis at a time; the figures are those of the
     batched transform (to round-off), which every window up to LONG_AXIS still uses."""
     rng = np.random.default_rng(6)
-    xyz = rng.normal(0, 1, (3, LONG_AXIS + 1))
+    xyz = rng.normal(0, 1, (3, LONG_AXIS + LONG_AXIS // 4))  # 2^15 * 5: kept whole
     severity = vibration_features(xyz, 25_600)
     condition = vibration_condition(xyz, 25_600, severity)
-    monkeypatch.setattr(features_module, "LONG_AXIS", LONG_AXIS + 1)  # batched this time
+    monkeypatch.setattr(features_module, "LONG_AXIS", xyz.shape[1])  # batched this time
     same = vibration_features(xyz, 25_600)
     same_condition = vibration_condition(xyz, 25_600, same)
     figures, batched_figures = severity.as_dict(), same.as_dict()
     assert figures.pop("iso_zone") == batched_figures.pop("iso_zone")
     assert batched_figures == pytest.approx(figures, rel=1e-12)
     assert np.allclose(same_condition.values, condition.values, rtol=1e-12, atol=1e-12)
+
+
+def test_a_long_vibration_window_of_prime_length_is_analysed_over_a_smooth_prefix():
+    """699,007 samples (a prime: the most a 4 MiB message holds) would need Bluestein's FFT,
+    100 MB of buffers per transform; its first 691,200 = 2^9 3^3 5^2 samples are analysed."""
+    rng = np.random.default_rng(7)
+    xyz = rng.normal(0, 1, (3, 699_007))
+    assert smooth_at_most(xyz.shape[1]) == 691_200
+    severity = vibration_features(xyz, 25_600)
+    prefix = vibration_features(xyz[:, :691_200], 25_600)
+    assert severity == prefix
+    assert np.array_equal(vibration_condition(xyz, 25_600, severity).values,
+                          vibration_condition(xyz[:, :691_200], 25_600, prefix).values)
