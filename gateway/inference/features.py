@@ -259,7 +259,7 @@ def iso_zone(velocity_mm_s: float) -> str:
     return "D"
 
 
-def centred_scaled(data: np.ndarray) -> tuple[np.ndarray, float]:
+def centred_scaled(data: np.ndarray, in_place: bool = False) -> tuple[np.ndarray, float]:
     """A float64 copy of (3, n) acceleration without each axis's mean (gravity), divided by its
     peak, and that peak: 1e200 m/s^2 must give large figures, not inf. Done in place and axis
     by axis so a long window costs one copy, not a handful of full-size temporaries.
@@ -268,7 +268,7 @@ def centred_scaled(data: np.ndarray) -> tuple[np.ndarray, float]:
     length (699,007, the most a 4 MiB message holds, is one) sends pocketfft to Bluestein's
     algorithm, whose buffers took 100 MB per transform and 15 times as long."""
     keep = data.shape[1] if data.shape[1] <= LONG_AXIS else smooth_at_most(data.shape[1])
-    accel = np.array(data[:, :keep], dtype=np.float64)
+    accel = data[:, :keep] if in_place else np.array(data[:, :keep], dtype=np.float64)
     accel -= accel.mean(axis=1, keepdims=True)
     peak = max(float(np.max(np.abs(axis))) for axis in accel)
     if not np.isfinite(peak):
@@ -348,6 +348,12 @@ def _shape_figures(accel: np.ndarray) -> tuple[float, float]:
 
 def vibration_features(xyz: np.ndarray, sample_rate: float) -> VibrationFeatures:
     """Features of a (3, n) acceleration window in m/s^2 sampled at sample_rate Hz."""
+    data = checked_vibration(xyz, sample_rate)
+    return severity_of(*centred_scaled(data), sample_rate)
+
+
+def checked_vibration(xyz: np.ndarray, sample_rate: float) -> np.ndarray:
+    """xyz as float64 (no copy if it is), FeatureError unless it can be analysed."""
     data = np.asarray(xyz, dtype=np.float64)
     if data.ndim != 2 or data.shape[0] != 3:
         raise FeatureError(f"vibration must be (3, samples) for x, y, z, got {data.shape}")
@@ -360,7 +366,11 @@ def vibration_features(xyz: np.ndarray, sample_rate: float) -> VibrationFeatures
             f"cannot resolve the {ISO_BAND_HZ[0]:g} Hz band edge; need at least "
             f"{MIN_VIBRATION_S:g} s at more than {2 * ISO_BAND_HZ[0]:g} Hz"
         )
-    accel, peak = centred_scaled(data)
+    return data
+
+
+def severity_of(accel: np.ndarray, peak: float, sample_rate: float) -> VibrationFeatures:
+    """vibration_features of a window already centred and scaled (centred_scaled)."""
     power, hz = _velocity_spectra(accel, sample_rate)
     velocity = float(np.sqrt(power.sum(axis=1).max())) * 1000.0 * peak
     kurtosis, crest = _shape_figures(accel)

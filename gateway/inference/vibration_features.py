@@ -27,7 +27,9 @@ from gateway.inference.features import (
     VibrationFeatures,
     by_columns,
     centred_scaled,
+    checked_vibration,
     row_spectra,
+    severity_of,
     sum_of_squares,
 )
 
@@ -103,7 +105,22 @@ def vibration_condition(xyz: np.ndarray, rate: float, severity: VibrationFeature
                         ) -> WindowFeatures:
     """Condition features of a (3, n) acceleration window (m/s^2) whose ISO figures are
     `severity` (features.vibration_features). FeatureError when a value is not finite."""
-    scaled, peak = centred_scaled(xyz)
+    return condition_of(*centred_scaled(xyz), rate, severity)
+
+
+def vibration_analysis(xyz: np.ndarray, rate: float
+                       ) -> tuple[VibrationFeatures, WindowFeatures]:
+    """vibration_features and vibration_condition of a window the caller gives up: it is
+    centred and scaled in place, once for both (a long window's copy is 17 MB)."""
+    data = checked_vibration(xyz, rate)
+    scaled, peak = centred_scaled(data, in_place=data is xyz)
+    severity = severity_of(scaled, peak, rate)
+    return severity, condition_of(scaled, peak, rate, severity)
+
+
+def condition_of(scaled: np.ndarray, peak: float, rate: float, severity: VibrationFeatures
+                 ) -> WindowFeatures:
+    """vibration_condition of a window already centred and scaled (centred_scaled)."""
     level_scale = 20.0 * np.log10(peak)
     low, high = _high_band(rate)
     hz = np.fft.rfftfreq(scaled.shape[1], 1.0 / rate)

@@ -34,7 +34,7 @@ from typing import Protocol
 import numpy as np
 
 from gateway.inference.audio_features import WindowFeatures
-from gateway.inference.features import FeatureError, vibration_features
+from gateway.inference.features import FeatureError
 from gateway.inference.model import PIECE_S, ModelError
 from gateway.inference.result_writer import PendingResult, ResultWriter
 from gateway.inference.results import Outcome, ResultStore, StoredWindow
@@ -46,7 +46,7 @@ from gateway.inference.verdict import (
     judge,
     needs_vectors,
 )
-from gateway.inference.vibration_features import vibration_condition
+from gateway.inference.vibration_features import vibration_analysis
 from gateway.logs import kv
 from gateway.wav import WavError, WavInfo, decode_frames, inspect_wav, piece_bounds
 
@@ -342,8 +342,7 @@ def _audio_outcome(window: StoredWindow, model: AudioScorer,
 
 def _vibration_outcome(window: StoredWindow) -> Outcome:
     xyz, rate = decode_vibration(window.payload)
-    severity = vibration_features(xyz, rate)
-    condition = vibration_condition(xyz, rate, severity)
+    severity, condition = vibration_analysis(xyz, rate)  # centres xyz in place
     details = _finite(severity.as_dict())
     details.update(condition.context, level_db=round(condition.level_db, 2))
     severe = ""
