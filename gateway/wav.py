@@ -26,6 +26,7 @@ _ENCODINGS = {
     (_TAG_FLOAT, 32): "float32",
 }
 _FORMATS = {encoding: key for key, encoding in _ENCODINGS.items()}
+_BYTES = {"pcm16": 2, "pcm24": 3, "pcm32": 4, "float32": 4}  # per sample
 _CHUNK = struct.Struct("<4sI")  # chunk id, chunk size
 _FMT = struct.Struct("<HHIIHH")  # tag, channels, rate, byte rate, block align, bits
 _EXT = struct.Struct("<HHIH")  # cbSize, valid bits, channel mask, SubFormat tag
@@ -162,28 +163,46 @@ def inspect_wav(payload: bytes) -> WavInfo:
     return WavInfo(encoding, channels, rate, frames, duration, data_offset, data_size)
 
 
-def decode_wav(payload: bytes) -> tuple[np.ndarray, int]:
-    """Give analysis one sample layout: float32 (frames, channels) in [-1, 1) whatever the file.
+def decode_frames(payload: bytes, info: WavInfo, start: int = 0, stop: int | None = None
+                  ) -> np.ndarray:
+    """Frames [start, stop) of an inspected WAV as float32 (frames, channels) in [-1, 1).
 
-    PCM is scaled by a power of two, so pcm16/pcm24 are exact; pcm32 keeps float32 precision
-    (24 bits), which rounds the largest positive codes up to 1.0.
+    Only the slice's bytes are read and converted, so a long window can be analysed a piece
+    at a time without ever holding all of its samples as floats. PCM is scaled by a power of
+    two, so pcm16/pcm24 are exact; pcm32 keeps float32 precision (24 bits), which rounds the
+    largest positive codes up to 1.0.
     """
-    info = inspect_wav(payload)
-    count = info.frames * info.channels
+    stop = info.frames if stop is None else min(stop, info.frames)
+    start = min(max(start, 0), stop)
+    offset = info.data_offset + start * info.channels * _BYTES[info.encoding]
+    count = (stop - start) * info.channels
     if info.encoding == "pcm24":
         # Put the 3 bytes in the top of an int32: sign extension for free, and exact in float32.
         wide = np.zeros((count, 4), np.uint8)
-        wide[:, 1:] = np.frombuffer(payload, np.uint8, info.data_size, info.data_offset).reshape(
-            count, 3
-        )
+        wide[:, 1:] = np.frombuffer(payload, np.uint8, count * 3, offset).reshape(count, 3)
         samples = wide.view("<i4").astype(np.float32)
         scale = 2.0**-31
     else:
         dtype, scale = _DECODE[info.encoding]
-        samples = np.frombuffer(payload, dtype, count, info.data_offset).astype(np.float32)
+        samples = np.frombuffer(payload, dtype, count, offset).astype(np.float32)
     if scale != 1.0:
         samples *= np.float32(scale)
-    return samples.reshape(info.frames, info.channels), info.sample_rate
+    return samples.reshape(stop - start, info.channels)
+
+
+def decode_wav(payload: bytes) -> tuple[np.ndarray, int]:
+    """Give analysis one sample layout: float32 (frames, channels) in [-1, 1) whatever the file."""
+    info = inspect_wav(payload)
+    return decode_frames(payload, info), info.sample_rate
+
+
+def piece_bounds(frames: int, piece_frames: int) -> list[tuple[int, int]]:
+    """[start, stop) of consecutive pieces of piece_frames; the last one takes the remainder
+    (so every piece has piece_frames to 2 * piece_frames - 1 frames, and a window shorter than
+    two pieces stays whole)."""
+    count = max(1, frames // max(piece_frames, 1))
+    starts = [i * piece_frames for i in range(count)]
+    return [(a, b) for a, b in zip(starts, starts[1:] + [frames], strict=True)]
 
 
 def _pcm_bytes(data: np.ndarray, bits: int) -> bytes:

@@ -232,15 +232,25 @@ def audio_condition(mono: np.ndarray, logmel_db: np.ndarray, params: MelParams
                     ) -> WindowFeatures:
     """Features of a mono window at params.sample_rate and its log-mel frames (dB).
     FeatureError if the window is too short or a feature is not finite."""
-    rate = params.sample_rate
     y = np.asarray(mono, dtype=np.float64)
-    if y.size < 0.2 * rate:
+    if y.size < 0.2 * params.sample_rate:
         raise FeatureError(f"audio of {y.size} samples is too short for condition features")
+    return combined_condition(y, logmel_db, float(np.sum(y**2)), y.size, params)
+
+
+def combined_condition(head: np.ndarray, logmel_db: np.ndarray, sum_squares: float,
+                       samples: int, params: MelParams) -> WindowFeatures:
+    """The features from what a window analysed piece by piece keeps of itself: `head`, its
+    first MAX_SEGMENTS seconds at the model rate (all the tonal and envelope analysis ever
+    reads), the log-mel frames of all its pieces, and the sum of its squared samples with
+    their count (the overall level). For a window in one piece this is audio_condition."""
+    rate = params.sample_rate
+    y = np.asarray(head, dtype=np.float64)
     levels, variation, flatness = _band_features(logmel_db, params)
     spectrum = _Spectrum(_segments(y, rate), rate)
     tonal, rotation = _tonal_features(spectrum)
     envelope, envelope_hz = _envelope_features(spectrum, rate)
-    level = float(_db(np.mean(y**2)))
+    level = float(_db(sum_squares / samples))
     values = np.array([*levels, *variation, flatness, *tonal, *envelope, level], np.float64)
     names, units = _names(params)
     floors = _floors(units)

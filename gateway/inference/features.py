@@ -7,6 +7,7 @@ and the librosa call that reproduces :func:`log_mel`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -21,6 +22,7 @@ MAX_RATIO_DENOMINATOR = 100_000  # exact for every integer rate up to 100 kHz
 
 ISO_BAND_HZ = (10.0, 1000.0)  # ISO 10816-1 broadband velocity measurement range
 ISO_ZONES = ((0.71, "A"), (1.8, "B"), (4.5, "C"))  # class I upper bounds in mm/s; above: "D"
+LONG_AXIS = 1 << 17  # samples per axis (5 s at 25.6 kHz) beyond which spectra go axis by axis
 MIN_VIBRATION_S = 0.1  # a 10 Hz lower band edge needs at least 1/10 s of signal
 
 
@@ -87,6 +89,20 @@ def smooth_at_least(n: int) -> int:
         while odd < best:
             candidate = odd << max(0, (n - 1) // odd).bit_length()  # odd * 2^k >= n
             best = min(best, candidate)
+            odd *= 3
+        five *= 5
+    return best
+
+
+@lru_cache(maxsize=64)
+def smooth_at_most(n: int) -> int:
+    """Largest 2^a 3^b 5^c <= n (n >= 1): within ~2 % of n for the lengths analysed here."""
+    best = 1
+    five = 1
+    while five <= n:
+        odd = five
+        while odd <= n:
+            best = max(best, odd << (n // odd).bit_length() - 1)  # odd * 2^k <= n
             odd *= 3
         five *= 5
     return best
@@ -243,18 +259,65 @@ def iso_zone(velocity_mm_s: float) -> str:
     return "D"
 
 
+def centred_scaled(data: np.ndarray, in_place: bool = False) -> tuple[np.ndarray, float]:
+    """A float64 copy of (3, n) acceleration without each axis's mean (gravity), divided by its
+    peak, and that peak: 1e200 m/s^2 must give large figures, not inf. Done in place and axis
+    by axis so a long window costs one copy, not a handful of full-size temporaries.
+
+    A window longer than LONG_AXIS keeps only its first smooth_at_most(n) samples: a prime
+    length (699,007, the most a 4 MiB message holds, is one) sends pocketfft to Bluestein's
+    algorithm, whose buffers took 100 MB per transform and 15 times as long."""
+    keep = data.shape[1] if data.shape[1] <= LONG_AXIS else smooth_at_most(data.shape[1])
+    accel = data[:, :keep] if in_place else np.array(data[:, :keep], dtype=np.float64)
+    accel -= accel.mean(axis=1, keepdims=True)
+    peak = max(float(np.max(np.abs(axis))) for axis in accel)
+    if not np.isfinite(peak):
+        raise FeatureError("vibration samples are too large to analyse")
+    peak = peak or 1.0
+    accel /= peak
+    return accel, peak
+
+
+def row_spectra(rows: np.ndarray, window: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """np.fft.rfft of each row (times window). Up to LONG_AXIS samples all rows in one call,
+    as always: pocketfft's batched transform can differ from a single row's in the last bit,
+    and a normal window's figures must not move. Beyond, one row at a time, so a long
+    window's spectra (16 bytes a sample each) are never all held at once."""
+    if rows.shape[1] <= LONG_AXIS:
+        yield from np.fft.rfft(rows if window is None else rows * window, axis=1)
+        return
+    for row in rows:
+        yield np.fft.rfft(row if window is None else row * window)
+
+
+def by_columns(rows: list[np.ndarray]) -> np.ndarray:
+    """The rows as one (len(rows), n) array laid out column by column (Fortran order), as
+    numpy lays out spectrum[:, mask]: a sum along a row then adds in the same order as it
+    always did (a C-ordered row is summed pairwise, which differs in the last bit)."""
+    return np.stack(rows, axis=1).T
+
+
+def sum_of_squares(accel: np.ndarray) -> np.ndarray:
+    """x^2 + y^2 + z^2 per sample, one axis at a time (as np.sum(accel**2, axis=0) adds)."""
+    total = accel[0] ** 2
+    for axis in accel[1:]:
+        total += axis**2
+    return total
+
+
 def _velocity_spectra(accel: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-axis one-sided velocity power spectra (m/s)^2 restricted to the ISO band, and their
     frequencies. Dividing the spectrum by j*2*pi*f integrates without the drift a running sum
-    would accumulate; the Hann window keeps a strong line just outside the band out of it."""
+    would accumulate; the Hann window keeps a strong line just outside the band out of it.
+    One axis at a time: a full spectrum of a long window is 16 bytes a sample."""
     n = accel.shape[1]
     window = _hann(n).astype(np.float64)
-    spectrum = np.fft.rfft(accel * window, axis=1)
     hz = np.fft.rfftfreq(n, 1.0 / sample_rate)
     band = (hz >= ISO_BAND_HZ[0]) & (hz <= ISO_BAND_HZ[1])
     # Parseval for a windowed one-sided spectrum: each bin counts twice (its negative twin).
     scale = 2.0 / (n * n * np.mean(window**2))
-    power = np.abs(spectrum[:, band]) ** 2 * scale / (2 * np.pi * hz[band]) ** 2
+    power = by_columns([np.abs(spectrum[band]) ** 2 for spectrum in row_spectra(accel, window)])
+    power = power * scale / (2 * np.pi * hz[band]) ** 2
     return power, hz[band]
 
 
@@ -272,17 +335,25 @@ def _dominant_hz(power: np.ndarray, hz: np.ndarray) -> float:
 
 def _shape_figures(accel: np.ndarray) -> tuple[float, float]:
     """Largest per-axis kurtosis and crest factor; a silent axis has neither, so it is skipped."""
-    power = np.mean(accel**2, axis=1)
-    live = power > 0
-    if not live.any():
+    kurtosis, crest = [], []
+    for axis in accel:
+        power = np.mean(axis**2)
+        if power > 0:
+            kurtosis.append(np.mean(axis**4) / power**2)
+            crest.append(np.max(np.abs(axis)) / np.sqrt(power))
+    if not kurtosis:
         return 0.0, 0.0
-    kurtosis = np.mean(accel[live] ** 4, axis=1) / power[live] ** 2
-    crest = np.max(np.abs(accel[live]), axis=1) / np.sqrt(power[live])
-    return float(kurtosis.max()), float(crest.max())
+    return float(max(kurtosis)), float(max(crest))
 
 
 def vibration_features(xyz: np.ndarray, sample_rate: float) -> VibrationFeatures:
     """Features of a (3, n) acceleration window in m/s^2 sampled at sample_rate Hz."""
+    data = checked_vibration(xyz, sample_rate)
+    return severity_of(*centred_scaled(data), sample_rate)
+
+
+def checked_vibration(xyz: np.ndarray, sample_rate: float) -> np.ndarray:
+    """xyz as float64 (no copy if it is), FeatureError unless it can be analysed."""
     data = np.asarray(xyz, dtype=np.float64)
     if data.ndim != 2 or data.shape[0] != 3:
         raise FeatureError(f"vibration must be (3, samples) for x, y, z, got {data.shape}")
@@ -295,16 +366,15 @@ def vibration_features(xyz: np.ndarray, sample_rate: float) -> VibrationFeatures
             f"cannot resolve the {ISO_BAND_HZ[0]:g} Hz band edge; need at least "
             f"{MIN_VIBRATION_S:g} s at more than {2 * ISO_BAND_HZ[0]:g} Hz"
         )
-    # Scaled by the peak before any square: 1e200 m/s^2 must give large figures, not inf.
-    accel = data - data.mean(axis=1, keepdims=True)
-    peak = float(np.max(np.abs(accel))) or 1.0
-    if not np.isfinite(peak):
-        raise FeatureError("vibration samples are too large to analyse")
-    accel /= peak
+    return data
+
+
+def severity_of(accel: np.ndarray, peak: float, sample_rate: float) -> VibrationFeatures:
+    """vibration_features of a window already centred and scaled (centred_scaled)."""
     power, hz = _velocity_spectra(accel, sample_rate)
     velocity = float(np.sqrt(power.sum(axis=1).max())) * 1000.0 * peak
     kurtosis, crest = _shape_figures(accel)
-    rms_accel = float(np.sqrt(np.mean(np.sum(accel**2, axis=0)))) * peak
+    rms_accel = float(np.sqrt(np.mean(sum_of_squares(accel)))) * peak
     if not np.isfinite([velocity, rms_accel]).all():
         raise FeatureError("vibration samples are too large to analyse")
     return VibrationFeatures(

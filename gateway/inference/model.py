@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -27,7 +27,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gateway.inference.audio_features import FLOOR_LOG, WindowFeatures, audio_condition
+from gateway.inference.audio_features import (
+    FLOOR_LOG,
+    MAX_SEGMENTS,
+    SEGMENT_S,
+    WindowFeatures,
+    combined_condition,
+)
 from gateway.inference.features import (
     FeatureError,
     MelParams,
@@ -45,6 +51,10 @@ INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter
 SCORE_KINDS = ("vector_error", "reconstruction")
 # Full scale is 1.0; a float WAV may hold anything. Far above this, float32 spectra overflow.
 MAX_AMPLITUDE = 1e6
+# A long window is analysed in pieces of this many seconds (the last one up to twice that):
+# memory stays that of a few seconds whatever the window's length, and the time limit is
+# checked between pieces. A window shorter than two pieces is analysed whole, as always.
+PIECE_S = 2.0
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "compressor_ae.tflite"
 
 
@@ -267,6 +277,59 @@ def _model_rate_audio(samples: np.ndarray, sample_rate: float, params: MelParams
     return at_rate, logmel, context_vectors(logmel, params.context_frames)
 
 
+class _Window:
+    """What a window analysed piece by piece keeps of each piece: the first seconds at the
+    model rate (the tonal and envelope analysis), the log-mel frames and vector scores (small:
+    32 frames a second), and sums for the level and the vectors' mean."""
+
+    def __init__(self, params: MelParams):
+        self.params = params
+        self.head_size = MAX_SEGMENTS * int(SEGMENT_S * params.sample_rate)
+        self.heads: list[np.ndarray] = []
+        self.logmels: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
+        self.vector_means: list[tuple[float, int]] = []
+        self.samples, self.sum_squares = 0, 0.0
+        self.features_s = self.model_s = 0.0
+
+    def add(self, at_rate, logmel, vectors, scores, features_s: float, model_s: float) -> None:
+        # the first piece (a window in one piece): exactly what audio_condition checks
+        if not self.samples and at_rate.size < 0.2 * self.params.sample_rate:
+            raise FeatureError(f"audio of {at_rate.size} samples is too short for condition "
+                               "features")
+        started = time.perf_counter()
+        y = at_rate.astype(np.float64)
+        kept = sum(h.size for h in self.heads)
+        if kept < self.head_size:
+            self.heads.append(y[: self.head_size - kept])
+        self.sum_squares += float(np.sum(y**2))
+        self.samples += y.size
+        self.logmels.append(logmel)
+        self.scores.append(scores)
+        self.vector_means.append((float(vectors.mean()), vectors.size))
+        self.features_s += features_s + time.perf_counter() - started
+        self.model_s += model_s
+
+    def condition(self) -> WindowFeatures:
+        one = len(self.heads) == 1
+        head = self.heads[0] if one else np.concatenate(self.heads)
+        logmel = self.logmels[0] if len(self.logmels) == 1 else np.concatenate(self.logmels)
+        return combined_condition(head, logmel, self.sum_squares, self.samples, self.params)
+
+    def score(self) -> float:
+        return float(np.concatenate(self.scores).mean())
+
+    def details(self) -> dict:
+        scores = np.concatenate(self.scores)
+        if len(self.vector_means) == 1:
+            mean_db = self.vector_means[0][0]
+        else:
+            total = sum(n for _, n in self.vector_means)
+            mean_db = sum(m * n for m, n in self.vector_means) / total
+        return {"vectors": int(scores.size), "mean_db": round(mean_db, 2),
+                "max_vector_score": float(scores.max())}
+
+
 def _with_model_score(condition: WindowFeatures, score: float) -> WindowFeatures:
     """The autoencoder's opinion as one more feature (log: its scale is multiplicative)."""
     return WindowFeatures(condition.names + ("autoencoder score",),
@@ -298,18 +361,29 @@ class AudioModel:
     def score(self, samples: np.ndarray, sample_rate: float) -> AudioScore:
         """Score a decoded window: float32 (frames,) or (frames, channels) at any rate.
         FeatureError if it cannot be analysed (too short, not finite)."""
-        started = time.perf_counter()
+        return self.score_window([samples], sample_rate)
+
+    def score_window(self, pieces: Iterable[np.ndarray], sample_rate: float,
+                     check: Callable[[float], None] = lambda analysed_s: None) -> AudioScore:
+        """Score a window given as consecutive pieces of decoded samples (see score), each
+        analysed on its own so memory is bounded by the piece, not the window; after each
+        piece `check(seconds analysed so far)` may raise to stop (the time limit). How the
+        pieces' figures combine: docs/inference.md, "Long windows"."""
         params = self.card.features
-        at_rate, logmel, vectors = _model_rate_audio(samples, sample_rate, params)
-        condition = audio_condition(at_rate, logmel, params)
-        featured = time.perf_counter()
-        scores = self._vector_scores(vectors)
-        done = time.perf_counter()
-        score = float(scores.mean())
-        details = {"vectors": int(vectors.shape[0]),
-                   "mean_db": round(float(vectors.mean()), 2),
-                   "max_vector_score": float(scores.max())}
-        return AudioScore(score, (featured - started) * 1000, (done - featured) * 1000, details,
+        whole = _Window(params)
+        for piece in pieces:
+            started = time.perf_counter()
+            at_rate, logmel, vectors = _model_rate_audio(piece, sample_rate, params)
+            featured = time.perf_counter()
+            scores = self._vector_scores(vectors)
+            whole.add(at_rate, logmel, vectors, scores, featured - started,
+                      time.perf_counter() - featured)
+            check(whole.samples / params.sample_rate)
+        started = time.perf_counter()
+        condition = whole.condition()
+        whole.features_s += time.perf_counter() - started
+        score = whole.score()
+        return AudioScore(score, whole.features_s * 1000, whole.model_s * 1000, whole.details(),
                           _with_model_score(condition, score))
 
     def _vector_scores(self, vectors: np.ndarray) -> np.ndarray:

@@ -22,7 +22,16 @@ from __future__ import annotations
 import numpy as np
 
 from gateway.inference.audio_features import FLOOR_DB, FLOOR_LOG, POWER_FLOOR, WindowFeatures
-from gateway.inference.features import FeatureError, VibrationFeatures
+from gateway.inference.features import (
+    FeatureError,
+    VibrationFeatures,
+    by_columns,
+    centred_scaled,
+    checked_vibration,
+    row_spectra,
+    severity_of,
+    sum_of_squares,
+)
 
 HIGH_BAND_HZ = 1000.0  # impacts ring above this (or above fs/4 for slowly sampled boxes)
 ROTATION_SEARCH_HZ = (5.0, 100.0)
@@ -43,12 +52,15 @@ def _high_band(rate: float) -> tuple[float, float]:
 
 def _envelope(signal: np.ndarray, rate: float, low: float, high: float):
     """Modulation depth (dB) and strongest envelope line over the median (dB), its Hz."""
-    spectrum = np.fft.rfft(signal)
     hz = np.fft.rfftfreq(signal.size, 1.0 / rate)
     full = np.zeros(signal.size, np.complex128)
-    keep = (hz >= low) & (hz < high)
-    full[: hz.size] = spectrum * keep * 2.0
-    envelope = np.abs(np.fft.ifft(full))
+    full[: hz.size] = np.fft.rfft(signal)
+    full[: hz.size] *= (hz >= low) & (hz < high)
+    full[: hz.size] *= 2.0
+    analytic = np.fft.ifft(full)
+    del full  # a long window's spectra are 16 bytes a sample: one at a time
+    envelope = np.abs(analytic)
+    del analytic
     edge = envelope.size // 32
     envelope = envelope[edge : envelope.size - edge]
     mean = max(float(envelope.mean()), 1e-300)
@@ -68,12 +80,15 @@ def _rotation_lines(accel: np.ndarray, rate: float) -> tuple[float, float, float
     """Speed (Hz) and the velocity power (mm/s)^2 of its 1x and 2x lines, all axes summed."""
     n = accel.shape[1]
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
-    spectrum = np.fft.rfft(accel * window, axis=1)
     hz = np.fft.rfftfreq(n, 1.0 / rate)
     scale = 2.0 / (n * n * np.mean(window**2))
-    with np.errstate(divide="ignore"):
-        velocity = np.where(hz > 0, np.abs(spectrum) ** 2 * scale / (2 * np.pi * hz) ** 2, 0.0)
-    total = velocity.sum(axis=0) * 1e6  # (mm/s)^2
+    integrate = (2 * np.pi * hz) ** 2
+    total = None
+    for spectrum in row_spectra(accel, window):  # summed in the axes' order, as sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            velocity = np.where(hz > 0, np.abs(spectrum) ** 2 * scale / integrate, 0.0)
+        total = velocity if total is None else total + velocity
+    total = total * 1e6  # (mm/s)^2
     search = np.flatnonzero((hz >= ROTATION_SEARCH_HZ[0]) & (hz <= ROTATION_SEARCH_HZ[1]))
     if search.size == 0:
         return 0.0, 0.0, 0.0
@@ -90,25 +105,34 @@ def vibration_condition(xyz: np.ndarray, rate: float, severity: VibrationFeature
                         ) -> WindowFeatures:
     """Condition features of a (3, n) acceleration window (m/s^2) whose ISO figures are
     `severity` (features.vibration_features). FeatureError when a value is not finite."""
-    data = np.asarray(xyz, dtype=np.float64)
-    accel = data - data.mean(axis=1, keepdims=True)
-    peak = float(np.max(np.abs(accel)))
-    if not np.isfinite(peak):
-        raise FeatureError("vibration samples are too large to analyse")
-    if peak == 0.0:
-        peak = 1.0
-    scaled = accel / peak
+    return condition_of(*centred_scaled(xyz), rate, severity)
+
+
+def vibration_analysis(xyz: np.ndarray, rate: float
+                       ) -> tuple[VibrationFeatures, WindowFeatures]:
+    """vibration_features and vibration_condition of a window the caller gives up: it is
+    centred and scaled in place, once for both (a long window's copy is 17 MB)."""
+    data = checked_vibration(xyz, rate)
+    scaled, peak = centred_scaled(data, in_place=data is xyz)
+    severity = severity_of(scaled, peak, rate)
+    return severity, condition_of(scaled, peak, rate, severity)
+
+
+def condition_of(scaled: np.ndarray, peak: float, rate: float, severity: VibrationFeatures
+                 ) -> WindowFeatures:
+    """vibration_condition of a window already centred and scaled (centred_scaled)."""
     level_scale = 20.0 * np.log10(peak)
     low, high = _high_band(rate)
-    spectrum = np.fft.rfft(scaled, axis=1)
     hz = np.fft.rfftfreq(scaled.shape[1], 1.0 / rate)
-    high_power = np.sum(np.abs(spectrum[:, (hz >= low) & (hz < high)]) ** 2, axis=1) * 2 / (
-        scaled.shape[1] ** 2)
+    in_band = (hz >= low) & (hz < high)
+    high_power = np.sum(by_columns([np.abs(spectrum[in_band]) ** 2
+                                    for spectrum in row_spectra(scaled)]), axis=1
+                          ) * 2 / (scaled.shape[1] ** 2)
     worst = int(np.argmax(high_power))
     depth, env_peak, env_hz = _envelope(scaled[worst], rate, low, high)
     rotation, first, second = _rotation_lines(scaled, rate)
     values = np.array([
-        _db(np.mean(np.sum(scaled**2, axis=0))) + level_scale,
+        _db(np.mean(sum_of_squares(scaled))) + level_scale,
         _db(high_power.sum()) + level_scale,
         float(np.log(max(severity.kurtosis, 1e-3))),
         float(np.log(max(severity.crest_factor, 1e-3))),

@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -34,8 +34,8 @@ from typing import Protocol
 import numpy as np
 
 from gateway.inference.audio_features import WindowFeatures
-from gateway.inference.features import FeatureError, vibration_features
-from gateway.inference.model import ModelError
+from gateway.inference.features import FeatureError
+from gateway.inference.model import PIECE_S, ModelError
 from gateway.inference.result_writer import PendingResult, ResultWriter
 from gateway.inference.results import Outcome, ResultStore, StoredWindow
 from gateway.inference.verdict import (
@@ -46,9 +46,9 @@ from gateway.inference.verdict import (
     judge,
     needs_vectors,
 )
-from gateway.inference.vibration_features import vibration_condition
+from gateway.inference.vibration_features import vibration_analysis
 from gateway.logs import kv
-from gateway.wav import WavError, decode_wav
+from gateway.wav import WavError, WavInfo, decode_frames, inspect_wav, piece_bounds
 
 log = logging.getLogger("gateway.inference")
 STANDARD_GRAVITY = 9.80665
@@ -63,7 +63,8 @@ MODEL_RETRY_S = 60.0
 class AudioScorer(Protocol):
     name_version: str
 
-    def score(self, samples: np.ndarray, sample_rate: float): ...
+    def score_window(self, pieces: Iterable[np.ndarray], sample_rate: float,
+                     check: Callable[[float], None]): ...
 
 
 class PermanentError(Exception):
@@ -264,7 +265,7 @@ class Analyser:
         if window.stream == "audio":
             if model is None:  # lost since the claim was checked: try again later
                 raise ModelUnavailable("the audio model is not loaded")
-            outcome = _audio_outcome(window, model)
+            outcome = _audio_outcome(window, model, partial(self._check_time, started))
         else:
             outcome = _vibration_outcome(window)
         elapsed = time.monotonic() - started
@@ -273,6 +274,14 @@ class Analyser:
         outcome.details["analysis_ms"] = round(elapsed * 1000, 3)
         outcome.details["window_id"] = window.id
         return outcome
+
+
+    def _check_time(self, started: float, analysed_s: float) -> None:
+        """Between the pieces of a long window: stop at the limit, not minutes after it."""
+        elapsed = time.monotonic() - started
+        if elapsed > self.time_limit_s:
+            raise AnalysisTimeout(f"stopped after {elapsed:.1f} s, limit {self.time_limit_s:g} "
+                                  f"s, with {analysed_s:.1f} s of the window analysed")
 
 
 def _stream_of(store: ResultStore, window_id: int) -> str | None:
@@ -310,9 +319,17 @@ def _finite(details: dict) -> dict:
     return details
 
 
-def _audio_outcome(window: StoredWindow, model: AudioScorer) -> Outcome:
-    samples, rate = decode_wav(window.payload)
-    scored = model.score(samples, rate)
+def _pieces(payload: bytes, info: WavInfo) -> Iterator[np.ndarray]:
+    """The window's samples a piece of PIECE_S (to twice that) at a time, each decoded only
+    when the analysis reaches it: never the whole window as floats."""
+    for start, stop in piece_bounds(info.frames, int(PIECE_S * info.sample_rate)):
+        yield decode_frames(payload, info, start, stop)
+
+
+def _audio_outcome(window: StoredWindow, model: AudioScorer,
+                   check: Callable[[float], None]) -> Outcome:
+    info = inspect_wav(window.payload)
+    scored = model.score_window(_pieces(window.payload, info), info.sample_rate, check)
     if scored.condition is None:
         raise ModelError("the audio scorer gave no condition features")
     details = _finite({**scored.details, "model_score": float(scored.score),
@@ -325,8 +342,7 @@ def _audio_outcome(window: StoredWindow, model: AudioScorer) -> Outcome:
 
 def _vibration_outcome(window: StoredWindow) -> Outcome:
     xyz, rate = decode_vibration(window.payload)
-    severity = vibration_features(xyz, rate)
-    condition = vibration_condition(xyz, rate, severity)
+    severity, condition = vibration_analysis(xyz, rate)  # centres xyz in place
     details = _finite(severity.as_dict())
     details.update(condition.context, level_db=round(condition.level_db, 2))
     severe = ""

@@ -33,7 +33,8 @@ class Scorer:
         self.fail_times, self.sleep_s = fail_times, sleep_s
         self.calls = 0
 
-    def score(self, samples, sample_rate):
+    def score_window(self, pieces, sample_rate, check):
+        samples = np.concatenate(list(pieces))
         self.calls += 1
         time.sleep(self.sleep_s)
         if self.calls <= self.fail_times:
@@ -204,8 +205,8 @@ def test_huge_finite_vibration_samples_give_finite_figures_everywhere(store_path
 
 def test_non_finite_features_are_dead_lettered_with_the_reason(store_path):
     class NotFinite(Scorer):
-        def score(self, samples, sample_rate):
-            scored = super().score(samples, sample_rate)
+        def score_window(self, pieces, sample_rate, check):
+            scored = super().score_window(pieces, sample_rate, check)
             scored.condition.values[0] = np.nan
             return scored
 
