@@ -164,8 +164,7 @@ class Daemon:
                                    refuse_raw=lambda: self.retention.raw_refused,
                                    disk=self.retention.disk)
         self.writer.start()
-        self.silence = SilenceCheck(cfg.store_path, self.store.activity, cfg.out_prefix,
-                                    self.bridge.publish, self.bridge.is_connected)
+        self.silence = SilenceCheck(cfg.store_path, self.store.activity, self.publisher.wake)
         self.silence_job = PeriodicJob("silence", CHECK_EVERY_S, self.silence.run_once).start()
         self.metrics_server = start_metrics_server(cfg.metrics, self.metrics.registry)
         self.pinger = WatchdogPinger(self.notifier, self.heartbeats, self._status_line).start()
@@ -338,7 +337,7 @@ class Daemon:
             source.stop()
         if self.writer:
             self.writer.stop()
-        if self.silence_job:  # before the bridge closes: it publishes
+        if self.silence_job:
             self.silence_job.stop()
         if self.silence:
             self.silence.close()

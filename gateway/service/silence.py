@@ -4,15 +4,14 @@ its usual intervals (learned per device and stream, store/activity.py; never les
 MIN_SILENCE_MS), and back when data comes again.
 
 Each change is an alert (docs/mqtt.md): `state` "silent", and on return the stream's analysis
-state (learning, normal, anomaly; "normal" for telemetry). It goes upstream through the
-outbox, stored in the same transaction as the state, and is published on the local alert
-topic at once when the broker is connected (a silence alert missed locally while the broker is
-down is not sent again there; the cloud still gets it).
+state (learning, normal, anomaly; "normal" for telemetry). It takes the path of every alert:
+the `alerts` row and its outbox record, committed in the same transaction as the state; the
+publisher puts it on the local alert topic (again after a broker outage) and the uplink
+sends it upstream.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from pathlib import Path
 from gateway.logs import kv
 from gateway.store.activity import Activity
 from gateway.store.database import immediate, open_database
+from gateway.strict_json import dumps as strict_dumps
 
 log = logging.getLogger("gateway.silence")
 SILENT_AFTER_INTERVALS = 10
@@ -44,11 +44,10 @@ def silent_after_ms(interval_ms: int | None) -> int | None:
 
 
 class SilenceCheck:
-    def __init__(self, store_path: Path, activity: Activity, out_prefix: str,
-                 publish: Callable[[str, bytes], object], connected: Callable[[], bool]):
+    def __init__(self, store_path: Path, activity: Activity,
+                 wake_publisher: Callable[[], None] = lambda: None):
         self.db = open_database(store_path)
-        self.activity, self.out_prefix = activity, out_prefix
-        self._publish, self._connected = publish, connected
+        self.activity, self._wake_publisher = activity, wake_publisher
         self.silent: dict[Key, int] = {
             (device, stream): since for device, stream, since in self.db.execute(
                 "SELECT device_id, stream, silent_since_ms FROM device_activity "
@@ -74,7 +73,8 @@ class SilenceCheck:
             log.warning("device silent" if alert["state"] == "silent" else "device heard again",
                         extra=kv(device_id=alert["device_id"], stream=alert["stream"],
                                  reason=alert["reason"]))
-            self._announce(alert)
+        if alerts:
+            self._wake_publisher()
         return alerts
 
     def _save(self, snapshot: dict, changes: list, now_ms: int) -> list[dict]:
@@ -88,30 +88,29 @@ class SilenceCheck:
                 alert = {"device_id": device, "stream": stream,
                          "state": state or self._analysis_state(device, stream),
                          "ts": now_ms, "score": None, "reason": reason}
-                seq = conn.execute(
-                    "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) VALUES "
-                    "('alert', ?, ?, ?, '{}') RETURNING seq", (device, now_ms, now_ms)
-                ).fetchone()[0]
-                alert = {"id": f"{store_id}-{seq}", **alert}
-                conn.execute("UPDATE outbox SET data = ? WHERE seq = ?",
-                             (json.dumps(alert, allow_nan=False), seq))
-                alerts.append(alert)
+                alerts.append(self._insert_alert(conn, store_id, alert))
         return alerts
+
+    @staticmethod
+    def _insert_alert(conn, store_id: str, alert: dict) -> dict:
+        """The alert's outbox record (the same data as the analysis' alerts) and its row."""
+        data = {k: alert[k] for k in ("stream", "state", "score", "reason")}
+        seq = conn.execute(
+            "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) VALUES "
+            "('alert', ?, ?, ?, ?) RETURNING seq",
+            (alert["device_id"], alert["ts"], alert["ts"], strict_dumps(data)[0])).fetchone()[0]
+        record_id = f"{store_id}-{seq}"
+        conn.execute(
+            "INSERT INTO alerts (record_id, device_id, stream, state, ts_ms, score, reason, "
+            "created_at_ms) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+            (record_id, alert["device_id"], alert["stream"], alert["state"], alert["ts"],
+             alert["reason"], alert["ts"]))
+        return {"id": record_id, **alert}
 
     def _analysis_state(self, device: str, stream: str) -> str:
         row = self.db.execute("SELECT state FROM device_states WHERE device_id = ? AND "
                               "stream = ?", (device, stream)).fetchone()
         return row[0] if row else "normal"
-
-    def _announce(self, alert: dict) -> None:
-        if not self._connected():
-            return
-        try:
-            self._publish(f"{self.out_prefix}/{alert['device_id']}/alert",
-                          json.dumps(alert, allow_nan=False).encode())
-        except Exception as e:
-            log.warning("publishing a silence alert failed; it still goes upstream",
-                        extra=kv(error=repr(e)))
 
     def close(self) -> None:
         self.db.close()

@@ -263,3 +263,32 @@ def device_normals(db: Database) -> None:
     )
     db.execute("DROP TABLE device_states")
     db.execute("ALTER TABLE device_states_new RENAME TO device_states")
+
+
+@migrations(name="0007_alerts_of_every_state")
+def alerts_of_every_state(db: Database) -> None:
+    # An alert is any change of a device's state, not only normal <-> anomaly: a box that
+    # went silent (service/silence.py) has no window and no score. With the states in this
+    # table, every alert takes the one durable path: committed here with its outbox row,
+    # published by the publisher (retried while the broker is away), uploaded by the uplink.
+    db.execute(
+        """CREATE TABLE alerts_new (
+            id INTEGER PRIMARY KEY,
+            record_id TEXT NOT NULL UNIQUE,
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            state TEXT NOT NULL
+                CHECK (state IN ('anomaly', 'normal', 'learning', 'off', 'silent')),
+            ts_ms INTEGER NOT NULL,
+            score REAL,
+            reason TEXT NOT NULL,
+            window_id INTEGER,
+            created_at_ms INTEGER NOT NULL,
+            published INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("INSERT INTO alerts_new SELECT id, record_id, device_id, stream, state, ts_ms, "
+               "score, reason, window_id, created_at_ms, published FROM alerts")
+    db.execute("DROP TABLE alerts")
+    db.execute("ALTER TABLE alerts_new RENAME TO alerts")
+    db.execute("CREATE INDEX alerts_unpublished ON alerts (published) WHERE published = 0")
