@@ -144,6 +144,8 @@ def _card_fields(doc: object, path: Path) -> dict:
 
 
 def _card_features(raw: object, path: Path) -> MelParams:
+    if not isinstance(raw, dict):
+        raise ModelError(f"{path}: model card 'features' must be an object")
     try:
         return MelParams(**raw)
     except (TypeError, ValueError) as e:

@@ -26,6 +26,8 @@ log = logging.getLogger("gateway.silence")
 SILENT_AFTER_INTERVALS = 10
 MIN_SILENCE_MS = 60_000
 CHECK_EVERY_S = 10.0
+# A stream whose silence changed: (device_id, stream), "silent" or None (heard again), reason.
+Change = tuple[tuple[str, str], str | None, str]
 
 _SAVE = (
     "INSERT INTO device_activity (device_id, stream, last_ms, interval_ms, silent_since_ms) "
@@ -57,11 +59,11 @@ class SilenceCheck:
         """Check every known stream; returns the alerts made."""
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         snapshot = self.activity.snapshot()
-        changes = []
+        changes: list[Change] = []
         for key, (last_ms, interval) in snapshot.items():
             limit = silent_after_ms(interval)
             quiet = limit is not None and now_ms - last_ms > limit
-            if quiet and key not in self.silent:
+            if quiet and interval is not None and key not in self.silent:
                 self.silent[key] = now_ms
                 changes.append((key, "silent", f"nothing received for {(now_ms - last_ms) // 1000}"
                                 f" s; it usually sends every {interval / 1000:.3g} s"))
@@ -77,7 +79,7 @@ class SilenceCheck:
             self._wake_publisher()
         return alerts
 
-    def _save(self, snapshot: dict, changes: list, now_ms: int) -> list[dict]:
+    def _save(self, snapshot: dict, changes: list[Change], now_ms: int) -> list[dict]:
         conn = self.db.conn
         alerts = []
         with immediate(conn):

@@ -153,6 +153,7 @@ def test_missing_model_and_missing_card(tmp_path):
 @pytest.mark.parametrize("changes, message", [
     ({"colour": "red"}, r"has unknown fields \['colour'\]; see"),
     ({"features": {"sample_rate": "16000"}}, "not valid mel parameters"),
+    ({"features": [16000]}, "'features' must be an object"),
     ({"features": {**MelParams().__dict__, "fmax": 9000.0}}, "not valid mel parameters"),
     ({"features": {**MelParams().__dict__, "n_mels": 32}}, r"does not fit the card's features"),
     ({"score_kind": "magic"}, "score_kind 'magic'"),

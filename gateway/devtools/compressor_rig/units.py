@@ -4,6 +4,7 @@ cycle and the healthy drift over days."""
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,13 +114,18 @@ def unit_for(device_id: str, seed: int = 0) -> Unit:
         rattle_modes=(float(rng.uniform(900, 2500)), float(rng.uniform(2500, 5000))),
         transient_rate=float(rng.uniform(0.02, 0.08)),
         vib_rate=int(rng.choice(VIBRATION_RATES)),
-        vib_axis_gain=tuple(float(g) for g in rng.uniform(0.5, 1.2, 3)),
+        vib_axis_gain=_three(float(g) for g in rng.uniform(0.5, 1.2, 3)),
         vib_1x=float(rng.uniform(0.5, 1.5) * 2 * np.pi * 25 * 1e-3),  # 0.5-1.5 mm/s at 25 Hz
         vib_res_hz=float(rng.uniform(600, 1300)),
     )
 
 
 # --- slow behaviour: duty cycle and drift ---------------------------------------------------
+
+
+def _three(values: Iterable[float]) -> tuple[float, float, float]:
+    a, b, c = values
+    return a, b, c
 
 
 def running_at(unit: Unit, t_s: float) -> bool:

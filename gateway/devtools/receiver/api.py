@@ -164,7 +164,8 @@ class Api:
         return self._store(batch, hashlib.blake2b(body, digest_size=16).digest(),
                            len(body))
 
-    def _check(self, gateway_id: str, headers, wire: bytes) -> Reply | tuple[dict, bytes]:
+    def _check(self, gateway_id: str, headers,
+               wire: bytes) -> Reply | tuple[dict, bytes | bytearray]:
         """Everything before the records: faults, headers, gzip, JSON envelope."""
         injected = self.faults.take_status()
         if injected:
@@ -262,6 +263,8 @@ def peek(wire: bytes) -> tuple[tuple[str, ...], int]:
     """Record ids and JSON size of an authenticated body that was not accepted, for the
     request log only (bounded like any body: gunzip stops at the cap)."""
     body = gunzip(wire) if wire[:2] == b"\x1f\x8b" else wire
+    if isinstance(body, Reply):
+        return (), len(wire)
     try:
         records = json.loads(body)["records"]
         return tuple(str(r.get("id", "")) for r in records), len(body)

@@ -170,19 +170,21 @@ class Box:
         """The payload of the window ending (or reading taken) at nominal time t_s, and for
         audio the `ts` property in epoch ms."""
         fault, severity = self.fault_at(t_s)
-        common = {"fault": fault, "severity": severity, "running": self.running(t_s),
-                  "rng": self.rng[stream]}
+        running, rng = self.running(t_s), self.rng[stream]
         if stream == "telemetry":
-            doc = synth.telemetry(self.profile, ts_s=wall0 + t_s, **common)
+            doc = synth.telemetry(self.profile, ts_s=wall0 + t_s, fault=fault, severity=severity,
+                                  running=running, rng=rng)
             return json.dumps(doc).encode(), None
         if stream == "audio":
             start = t_s - self.config.window_s
             samples = synth.audio_window(self.profile, duration_s=self.config.window_s,
-                                         sample_rate=AUDIO_RATE, t0_s=start, **common)
+                                         sample_rate=AUDIO_RATE, t0_s=start, fault=fault,
+                                         severity=severity, running=running, rng=rng)
             return encode_wav(samples, AUDIO_RATE), round((wall0 + start) * 1000)
         start = t_s - self.config.vibration_s
         xyz = synth.vibration_window(self.profile, duration_s=self.config.vibration_s,
-                                     sample_rate=VIBRATION_RATE, t0_s=start, **common)
+                                     sample_rate=VIBRATION_RATE, t0_s=start, fault=fault,
+                                     severity=severity, running=running, rng=rng)
         # 1 mm/s^2 steps stay below the sensor noise floor and halve the payload.
         doc = {"ts": round(wall0 + start, 3), "sample_rate": VIBRATION_RATE, "unit": "m/s2",
                **{axis: np.round(xyz[i], 3).tolist() for i, axis in enumerate("xyz")}}

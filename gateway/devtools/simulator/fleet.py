@@ -212,10 +212,10 @@ class Simulator:
             log.debug("compressor " + ("started" if box.running(t_s) else "stopped"),
                       extra=kv(device=box.device_id))
         (fault, severity), (_, before) = box.fault_at(t_s), box.fault_at(earlier)
-        if fault and earlier < box.onset_s:
+        if fault and box.plan and earlier < box.onset_s:
             log.info("fault begins", extra=kv(device=box.device_id, kind=fault,
                                               ramp_s=box.plan.ramp_s))
-        if fault and before < severity == box.plan.max_severity:
+        if fault and box.plan and before < severity == box.plan.max_severity:
             log.info("fault at full severity", extra=kv(device=box.device_id, kind=fault))
 
 
