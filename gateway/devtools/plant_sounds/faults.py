@@ -37,7 +37,12 @@ class Context:
     kin: Kinematics
     load: float
     healthy: dict           # the healthy parts, "structure" and "air"
-    rng: np.random.Generator
+    rng: np.random.Generator  # this window's chance
+    unit_key: tuple           # seeds what belongs to the unit: a loose panel's modes
+
+    def fixed(self, kind: str) -> np.random.Generator:
+        """The same draws in every window of this unit."""
+        return np.random.default_rng([*self.unit_key, sum(map(ord, kind))])
 
 
 def sound(kind: str, severity: float, path_db: float, c: Context) -> dict[str, np.ndarray]:
@@ -83,13 +88,18 @@ def rattle(c: Context, severity: float) -> dict:
     """A loose guard or clamp: it lifts near one shaft angle and falls back when it will;
     bounces come a few milliseconds apart, each ringing thin sheet metal."""
     n, rate, kin = len(c.kin.theta), c.kin.rate, c.kin
-    candidates = sg.event_times(kin.theta, 2.0, offset=c.rng.uniform(0, 1))
-    keep = c.rng.random(len(candidates)) < 0.25 + 0.6 * severity
-    at = candidates[keep] + c.rng.integers(-int(0.004 * rate), int(0.004 * rate) + 1, keep.sum())
+    panel = c.fixed("rattle")
+    kernel = sg.ring_kernel(rate, [(panel.uniform(700, 1400), 0.015, 1.0),
+                                   (panel.uniform(1800, 3800), 0.01, 0.7)], 0.03)
+    candidates = sg.event_times(kin.theta, 2.0, offset=panel.uniform(0, 1))
+    # every draw is made for every candidate, so a worse fault adds impacts, never reshuffles
+    chance = c.rng.random(len(candidates))
+    jitter = c.rng.integers(-int(0.004 * rate), int(0.004 * rate) + 1, len(candidates))
+    sizes = [c.rng.lognormal(0, 0.6, len(candidates)) * w for w in (1.0, 0.4, 0.15)]
+    keep = chance < 0.25 + 0.6 * severity
+    at = candidates[keep] + jitter[keep]
     bounces = [at + int(d * rate) for d in (0.0, 0.004, 0.009)]
-    amps = [c.rng.lognormal(0, 0.6, len(at)) * w for w in (1.0, 0.4, 0.15)]
-    kernel = sg.ring_kernel(rate, [(c.rng.uniform(700, 1400), 0.015, 1.0),
-                                   (c.rng.uniform(1800, 3800), 0.01, 0.7)], 0.03)
+    amps = [size[keep] for size in sizes]
     return {"structure": 0.9 * sg.impacts(n, np.concatenate(bounces), np.concatenate(amps),
                                           kernel)}
 
@@ -133,7 +143,7 @@ def valve_leak(c: Context, severity: float) -> dict:
     gate = np.exp(-stroke / 0.18) * (_share(c) > 0.3)
     f = sg.freqs(n, kin.rate)
     shape = sg.highpass(f, 700, 2) * sg.lowpass(f, min(5000, 0.4 * kin.rate), 2) * \
-        sg.peak_gain(f, c.rng.uniform(1200, 3000), 6, 4)
+        sg.peak_gain(f, c.fixed("valve_leak").uniform(1200, 3000), 6, 4)
     return {"air": 0.8 * (0.5 + 0.7 * c.load) * gate * sg.shaped_noise(c.rng, n, shape)}
 
 
@@ -141,13 +151,14 @@ def slugging(c: Context, severity: float) -> dict:
     """Liquid in the compression space: hydraulic knocks on some strokes, in spells."""
     m, kin, n, rate = c.machine, c.kin, len(c.kin.theta), c.kin.rate
     strokes = sg.event_times(kin.theta, max(m.cylinders if m.family != "screw" else 1, 1), 0.5)
+    head = c.fixed("slugging")
+    kernel = sg.ring_kernel(rate, [(head.uniform(150, 350), 0.06, 1.0),
+                                   (head.uniform(500, 900), 0.04, 0.7),
+                                   (head.uniform(2000, 3500), 0.03, 0.3)], 0.08)
     spell = np.cumsum(c.rng.random(len(strokes)) < 0.15) % 2 == 0  # slugs come and go
     hit = spell & (c.rng.random(len(strokes)) < 0.15 + 0.45 * severity)
-    kernel = sg.ring_kernel(rate, [(c.rng.uniform(150, 350), 0.06, 1.0),
-                                   (c.rng.uniform(500, 900), 0.04, 0.7),
-                                   (c.rng.uniform(2000, 3500), 0.03, 0.3)], 0.08)
-    amps = c.rng.lognormal(0, 0.5, hit.sum()) * _share(c)[strokes[hit]]
-    return {"structure": 3.0 * sg.impacts(n, strokes[hit], amps, kernel)}
+    amps = c.rng.lognormal(0, 0.5, len(strokes)) * _share(c)[strokes]
+    return {"structure": 3.0 * sg.impacts(n, strokes[hit], amps[hit], kernel)}
 
 
 _KINDS = {

@@ -52,7 +52,8 @@ def audio_window(unit: Unit, t_s: float, fault: str | None = None, severity: flo
     kin = _kinematics(unit.machine, p, n, mic.rate, unit, rng)
     parts = machine.parts(unit.machine, kin, p.load, p.drift_db, rng)
     if fault is not None and severity > 0:
-        ctx = faults.Context(unit.machine, kin, p.load, parts, _rng(unit, t_s, _FAULT))
+        ctx = faults.Context(unit.machine, kin, p.load, parts, _rng(unit, t_s, _FAULT),
+                             unit.key)
         extra = faults.sound(fault, severity, unit.path_db[fault], ctx)
         if fault == "leak" and not p.running:  # the system stays pressurised while off
             extra = {"air": 0.5 * faults.sound(fault, severity, unit.path_db[fault], ctx)["air"]}
