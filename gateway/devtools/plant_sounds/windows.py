@@ -4,6 +4,7 @@ vibration JSON document, as docs/mqtt.md specifies)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 
@@ -31,9 +32,8 @@ def _point(unit: Unit, t_s: float, running: bool | None) -> operation.Point:
     p = operation.point(unit.duty, t_s)
     if running is None or running == p.running:
         return p
-    steady = dict(since_start_s=np.inf, until_stop_s=np.inf, since_stop_s=np.inf,
-                  until_start_s=np.inf)
-    return operation.Point(**{**p.__dict__, **steady, "running": running})
+    return dataclasses.replace(p, running=running, since_start_s=np.inf, until_stop_s=np.inf,
+                               since_stop_s=np.inf, until_start_s=np.inf)
 
 
 def _kinematics(m: machine.Machine, p: operation.Point, n: int, rate: int, unit: Unit,
@@ -42,22 +42,28 @@ def _kinematics(m: machine.Machine, p: operation.Point, n: int, rate: int, unit:
     return machine.kinematics(m, n, rate, p.load, motion, rng)
 
 
+def _shaft(unit: Unit, t_s: float, running: bool | None, seconds: float, rate: int,
+           stream: int) -> tuple[operation.Point, machine.Kinematics, np.random.Generator]:
+    """The operating point, the shaft's motion in the window, and the window's chance."""
+    p = _point(unit, t_s, running)
+    rng = _rng(unit, t_s, stream)
+    return p, _kinematics(unit.machine, p, int(seconds * rate), rate, unit, rng), rng
+
+
 def audio_window(unit: Unit, t_s: float, fault: str | None = None, severity: float = 0.0,
                  running: bool | None = None) -> np.ndarray:
     """Mono samples in [-1, 1] at unit.audio_rate, for the window starting at t_s."""
     mic = unit.mic
-    n = int(mic.window_s * mic.rate)
-    p = _point(unit, t_s, running)
-    rng = _rng(unit, t_s, _MACHINE)
-    kin = _kinematics(unit.machine, p, n, mic.rate, unit, rng)
+    p, kin, rng = _shaft(unit, t_s, running, mic.window_s, mic.rate, _MACHINE)
     parts = machine.parts(unit.machine, kin, p.load, p.drift_db, rng)
     if fault is not None and severity > 0:
         ctx = faults.Context(unit.machine, kin, p.load, parts, _rng(unit, t_s, _FAULT),
                              unit.key)
         extra = faults.sound(fault, severity, unit.path_db[fault], ctx)
-        if fault == "leak" and not p.running:  # the system stays pressurised while off
-            extra = {"air": 0.5 * faults.sound(fault, severity, unit.path_db[fault], ctx)["air"]}
-        parts = {name: parts[name] + extra.get(name, 0.0) for name in parts}
+        # a leak hisses while the compressor is off too, the system still under pressure
+        damp = 0.5 if fault == "leak" and not p.running else 1.0
+        parts = {name: parts[name] + damp * extra.get(name, 0.0) for name in parts}
+    n = len(kin.theta)
     housing = machine.housing_response(unit.machine, np.fft.rfftfreq(n, 1 / mic.rate),
                                        p.temp_shift)
     pressure = unit.scale * (np.fft.irfft(np.fft.rfft(parts["structure"]) * housing, n)
@@ -92,10 +98,7 @@ def vibration_window(unit: Unit, t_s: float, fault: str | None = None, severity:
                      running: bool | None = None) -> np.ndarray:
     """(3, n) acceleration in m/s² at unit.vib_rate, for the window starting at t_s."""
     acc = unit.accelerometer
-    n = int(acc.window_s * acc.rate)
-    p = _point(unit, t_s, running)
-    rng = _rng(unit, t_s, _VIB)
-    kin = _kinematics(unit.machine, p, n, acc.rate, unit, rng)
+    p, kin, rng = _shaft(unit, t_s, running, acc.window_s, acc.rate, _VIB)
     xyz = vibration.healthy(unit.machine, acc, kin, p.load, rng)
     if fault is not None and severity > 0:
         xyz = xyz + vibration.fault(fault, severity, unit.machine, acc, kin,
