@@ -53,7 +53,7 @@ class _Insert:
     growing with every new batch size.
     """
 
-    def __init__(self, table: str, record_type: type, returning: str = "",
+    def __init__(self, table: str, record_type: type[Record], returning: str = "",
                  rows_per_statement: int = ROWS_PER_STATEMENT):
         self.returning = returning  # columns of the rows actually inserted, e.g. "id"
         self.rows_per_statement = rows_per_statement

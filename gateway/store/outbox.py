@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from gateway import strict_json
 from gateway.logs import kv
@@ -180,7 +182,20 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value not in (None, "") else None
 
 
-def read_sync_status(conn, now: int | None = None) -> dict:
+class SyncStatus(TypedDict):
+    pending: dict[str, int]  # kind -> records waiting
+    pending_total: int
+    oldest_pending_age_ms: int | None
+    paused: str  # "auth" while the cloud refuses the token, else ""
+    last_success_ms: int | None
+    last_error: str
+    last_error_ms: int | None
+    next_attempt_ms: int | None
+    consecutive_failures: int
+    dead_letters: int  # records the cloud refused, set aside
+
+
+def read_sync_status(conn: sqlite3.Connection, now: int | None = None) -> SyncStatus:
     """The uploader's state for `gateway status`; read-only queries only."""
     now = now_ms() if now is None else now
     pending = dict.fromkeys(KINDS, 0)
@@ -188,7 +203,7 @@ def read_sync_status(conn, now: int | None = None) -> dict:
     oldest = conn.execute("SELECT created_at_ms FROM outbox ORDER BY seq LIMIT 1").fetchone()
     state = dict(conn.execute("SELECT key, value FROM sync_state"))
     dead = conn.execute("SELECT count(*) FROM dead_letters WHERE stage = 'sync'").fetchone()[0]
-    return {
+    return SyncStatus({
         "pending": pending,
         "pending_total": sum(pending.values()),
         "oldest_pending_age_ms": max(0, now - oldest[0]) if oldest else None,
@@ -199,4 +214,4 @@ def read_sync_status(conn, now: int | None = None) -> dict:
         "next_attempt_ms": _int_or_none(state.get("next_attempt_ms")),
         "consecutive_failures": _int_or_none(state.get("consecutive_failures")) or 0,
         "dead_letters": dead,
-    }
+    })
