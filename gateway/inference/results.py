@@ -325,6 +325,19 @@ def _with_vectors(memory: DeviceMemory, rows) -> DeviceMemory:
                         state=memory.state, alarm=memory.alarm, recent=memory.recent)
 
 
+def forget_baseline(conn: sqlite3.Connection, device_id: str, streams: Iterable[str]) -> int:
+    """Forget what was learned of a device's streams (its baseline and state), in one
+    transaction: the next windows are learned as normal. Returns how many baselines went."""
+    streams = tuple(streams)
+    marks = ", ".join("?" for _ in streams)
+    with immediate(conn):
+        forgotten = conn.execute(f"DELETE FROM baselines WHERE device_id = ? AND stream IN "
+                                 f"({marks})", (device_id, *streams)).rowcount
+        conn.execute(f"DELETE FROM device_states WHERE device_id = ? AND stream IN ({marks})",
+                     (device_id, *streams))
+    return forgotten
+
+
 _UNANALYSED = (
     "SELECT w.id FROM windows w LEFT JOIN analysis a ON a.window_id = w.id "
     "WHERE (a.window_id IS NULL AND w.received_at_ms < ?) "

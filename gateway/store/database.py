@@ -1,9 +1,25 @@
-"""The gateway's durable store: one SQLite file in WAL mode, one writer.
+"""The gateway's durable store: one SQLite file in WAL mode, written by several connections.
 
-The writer commits with synchronous=FULL, because a message is acknowledged
-to the broker once its transaction commits and must then survive a power
-cut; group commit (many records per transaction) pays for the fsync.
-Readers (status, later stages) open their own connections.
+SQLite lets one transaction write at a time; each writer below holds its own connection
+(owned by one thread), takes the write lock up front (`immediate`) and keeps its
+transactions short, and waits out the others (busy timeout). In the daemon:
+
+- the intake writer (`IntakeStore`, here): windows, telemetry, rejected, their outbox
+  records, counters, seq_state; synchronous=FULL, because a message is acknowledged to the
+  broker once its transaction commits and must then survive a power cut (group commit:
+  many records per transaction pay for one fsync);
+- the analysis (`inference/results.py`, the queue workers' claims and the result writer's
+  group commit): analysis, results, alerts, baselines, baseline_vectors, device_states,
+  dead_letters, outbox, counters;
+- the publisher (`store/published.py`): the `published` flag of results and alerts;
+- the uploader (`store/outbox.py`): outbox deletes, sync_state, dead_letters, counters;
+- retention (`store/retention.py`): deletes of synced rows and raw payloads, meta;
+- the silence check (`service/silence.py`): device_activity, alerts, outbox;
+- the daemon's main connection: meta (`store/daemon_state.py`), and migrations at start.
+
+Out of the daemon, `gateway dlq retry` (dead_letters, analysis, outbox) and `gateway baseline
+reset` (baselines, device_states) write too. Readers (status, metrics, doctor) open
+read-only connections (`store/read_model.py`).
 """
 
 from __future__ import annotations
