@@ -15,7 +15,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from gateway import strict_json
 from gateway.logs import kv
@@ -186,7 +186,7 @@ class SyncStatus(TypedDict):
     pending: dict[str, int]  # kind -> records waiting
     pending_total: int
     oldest_pending_age_ms: int | None
-    paused: str  # "auth" while the cloud refuses the token, else ""
+    paused: Literal["auth", ""]  # "auth" while the cloud refuses the token
     last_success_ms: int | None
     last_error: str
     last_error_ms: int | None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import NamedTuple, TypedDict
+from typing import Literal, NamedTuple, TypedDict
 
 from gateway.store.counters import Counters, read_counters
 from gateway.store.daemon_state import DaemonState, read_daemon_state
@@ -25,14 +25,16 @@ __all__ = ["Details", "DeviceSeen", "Flagged", "Overview", "Rejected", "Sequence
            "StreamState", "read_details", "read_flagged", "read_gaps", "read_overview"]
 
 DEAD_LETTER_STAGES = ("inference", "sync")
+DeviceState = Literal["learning", "normal", "anomaly", "off"]  # docs/inference.md
+TsFlag = Literal["ahead", "before_2000", "unusable"]  # docs/mqtt.md
 
 
 class Flagged(NamedTuple):
     """Stored messages kept with a doubtful time stamp (docs/mqtt.md)."""
 
-    table: str  # windows | telemetry
+    table: Literal["windows", "telemetry"]
     stream: str
-    flag: str  # ahead | before_2000 | unusable
+    flag: TsFlag
     n: int
 
 
@@ -54,7 +56,7 @@ class Rejected(TypedDict):
 class StreamState(TypedDict):
     """A device's stream as the analysis left it."""
 
-    state: str  # learning | normal | anomaly | off
+    state: DeviceState
     last_score: float | None
     last_ts_ms: int | None
     threshold: float | None
@@ -92,10 +94,11 @@ def read_overview(conn: sqlite3.Connection) -> Overview:
 
 
 def read_flagged(conn: sqlite3.Connection) -> list[Flagged]:
-    """Per table, stream and flag, in that order (a table a store older than migration 0005
-    without migration 0004 lacks raises sqlite3.OperationalError)."""
-    return [Flagged(table, *row) for table, stream_sql in (("windows", "stream"),
-                                                           ("telemetry", "'telemetry'"))
+    """Per table, stream and flag, in that order (a store without migration 0004 raises
+    sqlite3.OperationalError)."""
+    tables: tuple[tuple[Literal["windows", "telemetry"], str], ...] = (
+        ("windows", "stream"), ("telemetry", "'telemetry'"))
+    return [Flagged(table, *row) for table, stream_sql in tables
             for row in conn.execute(f"SELECT {stream_sql}, ts_flag, count(*) FROM {table} "
                                     "WHERE ts_flag IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2")]
 
