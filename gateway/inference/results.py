@@ -206,8 +206,8 @@ class ResultStore:
         """
         with immediate(self.conn):
             saved = [(entry[0], self._save_alone(*entry)) for entry in entries]
-            # Each counter once for the whole batch (issue 14: the counters' page was
-            # rewritten twice per result), counting only the results that stay.
+            # Each counter once for the whole batch (issue 14: it was two upserts per
+            # result), counting only the results that stay.
             counters.bump(self.conn, _counts(saved))
         return [verdict for _, verdict in saved]
 

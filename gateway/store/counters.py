@@ -15,8 +15,9 @@ A counter is a row (name, value) that only grows. Names:
                                       paused)
 
 Writers add up what a transaction changed (a `collections.Counter`) and bump each name once at
-its end (`bump`): a group commit of N records rewrites the counters' page with one upsert per name,
-not N (issue 14: hot pages rewritten on every record).
+its end (`bump`): a group commit of N records makes one upsert per name, not one or two per
+record (issue 14). The WAL gets the counters' page once per commit either way; what this saves
+is the statements and the B-tree updates inside the transaction (200 results: 400 upserts -> 3).
 """
 
 from __future__ import annotations
