@@ -5,21 +5,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import time
 
 from gateway import __version__
 from gateway.config import ConfigError, load_config, resolve_config_path, service_environ
 from gateway.daemon import Daemon, model_path
 from gateway.inference.model import ModelError
-from gateway.inference.queue import AnalysisQueue, QueueError, build_huey
+from gateway.inference.queue import QueueError
 from gateway.logs import setup_logging
-from gateway.ops.dlq import DlqError, list_dead_letters, retry
+from gateway.ops.baseline import ANALYSED_STREAMS, reset_baseline
+from gateway.ops.dlq import DlqError, dead_letters, render_dead_letters, retry_dead_letters
 from gateway.ops.doctor import render, run_checks
 from gateway.ops.status import collect_status, render_status, status_json
 from gateway.service.metrics import MetricsError
 from gateway.service.runlock import AlreadyRunning
 from gateway.sources.mic import CaptureError
-from gateway.store.database import StoreError, open_database
+from gateway.store.database import StoreError
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
@@ -93,7 +93,7 @@ def _add_baseline_commands(commands) -> None:
                                              "(after a repair or a move)")
     _add_config_arg(reset)
     reset.add_argument("device", metavar="DEVICE", help="device id")
-    reset.add_argument("--stream", choices=("audio", "vibration"),
+    reset.add_argument("--stream", choices=ANALYSED_STREAMS,
                        help="only this stream (default: both)")
 
 
@@ -127,27 +127,12 @@ def cmd_doctor(args) -> int:
     return 0 if all(check.ok for check in checks) else EXIT_FAILURE
 
 
-def _when(ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
-
-
 def cmd_dlq(args) -> int:
     config = load_config(resolve_config_path(args.config))
-    db = open_database(config.store_path)
-    try:
-        if args.action == "list":
-            letters = list_dead_letters(db.conn)
-            for d in letters:
-                what = f"window {d.ref}" if d.stage == "inference" else f"record {d.ref}"
-                print(f"{d.id:>6}  {_when(d.created_at_ms)}  {d.stage:<9}  {what}  "
-                      f"attempts={d.attempts}  {d.error}")
-            print(f"{len(letters)} dead letter(s)")
-            return 0
-        done = retry(db.conn, None if args.all else args.ids)
-    finally:
-        db.close()
-    if done.window_ids:
-        AnalysisQueue(build_huey(config)).enqueue(done.window_ids)
+    if args.action == "list":
+        print(render_dead_letters(dead_letters(config)))
+        return 0
+    done = retry_dead_letters(config, None if args.all else args.ids)
     print(f"queued {len(done.window_ids)} window(s) for analysis, put {done.records} "
           f"record(s) back for upload")
     return 0
@@ -155,19 +140,8 @@ def cmd_dlq(args) -> int:
 
 def cmd_baseline(args) -> int:
     config = load_config(resolve_config_path(args.config))
-    streams = (args.stream,) if args.stream else ("audio", "vibration")
-    db = open_database(config.store_path)
-    try:
-        with db.conn:
-            marks = ", ".join("?" for _ in streams)
-            forgotten = db.conn.execute(
-                f"DELETE FROM baselines WHERE device_id = ? AND stream IN ({marks})",
-                (args.device, *streams)).rowcount
-            db.conn.execute(f"DELETE FROM device_states WHERE device_id = ? AND stream IN "
-                            f"({marks})", (args.device, *streams))
-    finally:
-        db.close()
-    if not forgotten:
+    streams = (args.stream,) if args.stream else ANALYSED_STREAMS
+    if not reset_baseline(config, args.device, streams):
         print(f"{args.device}: no baseline to reset", file=sys.stderr)
         return EXIT_FAILURE
     print(f"{args.device}: baseline reset ({', '.join(streams)}); the next "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import logging
 import signal
 import threading
@@ -43,6 +42,7 @@ from gateway.service.runlock import RunLock
 from gateway.service.sdnotify import Notifier
 from gateway.service.silence import CHECK_EVERY_S, SilenceCheck
 from gateway.sources.mic import CaptureError, MicSource, open_pyaudio_capture
+from gateway.store.daemon_state import write_daemon_state
 from gateway.store.database import IntakeStore, check_store, open_database
 from gateway.store.retention import Retention
 
@@ -296,10 +296,7 @@ class Daemon:
                  "queue_depth": self.queue.depth(), "stale_loops": self.heartbeats.stale(),
                  "unavailable": self.degraded.snapshot(), "clock": self.clock.as_dict()}
         try:
-            with self.main_db.conn:
-                self.main_db.conn.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('daemon', ?)",
-                    (json.dumps(state),))
+            write_daemon_state(self.main_db.conn, state)
         except Exception as e:  # status would show stale figures; the daemon goes on
             log.warning("cannot record the daemon's state", extra=kv(error=repr(e)))
 

@@ -19,20 +19,12 @@ from pathlib import Path
 from gateway import strict_json
 from gateway.logs import kv
 from gateway.store.database import open_database
+from gateway.store.published import mark_published, unpublished_alerts, unpublished_results
 
 log = logging.getLogger("gateway.publisher")
 BATCH = 200
 IDLE_WAKE_S = 1.0  # look again this often even when nobody wakes us (and beat the watchdog)
 ACK_TIMEOUT_S = 5.0
-
-_RESULTS = (
-    "SELECT window_id, record_id, device_id, stream, ts_ms, model, score, threshold, anomaly, "
-    "details FROM results WHERE published = 0 ORDER BY window_id LIMIT ?"
-)
-_ALERTS = (
-    "SELECT id, record_id, device_id, stream, state, ts_ms, score, reason FROM alerts "
-    "WHERE published = 0 ORDER BY id LIMIT ?"
-)
 
 
 def result_message(row: tuple) -> tuple[str, dict]:
@@ -98,15 +90,11 @@ class Publisher:
 
     def _publish_some(self, conn) -> bool:
         """Publish one batch of each kind; True if there may be more."""
-        results = conn.execute(_RESULTS, (BATCH,)).fetchall()
-        alerts = conn.execute(_ALERTS, (BATCH,)).fetchall()
+        results = unpublished_results(conn, BATCH)
+        alerts = unpublished_alerts(conn, BATCH)
         sent_results = self._send(results, result_message, "result")
         sent_alerts = self._send(alerts, alert_message, "alert")
-        with conn:
-            conn.executemany("UPDATE results SET published = 1 WHERE window_id = ?",
-                             [(key,) for key in sent_results])
-            conn.executemany("UPDATE alerts SET published = 1 WHERE id = ?",
-                             [(key,) for key in sent_alerts])
+        mark_published(conn, sent_results, sent_alerts)
         self.published += len(sent_results) + len(sent_alerts)
         complete = len(sent_results) == len(results) and len(sent_alerts) == len(alerts)
         return complete and (len(results) == BATCH or len(alerts) == BATCH)

@@ -16,14 +16,17 @@ import json
 import random
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from gateway.inference.baseline import Fit
 from gateway.inference.verdict import DeviceMemory, Observation, Verdict
+from gateway.store import counters
 from gateway.store.database import failed_in_the_database, immediate, open_database
+from gateway.store.record_ids import record_id, store_id_of
 
 ERROR_CHARS = 500
 
@@ -51,8 +54,11 @@ class Outcome:
     details: dict
 
 
+AnalysisState = Literal["trying", "done", "dead"]
+
+
 class Claim(NamedTuple):
-    state: str  # "trying" | "done" | "dead"
+    state: AnalysisState
     attempts: int
 
 
@@ -62,8 +68,6 @@ _CLAIM = (
     "attempts = attempts + (state = 'trying'), updated_at_ms = excluded.updated_at_ms "
     "RETURNING state, attempts"
 )
-_BUMP = ("INSERT INTO counters (name, value) VALUES (?, 1) "
-         "ON CONFLICT (name) DO UPDATE SET value = value + 1")
 _OUTBOX = ("INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
            "VALUES (?, ?, ?, ?, ?) RETURNING seq")
 _SAVEPOINT = "one_result"  # each result of a batch, so one can be rolled back alone
@@ -91,8 +95,7 @@ class ResultStore:
     def __init__(self, path: Path):
         self.db = open_database(path)
         self.conn = self.db.conn
-        self.store_id = self.conn.execute(
-            "SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
+        self.store_id = store_id_of(self.conn)
         self._fits: dict[tuple[str, str], tuple] = {}  # (device, stream) -> (version, fit, centre)
 
     def close(self) -> None:
@@ -173,10 +176,10 @@ class ResultStore:
                 "error = excluded.error, attempts = excluded.attempts, "
                 "created_at_ms = excluded.created_at_ms",
                 (str(window_id), error[:ERROR_CHARS], attempts, now_ms()))
-            self.conn.execute(
-                "INSERT INTO counters (name, value) SELECT 'analysed:' || stream || ':dead', 1 "
-                "FROM windows WHERE id = ? ON CONFLICT (name) DO UPDATE SET value = value + 1",
-                (window_id,))
+            stream = self.conn.execute("SELECT stream FROM windows WHERE id = ?",
+                                       (window_id,)).fetchone()
+            if stream:
+                counters.bump(self.conn, {counters.analysed(stream[0], "dead"): 1})
 
     def save(self, window: StoredWindow, outcome: Outcome, judge: Judge) -> Verdict | None:
         """Write the result and everything it changes in its own transaction; return its
@@ -186,7 +189,9 @@ class ResultStore:
         now, so two workers finishing windows of one device cannot lose an update.
         """
         with immediate(self.conn):
-            return self._save(window, outcome, judge)
+            verdict = self._save(window, outcome, judge)
+            counters.bump(self.conn, _counts([(window, verdict)]))
+        return verdict
 
     def save_batch(self, entries: Iterable[tuple[StoredWindow, Outcome, Judge]]
                    ) -> list[Verdict | None | Exception]:
@@ -200,7 +205,11 @@ class ResultStore:
         commits nothing, so the caller can retry the whole batch.
         """
         with immediate(self.conn):
-            return [self._save_alone(*entry) for entry in entries]
+            saved = [(entry[0], self._save_alone(*entry)) for entry in entries]
+            # Each counter once for the whole batch (issue 14: it was two upserts per
+            # result), counting only the results that stay.
+            counters.bump(self.conn, _counts(saved))
+        return [verdict for _, verdict in saved]
 
     def _save_alone(self, window: StoredWindow, outcome: Outcome,
                     judge: Judge) -> Verdict | None | Exception:
@@ -231,15 +240,12 @@ class ResultStore:
             self._insert_alert(window, outcome, verdict)
         conn.execute("UPDATE analysis SET state = 'done', last_error = NULL, "
                      "updated_at_ms = ? WHERE window_id = ?", (now_ms(), window.id))
-        conn.execute(_BUMP, ("inferred",))
-        outcome_name = {None: "learning", True: "anomaly", False: "normal"}[verdict.anomaly]
-        conn.execute(_BUMP, (f"analysed:{window.stream}:{outcome_name}",))
         return verdict
 
     def _record(self, kind: str, device_id: str, ts_ms: int, data: dict) -> str:
         seq = self.conn.execute(_OUTBOX, (kind, device_id, ts_ms, now_ms(),
                                           dumps(data))).fetchone()[0]
-        return f"{self.store_id}-{seq}"
+        return record_id(self.store_id, seq)
 
     def _insert_result(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
         anomaly = None if verdict.anomaly is None else bool(verdict.anomaly)
@@ -300,6 +306,16 @@ class ResultStore:
              memory.alarm))
 
 
+def _counts(saved: Iterable[tuple[StoredWindow, Verdict | None | Exception]]) -> Counter[str]:
+    """The counters a transaction's new results move: inferred, and analysed by outcome."""
+    tally: Counter[str] = Counter()
+    for window, verdict in saved:
+        if verdict is not None and not isinstance(verdict, Exception):
+            tally[counters.INFERRED] += 1
+            tally[counters.analysed(window.stream, counters.outcome_of(verdict.anomaly))] += 1
+    return tally
+
+
 def _with_vectors(memory: DeviceMemory, rows) -> DeviceMemory:
     vectors = tuple(tuple(json.loads(row[0])) for row in rows)
     vectors = vectors[-len(memory.levels):] if memory.levels else ()
@@ -307,6 +323,19 @@ def _with_vectors(memory: DeviceMemory, rows) -> DeviceMemory:
         return DeviceMemory(model=memory.model)
     return DeviceMemory(model=memory.model, levels=memory.levels, vectors=vectors,
                         state=memory.state, alarm=memory.alarm, recent=memory.recent)
+
+
+def forget_baseline(conn: sqlite3.Connection, device_id: str, streams: Iterable[str]) -> int:
+    """Forget what was learned of a device's streams (its baseline and state), in one
+    transaction: the next windows are learned as normal. Returns how many baselines went."""
+    streams = tuple(streams)
+    marks = ", ".join("?" for _ in streams)
+    with immediate(conn):
+        forgotten = conn.execute(f"DELETE FROM baselines WHERE device_id = ? AND stream IN "
+                                 f"({marks})", (device_id, *streams)).rowcount
+        conn.execute(f"DELETE FROM device_states WHERE device_id = ? AND stream IN ({marks})",
+                     (device_id, *streams))
+    return forgotten
 
 
 _UNANALYSED = (

@@ -1,79 +1,50 @@
-"""The dead-letter list: windows the analysis gave up on, records the cloud refused.
+"""`gateway dlq`: the dead-letter list, for the operator (store/dead_letters.py owns it).
 
-`gateway dlq list` shows them; `gateway dlq retry ID` / `retry --all` puts them
-back: a window is analysed again from scratch (attempts reset), a refused
-record goes back into the outbox under its original id.
+`retry_dead_letters` puts entries back and queues the windows among them for analysis.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from typing import NamedTuple
+import time
 
-from gateway import strict_json
-from gateway.store.database import immediate
+from gateway.config import Config
+from gateway.inference.queue import AnalysisQueue, build_huey
+from gateway.store.database import open_database
+from gateway.store.dead_letters import DeadLetter, DlqError, TakenBack, list_dead_letters, take_back
 
-
-class DeadLetter(NamedTuple):
-    id: int
-    stage: str  # "inference" | "sync"
-    ref: str  # window id, or upstream record id
-    error: str
-    attempts: int
-    created_at_ms: int
+__all__ = ["DeadLetter", "DlqError", "TakenBack", "dead_letters", "render_dead_letters",
+           "retry_dead_letters"]
 
 
-class Retried(NamedTuple):
-    window_ids: list[int]  # to queue for analysis
-    records: int  # put back into the outbox
+def dead_letters(config: Config) -> list[DeadLetter]:
+    db = open_database(config.store_path)
+    try:
+        return list_dead_letters(db.conn)
+    finally:
+        db.close()
 
 
-class DlqError(Exception):
-    """A dead-letter operation was refused; the message says why."""
+def retry_dead_letters(config: Config, ids: list[int] | None) -> TakenBack:
+    """Put the entries back (all when ids is None); windows go to the analysis queue."""
+    db = open_database(config.store_path)
+    try:
+        done = take_back(db.conn, ids)
+    finally:
+        db.close()
+    if done.window_ids:
+        AnalysisQueue(build_huey(config)).enqueue(done.window_ids)
+    return done
 
 
-def list_dead_letters(conn: sqlite3.Connection) -> list[DeadLetter]:
-    return [DeadLetter(*row) for row in conn.execute(
-        "SELECT id, stage, ref, error, attempts, created_at_ms FROM dead_letters ORDER BY id")]
+def _when(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
 
 
-def retry(conn: sqlite3.Connection, ids: list[int] | None) -> Retried:
-    """Take entries off the list (all when ids is None) and put them back in their stage."""
-    with immediate(conn):
-        if ids is None:
-            rows = conn.execute("SELECT id, stage, ref, payload FROM dead_letters").fetchall()
-        else:
-            rows = [_one(conn, entry) for entry in ids]
-        window_ids, records = [], 0
-        for entry, stage, ref, payload in rows:
-            if stage == "inference":
-                conn.execute("UPDATE analysis SET state = 'trying', attempts = 0, "
-                             "last_error = NULL WHERE window_id = ?", (int(ref),))
-                window_ids.append(int(ref))
-            else:
-                _back_to_outbox(conn, ref, payload)
-                records += 1
-            conn.execute("DELETE FROM dead_letters WHERE id = ?", (entry,))
-    return Retried(window_ids, records)
-
-
-def _one(conn: sqlite3.Connection, entry: int) -> tuple:
-    row = conn.execute("SELECT id, stage, ref, payload FROM dead_letters WHERE id = ?",
-                       (entry,)).fetchone()
-    if row is None:
-        raise DlqError(f"no dead letter with id {entry} (see `gateway dlq list`)")
-    return row
-
-
-def _back_to_outbox(conn: sqlite3.Connection, record_id: str, payload: str | None) -> None:
-    """Same seq, so the record keeps its id ("<store_id>-<seq>") at the cloud."""
-    if not payload:
-        raise DlqError(f"dead letter {record_id} has no record to resend")
-    record = json.loads(payload)
-    seq = int(record_id.rsplit("-", 1)[1])
-    conn.execute(
-        "INSERT OR IGNORE INTO outbox (seq, kind, device_id, ts_ms, created_at_ms, data) "
-        "VALUES (?, ?, ?, ?, strftime('%s', 'now') * 1000, ?)",
-        (seq, record["kind"], record["device_id"], record["ts"],
-         strict_json.dumps(record["data"], separators=(",", ":"))[0]))
+def render_dead_letters(letters: list[DeadLetter]) -> str:
+    """One line per entry, then the count."""
+    lines = []
+    for d in letters:
+        what = f"window {d.ref}" if d.stage == "inference" else f"record {d.ref}"
+        lines.append(f"{d.id:>6}  {_when(d.created_at_ms)}  {d.stage:<9}  {what}  "
+                     f"attempts={d.attempts}  {d.error}")
+    return "\n".join([*lines, f"{len(letters)} dead letter(s)"])

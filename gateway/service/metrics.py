@@ -6,8 +6,8 @@ time. Only what is measured in-process (how long inference takes) is a direct in
 Everything sits on the gateway's own CollectorRegistry, never the library's global one, so
 tests and several daemons in one process do not collide.
 
-`snapshot()` is called from the HTTP server's threads and returns a dict; each key is
-optional (a missing key leaves its metric out) and holds:
+`snapshot()` is called from the HTTP server's threads and returns a `MetricsSnapshot`; each
+key is optional (a missing key leaves its metric out) and holds:
 
     received          {stream: n}                       cumulative
     rejected          {stream: {reason: n}}             cumulative; stream "unknown" when
@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from prometheus_client import (
     CollectorRegistry,
@@ -98,6 +98,33 @@ _GAUGES = {
     "clock_wrong": ("clock_wrong", "1 while the gateway's own clock looks wrong "
                                    "(docs/retention.md).", ()),
 }
+
+
+Nested = dict[str, dict[str, int]]
+
+
+class MetricsSnapshot(TypedDict, total=False):
+    """The figures of one scrape, as the module's docstring describes them."""
+
+    received: dict[str, int]
+    rejected: Nested
+    analysed: Nested
+    synced: int
+    uploads: dict[str, int]
+    queue_depth: int
+    dead_letters: dict[str, int]
+    upload_backlog: int
+    disk_used_bytes: int
+    disk_budget_bytes: int
+    disk_free_bytes: int
+    loop_silence_seconds: dict[str, float]
+    sequence_gaps: Nested
+    sequence_restarts: Nested
+    ts_flagged: Nested
+    unavailable: dict[str, int]
+    silent: Nested
+    clock_wrong: int
+    clock_jumps: int
 
 
 class MetricsError(Exception):

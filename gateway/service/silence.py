@@ -20,6 +20,7 @@ from pathlib import Path
 from gateway.logs import kv
 from gateway.store.activity import Activity
 from gateway.store.database import immediate, open_database
+from gateway.store.record_ids import record_id, store_id_of
 from gateway.strict_json import dumps as strict_dumps
 
 log = logging.getLogger("gateway.silence")
@@ -85,7 +86,7 @@ class SilenceCheck:
         with immediate(conn):
             conn.executemany(_SAVE, [(*key, last, interval, self.silent.get(key))
                                      for key, (last, interval) in snapshot.items()])
-            store_id = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
+            store_id = store_id_of(conn)
             for (device, stream), state, reason in changes:
                 alert = {"device_id": device, "stream": stream,
                          "state": state or self._analysis_state(device, stream),
@@ -101,13 +102,13 @@ class SilenceCheck:
             "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) VALUES "
             "('alert', ?, ?, ?, ?) RETURNING seq",
             (alert["device_id"], alert["ts"], alert["ts"], strict_dumps(data)[0])).fetchone()[0]
-        record_id = f"{store_id}-{seq}"
+        alert_id = record_id(store_id, seq)
         conn.execute(
             "INSERT INTO alerts (record_id, device_id, stream, state, ts_ms, score, reason, "
             "created_at_ms) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
-            (record_id, alert["device_id"], alert["stream"], alert["state"], alert["ts"],
+            (alert_id, alert["device_id"], alert["stream"], alert["state"], alert["ts"],
              alert["reason"], alert["ts"]))
-        return {"id": record_id, **alert}
+        return {"id": alert_id, **alert}
 
     def _analysis_state(self, device: str, stream: str) -> str:
         row = self.db.execute("SELECT state FROM device_states WHERE device_id = ? AND "

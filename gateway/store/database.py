@@ -1,15 +1,32 @@
-"""The gateway's durable store: one SQLite file in WAL mode, one writer.
+"""The gateway's durable store: one SQLite file in WAL mode, written by several connections.
 
-The writer commits with synchronous=FULL, because a message is acknowledged
-to the broker once its transaction commits and must then survive a power
-cut; group commit (many records per transaction) pays for the fsync.
-Readers (status, later stages) open their own connections.
+SQLite lets one transaction write at a time; each writer below holds its own connection
+(owned by one thread), takes the write lock up front (`immediate`) and keeps its
+transactions short, and waits out the others (busy timeout). In the daemon:
+
+- the intake writer (`IntakeStore`, here): windows, telemetry, rejected, their outbox
+  records, counters, seq_state; synchronous=FULL, because a message is acknowledged to the
+  broker once its transaction commits and must then survive a power cut (group commit:
+  many records per transaction pay for one fsync);
+- the analysis (`inference/results.py`, the queue workers' claims and the result writer's
+  group commit): analysis, results, alerts, baselines, baseline_vectors, device_states,
+  dead_letters, outbox, counters;
+- the publisher (`store/published.py`): the `published` flag of results and alerts;
+- the uploader (`store/outbox.py`): outbox deletes, sync_state, dead_letters, counters;
+- retention (`store/retention.py`): deletes of synced rows and raw payloads, meta;
+- the silence check (`service/silence.py`): device_activity, alerts, outbox;
+- the daemon's main connection: meta (`store/daemon_state.py`), and migrations at start.
+
+Out of the daemon, `gateway dlq retry` (dead_letters, analysis, outbox) and `gateway baseline
+reset` (baselines, device_states) write too. Readers (status, metrics, doctor) open
+read-only connections (`store/read_model.py`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -18,7 +35,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from gateway.records import STREAMS, Record, Rejection, Telemetry, Window
+from gateway.records import Record, Rejection, Telemetry, Window
+from gateway.store import counters
 from gateway.store.activity import Activity
 from gateway.store.migrations import migrations
 from gateway.store.sequences import SequenceTracker
@@ -51,7 +69,7 @@ class _Insert:
     growing with every new batch size.
     """
 
-    def __init__(self, table: str, record_type: type, returning: str = "",
+    def __init__(self, table: str, record_type: type[Record], returning: str = "",
                  rows_per_statement: int = ROWS_PER_STATEMENT):
         self.returning = returning  # columns of the rows actually inserted, e.g. "id"
         self.rows_per_statement = rows_per_statement
@@ -86,18 +104,15 @@ class _Insert:
 # counter name -> insert; windows are counted per stream. Windows and numbered telemetry
 # return what the sequence tracker needs of the rows actually inserted (never a duplicate).
 _SEQ_RETURNING = "id, device_id, seq, received_at_ms"
+_AUDIO, _VIBRATION = counters.received("audio"), counters.received("vibration")
+_TELEMETRY = counters.received("telemetry")
 _INSERTS = {
-    "received_audio": _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
-    "received_vibration": _Insert("windows", Window, returning=_SEQ_RETURNING,
-                                  rows_per_statement=1),
-    "received_telemetry": _Insert("telemetry", Telemetry),
-    "rejected": _Insert("rejected", Rejection, returning="topic, reason"),
+    _AUDIO: _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
+    _VIBRATION: _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
+    _TELEMETRY: _Insert("telemetry", Telemetry),
+    counters.REJECTED: _Insert("rejected", Rejection, returning="topic, reason"),
 }
 _NUMBERED_TELEMETRY = _Insert("telemetry", Telemetry, returning=_SEQ_RETURNING)
-_BUMP_COUNTER = (
-    "INSERT INTO counters (name, value) VALUES (?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
-)
 
 _TELEMETRY_TO_OUTBOX = (
     "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
@@ -150,23 +165,18 @@ def _connect(path: Path, read_only: bool, cache_kib: int) -> sqlite3.Connection:
     return conn
 
 
-def _rejection_counters(rows: list[tuple[str, str]]) -> dict[str, int]:
+def _rejection_counters(rows: list[tuple[str, str]]) -> Counter[str]:
     """`rejected:<stream>:<reason>` for each newly kept rejection (topic, reason); the
-    stream is the topic's last level, "unknown" when that names no stream."""
-    counts: dict[str, int] = {}
-    for topic, reason in rows:
-        stream = topic.rsplit("/", 1)[-1]
-        name = f"rejected:{stream if stream in STREAMS else 'unknown'}:{reason}"
-        counts[name] = counts.get(name, 0) + 1
-    return counts
+    stream is the topic's last level."""
+    return Counter(counters.rejected(topic.rsplit("/", 1)[-1], reason) for topic, reason in rows)
 
 
 def _counter_of(record: Record) -> str:
     if isinstance(record, Window):
-        return f"received_{record.stream}"
+        return counters.received(record.stream)
     if isinstance(record, Telemetry):
-        return "received_telemetry"
-    return "rejected"
+        return _TELEMETRY
+    return counters.REJECTED
 
 
 @contextmanager
@@ -258,10 +268,10 @@ class IntakeStore:
             if isinstance(record, Rejection):
                 record = _kept_rejection(record, self.sample_bytes)
             groups[_counter_of(record)].append(record)
-        numbered = [r for r in groups["received_telemetry"] if r.seq is not None]  # type: ignore[union-attr]
+        numbered = [r for r in groups[_TELEMETRY] if r.seq is not None]  # type: ignore[union-attr]
         if numbered:
-            groups["received_telemetry"] = [r for r in groups["received_telemetry"]
-                                            if r.seq is None]  # type: ignore[union-attr]
+            groups[_TELEMETRY] = [r for r in groups[_TELEMETRY]
+                                  if r.seq is None]  # type: ignore[union-attr]
         stored: dict[str, int] = {}
         returned: dict[str, list] = {name: [] for name in _INSERTS}
         conn = self.db.conn
@@ -274,20 +284,20 @@ class IntakeStore:
                     stored[name] = _INSERTS[name].run(conn, group, returned[name])
             numbered_rows: list = []
             if numbered:
-                stored["received_telemetry"] = stored.get("received_telemetry", 0) + \
+                stored[_TELEMETRY] = stored.get(_TELEMETRY, 0) + \
                     _NUMBERED_TELEMETRY.run(conn, numbered, numbered_rows)
-            if stored.get("received_telemetry"):
+            if stored.get(_TELEMETRY):
                 # Each new telemetry message becomes an upstream record in the same transaction.
                 conn.execute(_TELEMETRY_TO_OUTBOX, (last_telemetry,))
             sequences = self._count_sequences(conn, returned, numbered_rows)
-            bumps = {**stored, **_rejection_counters(returned["rejected"])}
-            conn.executemany(_BUMP_COUNTER, [(k, n) for k, n in bumps.items() if n])
-            if stored.get("rejected"):
+            # Once per name for the whole batch, with the batch's totals.
+            counters.bump(conn, {**stored, **_rejection_counters(returned[counters.REJECTED])})
+            if stored.get(counters.REJECTED):
                 conn.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?",
                              (self.rejected_keep,))
         self.sequences.commit(sequences)
         self.activity.observe(records)
-        window_ids = [row[0] for row in returned["received_audio"] + returned["received_vibration"]]
+        window_ids = [row[0] for row in returned[_AUDIO] + returned[_VIBRATION]]
         return BatchOutcome(stored=stored, duplicates=len(records) - sum(stored.values()),
                             window_ids=window_ids)
 
@@ -295,8 +305,8 @@ class IntakeStore:
                          telemetry_rows: list) -> dict:
         """Sequence gaps of the rows just inserted, oldest first (by row id)."""
         seen = []  # (row id, device, stream, seq, received); a key's rows are in one table
-        for stream, rows in (("audio", returned["received_audio"]),
-                             ("vibration", returned["received_vibration"]),
+        for stream, rows in (("audio", returned[_AUDIO]),
+                             ("vibration", returned[_VIBRATION]),
                              ("telemetry", telemetry_rows)):
             seen += [(row_id, device, stream, seq, received)
                      for row_id, device, seq, received in rows if seq is not None]

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, TypedDict
 
 from gateway import strict_json
 from gateway.logs import kv
+from gateway.store import counters
+from gateway.store.counters import UploadResult
 from gateway.store.database import open_database
+from gateway.store.record_ids import record_id, sql_record_id, store_id_of
 
 log = logging.getLogger("gateway.outbox")
 
@@ -27,17 +32,11 @@ KINDS = ("result", "alert", "telemetry")
 # Each record's JSON is built by SQLite from the columns: `data` is already JSON text and is
 # spliced in as is, so no record is parsed or serialised in Python on the way out.
 _BATCH_SQL = (
-    "SELECT seq, CAST('{\"id\":\"' || :store || '-' || seq || '\",\"kind\":\"' || kind"
+    "SELECT seq, CAST('{\"id\":\"' || " + sql_record_id(":store", "seq")
+    + " || '\",\"kind\":\"' || kind"
     " || '\",\"device_id\":' || json_quote(device_id) || ',\"ts\":' || ts_ms"
     " || ',\"data\":' || data || '}' AS BLOB), json_valid(data) FROM outbox"
     " WHERE seq > :after ORDER BY seq LIMIT :limit"
-)
-# Upload results by class, for the metrics endpoint: accepted, rejected, retry, paused.
-_BUMP_UPLOADS = ("INSERT INTO counters (name, value) VALUES (?, 1) "
-                 "ON CONFLICT (name) DO UPDATE SET value = value + 1")
-_BUMP_SYNCED = (
-    "INSERT INTO counters (name, value) VALUES ('synced', ?) "
-    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
 )
 _SET_STATE = (
     "INSERT INTO sync_state (key, value) VALUES (?, ?) "
@@ -119,10 +118,6 @@ def _strict_piece(piece: bytes) -> bytes:
     return text.encode()
 
 
-def store_id_of(conn) -> str:
-    return conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
-
-
 # --- the uploader's connection --------------------------------------------------------------
 
 
@@ -147,25 +142,25 @@ class Outbox:
         with self.db.atomic():
             deleted = self.conn.executemany("DELETE FROM outbox WHERE seq = ?",
                                             [(seq,) for seq in batch.seqs]).rowcount
-            self.conn.execute(_BUMP_SYNCED, (deleted,))
-            self.conn.execute(_BUMP_UPLOADS, ("uploads:accepted",))
+            counters.bump(self.conn, {counters.SYNCED: deleted,
+                                      counters.uploads("accepted"): 1})
             self.set_state(last_success_ms=str(now_ms()))
 
     def dead_letter(self, batch: Batch, error: str) -> str:
         """Move a one-record batch the cloud refused to the dead-letter list, with `error`
         (the server's answer); returns the record id."""
-        record_id = f"{self.store_id}-{batch.seqs[0]}"
+        refused = record_id(self.store_id, batch.seqs[0])
         with self.db.atomic():
-            self.conn.execute(_DEAD_LETTER, (record_id, error, now_ms(),
+            self.conn.execute(_DEAD_LETTER, (refused, error, now_ms(),
                                              batch.pieces[0].decode()))
             self.conn.execute("DELETE FROM outbox WHERE seq = ?", (batch.seqs[0],))
-            self.conn.execute(_BUMP_UPLOADS, ("uploads:rejected",))
-        return record_id
+            counters.bump(self.conn, {counters.uploads("rejected"): 1})
+        return refused
 
-    def count_upload(self, result: str) -> None:
-        """Bump `uploads:<result>` for a round that kept its records (retry, paused)."""
+    def count_upload(self, result: UploadResult) -> None:
+        """Count an upload round that kept its records (retry, paused)."""
         with self.db.atomic():
-            self.conn.execute(_BUMP_UPLOADS, (f"uploads:{result}",))
+            counters.bump(self.conn, {counters.uploads(result): 1})
 
     def set_state(self, **values: str) -> None:
         """Write the keys whose value changed (inside the caller's transaction, if any)."""
@@ -187,7 +182,20 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value not in (None, "") else None
 
 
-def read_sync_status(conn, now: int | None = None) -> dict:
+class SyncStatus(TypedDict):
+    pending: dict[str, int]  # kind -> records waiting
+    pending_total: int
+    oldest_pending_age_ms: int | None
+    paused: Literal["auth", ""]  # "auth" while the cloud refuses the token
+    last_success_ms: int | None
+    last_error: str
+    last_error_ms: int | None
+    next_attempt_ms: int | None
+    consecutive_failures: int
+    dead_letters: int  # records the cloud refused, set aside
+
+
+def read_sync_status(conn: sqlite3.Connection, now: int | None = None) -> SyncStatus:
     """The uploader's state for `gateway status`; read-only queries only."""
     now = now_ms() if now is None else now
     pending = dict.fromkeys(KINDS, 0)
@@ -195,7 +203,7 @@ def read_sync_status(conn, now: int | None = None) -> dict:
     oldest = conn.execute("SELECT created_at_ms FROM outbox ORDER BY seq LIMIT 1").fetchone()
     state = dict(conn.execute("SELECT key, value FROM sync_state"))
     dead = conn.execute("SELECT count(*) FROM dead_letters WHERE stage = 'sync'").fetchone()[0]
-    return {
+    return SyncStatus({
         "pending": pending,
         "pending_total": sum(pending.values()),
         "oldest_pending_age_ms": max(0, now - oldest[0]) if oldest else None,
@@ -206,4 +214,4 @@ def read_sync_status(conn, now: int | None = None) -> dict:
         "next_attempt_ms": _int_or_none(state.get("next_attempt_ms")),
         "consecutive_failures": _int_or_none(state.get("consecutive_failures")) or 0,
         "dead_letters": dead,
-    }
+    })

@@ -36,6 +36,7 @@ from typing import NamedTuple
 from gateway.config import RetentionSection
 from gateway.logs import kv
 from gateway.store.database import BUSY_TIMEOUT_MS, immediate, open_database
+from gateway.store.record_ids import sql_seq_of
 from gateway.store.reserve import RESERVE_MAX_BYTES, DiskGuard, fs_free_bytes, out_of_space
 
 log = logging.getLogger("gateway.retention")
@@ -72,10 +73,10 @@ _RAW_CLEAR = (
 )
 
 # A result or alert is accepted once its outbox row is gone (the uploader deletes it on the
-# cloud's 2xx) and no sync dead letter holds it; its record id is "<store_id>-<outbox seq>".
+# cloud's 2xx) and no sync dead letter holds it (store/record_ids.py: its id holds the seq).
 _ACCEPTED = (
     "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.seq = "
-    "CAST(substr({t}.record_id, instr({t}.record_id, '-') + 1) AS INTEGER)) AND NOT EXISTS "
+    + sql_seq_of("{t}.record_id") + ") AND NOT EXISTS "
     "(SELECT 1 FROM dead_letters d WHERE d.stage = 'sync' AND d.ref = {t}.record_id)"
 )
 _FIRST_PENDING_TELEMETRY = ("SELECT device_id, ts_ms, created_at_ms, data FROM outbox "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from typing import TypedDict
 
 _UPSERT = (
     "INSERT INTO seq_state (device_id, stream, last_seq, gaps, restarts, updated_at_ms) "
@@ -78,7 +79,16 @@ class SequenceTracker:
         self._state.update(changed)
 
 
-def read_gaps(conn: sqlite3.Connection) -> list[dict]:
+class SequenceGap(TypedDict):
+    device_id: str
+    stream: str
+    last_seq: int
+    gaps: int  # messages missing in the sender's numbers, cumulative
+    restarts: int  # times the sender started again from 0
+    updated_at_ms: int
+
+
+def read_gaps(conn: sqlite3.Connection) -> list[SequenceGap]:
     """Every device and stream that sent sequence numbers: for status and metrics."""
     return [{"device_id": device, "stream": stream, "last_seq": last, "gaps": gaps,
              "restarts": restarts, "updated_at_ms": updated}

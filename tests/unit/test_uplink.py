@@ -40,7 +40,8 @@ from gateway.logs import KeyValueFormatter
 from gateway.ops.doctor import check_uplink
 from gateway.records import Telemetry, content_digest
 from gateway.store.database import IntakeStore, open_database
-from gateway.store.outbox import read_batch, read_sync_status, store_id_of
+from gateway.store.outbox import read_batch, read_sync_status
+from gateway.store.record_ids import store_id_of
 from tests.support import REPO, wait_for
 
 TOKEN = "tok-9f8e7d6c5b4a"  # distinctive, so a leak into a log line is found

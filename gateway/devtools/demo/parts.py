@@ -22,9 +22,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -36,6 +38,8 @@ from gateway.devtools.simulator.boxes import FaultPlan, SimConfig
 from gateway.devtools.simulator.fleet import Simulator
 from gateway.ops.status import collect_status
 from gateway.store.database import StoreError
+
+T = TypeVar("T")
 
 GATEWAY_ID = "gw-demo"
 BASELINE_WINDOWS = 12  # audio every second: a box's baseline is learned in ~12 s
@@ -118,10 +122,17 @@ class LocalDisplay:
         self.client.loop_stop()
 
 
+def started(part: T | None) -> T:
+    """A part start() made; the demo's own error if it was not made (a bug)."""
+    if part is None:
+        raise DemoError("a part of the demo is used before the demo started it")
+    return part
+
+
 @dataclass
 class Snapshot:
     elapsed_s: float
-    status: dict
+    status: Mapping[str, Any]  # the Status document; empty until the store was read once
     alerts: list[dict]
     at_cloud: int
     # device -> details of its latest vibration result (iso_zone, rms_velocity_mm_s, ...)
@@ -145,7 +156,7 @@ class Demo:
         self.display: LocalDisplay | None = None
         self.simulator: Simulator | None = None
         self.log_path = workdir / "gateway.log"
-        self._last_status: dict = {}
+        self._last_status: Mapping[str, Any] = {}
 
     def since(self) -> float:
         return round(time.monotonic() - self.t0, 1)
@@ -182,7 +193,8 @@ class Demo:
         # json.dumps quotes a path as a TOML basic string, whatever characters it holds
         path.write_text(CONFIG.format(
             gateway_id=GATEWAY_ID, data_dir=json.dumps(str(self.workdir / "data")),
-            mqtt_port=self.broker.port, baseline=BASELINE_WINDOWS, sync_url=self.cloud.url,
+            mqtt_port=started(self.broker).port, baseline=BASELINE_WINDOWS,
+            sync_url=started(self.cloud).url,
             token_file=json.dumps(str(token_file)), metrics_port=free_port()))
         return path
 
@@ -190,14 +202,14 @@ class Demo:
         with self.log_path.open("ab") as log:
             # Its own session: Ctrl-C reaches only the demo, which stops the boxes first.
             return subprocess.Popen(
-                [self.python, "-m", "gateway", "run", "-c", str(self.config.path)],
+                [self.python, "-m", "gateway", "run", "-c", str(started(self.config).path)],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def _wait_online(self, stop: threading.Event) -> bool:
         """True once the gateway announced itself online (it subscribes before that)."""
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.display.online.wait(0.1):
+        while not started(self.display).online.wait(0.1):
             self.check_daemon()
             if stop.is_set():
                 return False
@@ -215,17 +227,18 @@ class Demo:
     def snapshot(self) -> Snapshot:
         # A read that meets the daemon mid-migration shows the previous figures.
         with suppress(sqlite3.Error, StoreError):
-            self._last_status = collect_status(self.config)
-        at_cloud = self.cloud.stats()["records"]
+            self._last_status = collect_status(started(self.config))
+        at_cloud = started(self.cloud).stats()["records"]
         if at_cloud:
             self.mark("first upload")
-        alerts = self.display.seen_alerts()
-        if self.display.first_result_s is not None:
-            self.marks.setdefault("first result", self.display.first_result_s)
+        display = started(self.display)
+        alerts = display.seen_alerts()
+        if display.first_result_s is not None:
+            self.marks.setdefault("first result", display.first_result_s)
         if alerts:
             self.marks.setdefault("first alert", alerts[0]["at_s"])
         return Snapshot(self.since(), self._last_status, alerts, at_cloud,
-                        self.display.latest_vibration())
+                        display.latest_vibration())
 
     def stop(self) -> None:
         """Everything that was started, in reverse; one failing step never skips the rest."""

@@ -17,11 +17,12 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from gateway.devtools.demo.parts import BASELINE_WINDOWS, Demo, DemoError, Snapshot
+from gateway.devtools.demo.parts import BASELINE_WINDOWS, Demo, DemoError, Snapshot, started
 from gateway.logs import KeyValueFormatter
 from gateway.ops.status import collect_status
 
@@ -75,7 +76,7 @@ def _vibration_cell(stream: dict | None, latest: dict | None, needed: int) -> st
             f"[{style}]zone {zone}[/]" + _why(stream))
 
 
-def uplink_state(status: dict) -> str:
+def uplink_state(status: Mapping[str, Any]) -> str:
     sync = status.get("sync")
     if not sync:
         return "starting"
@@ -180,9 +181,10 @@ def show(demo: Demo, duration: float | None, stop: threading.Event) -> None:
 def summary(demo: Demo, kept: bool) -> str:
     """What happened, read after everything stopped, so the counts are final. `kept`: the
     demo's folder (its store with it) stays; otherwise it is deleted once this is shown."""
-    status = collect_status(demo.config)
-    alerts = demo.display.seen_alerts()
-    kinds = sorted(Counter(r["kind"] for r in demo.cloud.records.values() if r).items())
+    status = collect_status(started(demo.config))
+    alerts = started(demo.display).seen_alerts()
+    kinds = sorted(Counter(r["kind"] for r in started(demo.cloud).records.values()
+                           if r).items())
     lines = [f"demo summary ({demo.boxes} boxes; {demo.fault.device_id} was scripted to "
              f"develop a {demo.fault.kind}):",
              f"  windows analysed:     {status['inferred']} "

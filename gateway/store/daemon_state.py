@@ -1,0 +1,44 @@
+"""What only the running daemon knows (broker connection, queue depth, loops that stopped
+reporting), kept in the store's `meta` row `daemon` for `gateway status` in another process.
+
+Written every few seconds by the daemon's main connection, replaced whole; read by the read
+model (store/read_model.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import TypedDict
+
+_KEY = "daemon"
+
+
+class ClockJumps(TypedDict):
+    """service/clock.py's count of wall-clock jumps since the daemon started."""
+
+    jumps: int
+    last_jump_s: float
+    last_jump_ms: int | None
+
+
+class DaemonState(TypedDict):
+    started_ms: int
+    updated_ms: int
+    broker_connected: bool
+    queue_depth: int
+    stale_loops: list[str]  # loops past their silence limit
+    unavailable: dict[str, str]  # optional part -> why it is missing
+    clock: ClockJumps
+
+
+def write_daemon_state(conn: sqlite3.Connection, state: DaemonState) -> None:
+    """Replace the row in a transaction of its own."""
+    with conn:
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                     (_KEY, json.dumps(state)))
+
+
+def read_daemon_state(conn: sqlite3.Connection) -> DaemonState | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_KEY,)).fetchone()
+    return json.loads(row[0]) if row else None  # type: ignore[no-any-return]
