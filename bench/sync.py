@@ -32,7 +32,8 @@ from bench.report import report, summarise
 from gateway.config import SyncSection
 from gateway.delivery.uplink import Uplink, new_session, records_url
 from gateway.store.database import open_database
-from gateway.store.outbox import read_batch, store_id_of
+from gateway.store.outbox import read_batch
+from gateway.store.record_ids import store_id_of
 
 REPO = Path(__file__).resolve().parent.parent
 CORES = sorted(os.sched_getaffinity(0))
