@@ -48,6 +48,7 @@ from gateway.inference.verdict import (
 )
 from gateway.inference.vibration_features import vibration_analysis
 from gateway.logs import kv
+from gateway.vibration_json import axis_length, axis_pieces, split_axes
 from gateway.wav import WavError, WavInfo, decode_frames, inspect_wav, piece_bounds
 
 log = logging.getLogger("gateway.inference")
@@ -58,6 +59,7 @@ SEVERE_ZONES = ("C", "D")  # ISO 10816: alert whatever the baseline says
 # Without a loadable audio model (no TFLite runtime, a broken one) a worker tries again this
 # often; meanwhile audio windows wait unanalysed, vibration goes on.
 MODEL_RETRY_S = 60.0
+_JSON = json.JSONDecoder()  # as json.loads reads
 
 
 class AudioScorer(Protocol):
@@ -355,13 +357,34 @@ def _vibration_outcome(window: StoredWindow) -> Outcome:
 
 
 def decode_vibration(payload: bytes) -> tuple[np.ndarray, float]:
-    """The stored vibration JSON (validated at intake) as a (3, n) array in m/s²."""
+    """The stored vibration JSON (validated at intake) as a (3, n) array in m/s²: its axes
+    read one by one into the array, never as lists of Python numbers (17-67 MB for a 4 MiB
+    message), unless the message is not in the plain form (vibration_json)."""
     try:
-        doc = json.loads(payload)
-        xyz = np.array([doc["x"], doc["y"], doc["z"]], dtype=np.float64)
+        plain = split_axes(payload, _JSON)
+        if plain is None:
+            doc = json.loads(payload)
+            xyz = np.array([doc["x"], doc["y"], doc["z"]], dtype=np.float64)
+        else:
+            doc = plain.doc
+            xyz = _axes_array(payload, [plain.spans[name] for name in ("x", "y", "z")])
         rate = float(doc["sample_rate"])
     except (ValueError, KeyError, TypeError) as e:
         raise PermanentError(f"vibration payload unreadable: {e}") from e
     if doc.get("unit", "m/s2") == "g":
         xyz *= STANDARD_GRAVITY
     return xyz, rate
+
+
+def _axes_array(payload: bytes, spans: list[tuple[int, int]]) -> np.ndarray:
+    """The axes as rows of one array, each read into its row a piece at a time."""
+    frames = axis_length(payload, spans[0])
+    xyz = np.empty((len(spans), frames), np.float64)
+    for row, span in enumerate(spans):
+        at = 0
+        for piece in axis_pieces(payload, span):
+            xyz[row, at:at + piece.size] = piece  # ValueError when an axis is longer
+            at += piece.size
+        if at != frames:
+            raise ValueError(f"axis {row} has {at} samples, the first {frames}")
+    return xyz
