@@ -100,7 +100,8 @@ def judge(memory: DeviceMemory, observation: Observation, model: str,
         return _learn(memory, observation, rules)
     features = observation.features
     if not observation.severe and baseline.is_off(memory.fit, features.level_db,
-                                                  features.values):
+                                                  features.values, memory.centre,
+                                                  memory.state == OFF):
         drop = memory.fit.running_level_db - features.level_db
         why = f"machine off: level {drop:.0f} dB below its running level"
         return Verdict(replace(memory, state=OFF), 0.0, memory.threshold, False, None, "",
