@@ -220,3 +220,18 @@ def test_learning_goes_on_until_half_the_baseline_ran():
     # 15 running windows (half of 30) arrive with the 57th window: learning ends there.
     assert fitted[0] == 56 and fitted[1].memory.fit.windows <= 15
     assert all(v.threshold is None for v in verdicts[:57])
+
+
+def test_a_device_whose_features_change_learns_a_new_normal():
+    rng = np.random.default_rng(16)
+    memory = learned(rng)
+    more = window(rng)
+    features = more.features
+    # e.g. a bearing configured since: one feature more, same model
+    longer = Observation(WindowFeatures(features.names + ("envelope at outer race 3.58x",),
+                                        np.append(features.values, 1.0),
+                                        np.append(features.floors, 0.5),
+                                        features.units + ("dB",), features.level_db, {}))
+    verdict = judge(memory, longer, "m@1", RULES)
+    assert verdict.threshold is None and verdict.memory.fit is None
+    assert len(verdict.memory.levels) == 1
