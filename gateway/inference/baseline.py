@@ -142,6 +142,18 @@ class OffState:
         span = float((running[idx] - self.off) @ self.weight)
         return (np.atleast_2d(values)[:, idx] - self.off) @ self.weight / span
 
+    def sounds_off(self, running: np.ndarray, values: np.ndarray, was_off: bool) -> bool:
+        """Below the boundary (with hysteresis), and as near the off sound in most of the
+        state features (median distances): a fault that silences one band moves the
+        position a long way, but the rest of the spectrum still sounds like running."""
+        boundary = OFF_LEAVE if was_off else OFF_ENTER
+        if float(self.position(running, values)[0]) >= boundary:
+            return False
+        x = np.asarray(values, np.float64)[list(self.index)]
+        # on the line from off to running, these distances are in the ratio p : 1 - p
+        return bool(np.median(np.abs(x - self.off)) * (1 - boundary)
+                    < np.median(np.abs(x - running[list(self.index)])) * boundary)
+
     def to_json(self) -> dict:
         return {"index": list(self.index), "off": self.off.tolist(),
                 "weight": self.weight.tolist()}
@@ -292,8 +304,7 @@ def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
         return False
     if fit.off_state is not None:
         running = fit.origin if centre is None else np.asarray(centre, np.float64)
-        position = float(fit.off_state.position(running, values)[0])
-        if position < (OFF_LEAVE if was_off else OFF_ENTER):
+        if fit.off_state.sounds_off(running, values, was_off):
             return True
     if drop < QUIETER_DB:
         return False
