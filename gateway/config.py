@@ -183,6 +183,24 @@ class MicSection:
 
 
 @dataclass(frozen=True)
+class MachineSection:
+    """One device's kinematics, `[machines.<device id>]`: optional, for condition monitoring
+    (docs/inference.md, vibration features). 0 means "not given"."""
+
+    shaft_hz: float = opt(0.0, lambda v: None if v == 0 or 1 <= v <= 500
+                          else f"must be 0 (taken from the spectrum) or 1-500 Hz, got {v!r}")
+    bearing_balls: int = opt(0, lambda v: None if v == 0 or 3 <= v <= 64
+                             else f"must be 0 (no bearing given) or 3-64, got {v!r}")
+    bearing_ball_mm: float = opt(0.0, _range(0, 500))
+    bearing_pitch_mm: float = opt(0.0, _range(0, 5000))
+    bearing_contact_deg: float = opt(0.0, _range(0, 60))
+
+    @property
+    def has_bearing(self) -> bool:
+        return self.bearing_balls > 0
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     gateway: GatewaySection
@@ -194,6 +212,7 @@ class Config:
     retention: RetentionSection
     metrics: MetricsSection
     mic: MicSection
+    machines: Mapping[str, MachineSection] = field(default_factory=dict)  # by device id
 
     @property
     def out_prefix(self) -> str:
@@ -213,6 +232,7 @@ class Config:
         return self.gateway.data_dir / "queue.db"
 
 
+MACHINES = "machines"  # [machines.<device id>]: a table per device, not one section
 SECTIONS = {
     "gateway": GatewaySection,
     "mqtt": MqttSection,
@@ -259,17 +279,41 @@ def load_config(path: str | Path, environ: Mapping[str, str] = os.environ) -> Co
     path = Path(path)
     raw = _read_toml(path)
     for name in raw:
-        if name not in SECTIONS:
-            raise ConfigError(path, name, f"unknown section (known: {', '.join(SECTIONS)})")
+        if name not in SECTIONS and name != MACHINES:
+            raise ConfigError(path, name, "unknown section (known: "
+                              f"{', '.join([*SECTIONS, MACHINES])})")
     sections = {
         name: _build_section(path, name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()
     }
+    sections[MACHINES] = _machines(path, raw.get(MACHINES, {}))
     for name, (attr, env_name, credential) in SECRETS.items():
         sections[name] = _with_secret(path, name, sections[name], attr, env_name, credential,
                                       environ)
     config = Config(path=path, **sections)
     _check_cross_fields(config)
     return config
+
+
+def _machines(path: Path, raw: Any) -> dict[str, MachineSection]:
+    """`[machines.<device id>]` tables: one MachineSection per device."""
+    if not isinstance(raw, dict):
+        raise ConfigError(path, MACHINES, "must be tables ([machines.<device id>])")
+    machines = {}
+    for device, table in raw.items():
+        name = f"{MACHINES}.{device}"
+        if not ID_PATTERN.fullmatch(device):
+            raise ConfigError(path, name, "the device id must match [A-Za-z0-9_.-]{1,64}")
+        machine = _build_section(path, name, MachineSection, table)
+        given = (machine.bearing_balls, machine.bearing_ball_mm, machine.bearing_pitch_mm)
+        if any(given) and not all(given):
+            raise ConfigError(path, f"{name}.bearing_balls", "a bearing needs bearing_balls, "
+                              "bearing_ball_mm and bearing_pitch_mm together")
+        if any(given) and machine.bearing_ball_mm >= machine.bearing_pitch_mm:
+            raise ConfigError(path, f"{name}.bearing_ball_mm", "must be less than "
+                              f"bearing_pitch_mm ({machine.bearing_pitch_mm:g}), got "
+                              f"{machine.bearing_ball_mm:g}")
+        machines[device] = machine
+    return machines
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

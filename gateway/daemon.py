@@ -26,6 +26,7 @@ from gateway.inference.queue import AnalysisQueue, build_huey
 from gateway.inference.result_writer import ResultWriter
 from gateway.inference.results import unanalysed
 from gateway.inference.verdict import VerdictRules
+from gateway.inference.vibration_features import kinematics_of
 from gateway.inference.worker import Analyser, RetryPolicy
 from gateway.intake.writer import IntakeWriter
 from gateway.interfaces import Source
@@ -81,7 +82,8 @@ def build_analyser(config: Config, on_result=lambda alerted: None,
     return Analyser(
         config.store_path, watched_loader(load, degraded, AUDIO) if degraded else load,
         VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
-                     inf.alert_window),
+                     inf.alert_window, machines={device: kinematics_of(machine) for
+                                                 device, machine in config.machines.items()}),
         RetryPolicy(inf.max_attempts, inf.retry_base_s, inf.retry_max_s),
         inf.time_limit_s, on_result=on_result, on_analysed=on_analysed, writer=writer,
         retry_later=retry_later)

@@ -38,6 +38,18 @@ SCORE_Z_CLIP = 1000.0  # when scoring: keeps every score finite
 MIN_SHRINK = 0.2
 FOLDS = 5
 CALIBRATION_FLOOR = 0.05  # smallest spread of the distance (a perfectly steady device)
+# The off state (learn_off_state): levels that tell a stopped machine from a running one
+STATE_LEVELS = ("overall level", "acceleration level", "high-frequency acceleration",
+                "rotation 1x velocity", "rotation 2x velocity", "velocity 10-1000 Hz")
+MIN_OFF_WINDOWS = 3  # fewer quiet windows than this are not a state
+OFF_MIN_DROP_DB = 3.0  # the quiet cluster is this much quieter (median over levels), or it
+#                        is another way of running
+OFF_SEPARATION = 6.0  # the clusters' distance in their own spreads along the discriminant
+OFF_BOUNDARY = 0.5  # position (0 off, 1 running) where a learning window is called off
+OFF_ENTER, OFF_LEAVE = 0.4, 0.6  # hysteresis after learning: a running device stops below
+#                                   OFF_ENTER, a stopped one runs again above OFF_LEAVE
+STATE_SPREAD_FLOOR_DB = 0.5
+CLUSTER_ITERATIONS = 20
 
 
 @dataclass(frozen=True)
@@ -52,19 +64,22 @@ class Fit:
     sigma: float  # their robust spread
     running_level_db: float
     windows: int  # running windows the fit used
+    off_state: OffState | None = None  # the device's stopped sound, if learning heard it
 
     def to_json(self) -> dict:
         return {"names": list(self.names), "origin": self.origin.tolist(),
                 "scale": self.scale.tolist(), "precision": self.precision.tolist(),
                 "median": self.median, "sigma": self.sigma,
-                "running_level_db": self.running_level_db, "windows": self.windows}
+                "running_level_db": self.running_level_db, "windows": self.windows,
+                "off_state": self.off_state.to_json() if self.off_state else None}
 
     @classmethod
     def from_json(cls, doc: dict) -> Fit:
         return cls(tuple(doc["names"]), np.asarray(doc["origin"], np.float64),
                    np.asarray(doc["scale"], np.float64),
                    np.asarray(doc["precision"], np.float64), float(doc["median"]),
-                   float(doc["sigma"]), float(doc["running_level_db"]), int(doc["windows"]))
+                   float(doc["sigma"]), float(doc["running_level_db"]), int(doc["windows"]),
+                   OffState.from_json(doc.get("off_state")))
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,13 @@ def _shape_features(names) -> list[int]:
             or name == "rotation 1x velocity"]
 
 
+def _state_features(names) -> list[int]:
+    """What tells running from off: the levels (audio: each band and the whole; vibration:
+    acceleration, high band, rotation lines, velocity), all in dB."""
+    return [i for i, name in enumerate(names) if name in STATE_LEVELS
+            or (name.startswith("band ") and name.endswith(" level"))]
+
+
 def _quieter_everywhere(reference: np.ndarray, values: np.ndarray, shape: list[int]):
     """Median drop (dB) of the shape features against the running reference, per row."""
     if not shape:
@@ -88,9 +110,9 @@ def _quieter_everywhere(reference: np.ndarray, values: np.ndarray, shape: list[i
     return np.median(reference[shape] - np.atleast_2d(values)[:, shape], axis=1)
 
 
-def running_mask(levels: np.ndarray, vectors: np.ndarray | None = None, names=()) -> np.ndarray:
-    """Which windows ran: not OFF_DROP_DB below the level most of them reached, nor
-    QUIETER_DB below it with the spectrum quieter by as much across its bands."""
+def _level_rule(levels: np.ndarray, vectors: np.ndarray | None, names) -> np.ndarray:
+    """Which windows ran by the fixed rule: not OFF_DROP_DB below the level most of them
+    reached, nor QUIETER_DB below it with the spectrum quieter by as much across its bands."""
     running_level = float(np.percentile(levels, RUNNING_QUANTILE))
     running = levels > running_level - OFF_DROP_DB
     shape = _shape_features(names)
@@ -100,6 +122,100 @@ def running_mask(levels: np.ndarray, vectors: np.ndarray | None = None, names=()
     quieter = (levels <= running_level - QUIETER_DB) & (
         _quieter_everywhere(reference, vectors, shape) >= QUIETER_DB)
     return running & ~quieter
+
+
+@dataclass(frozen=True)
+class OffState:
+    """The sound of this device stopped, learned from its own learning windows: the centroid
+    of their quiet cluster over the state features, and the direction (a diagonal Fisher
+    discriminant) that best tells it from the running cluster. A window's position on the
+    line from off (0) to running (1) decides; the running end is the drifting centre, so a
+    slowly drifting machine is still told from its stop."""
+
+    index: tuple[int, ...]
+    off: np.ndarray
+    weight: np.ndarray
+
+    def position(self, running: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """0 at the off centroid, 1 at `running`, per row of values (full feature vectors)."""
+        idx = list(self.index)
+        span = float((running[idx] - self.off) @ self.weight)
+        return (np.atleast_2d(values)[:, idx] - self.off) @ self.weight / span
+
+    def sounds_off(self, running: np.ndarray, values: np.ndarray, was_off: bool) -> bool:
+        """Below the boundary (with hysteresis), and as near the off sound in most of the
+        state features (median distances): a fault that silences one band moves the
+        position a long way, but the rest of the spectrum still sounds like running."""
+        boundary = OFF_LEAVE if was_off else OFF_ENTER
+        if float(self.position(running, values)[0]) >= boundary:
+            return False
+        x = np.asarray(values, np.float64)[list(self.index)]
+        # on the line from off to running, these distances are in the ratio p : 1 - p
+        return bool(np.median(np.abs(x - self.off)) * (1 - boundary)
+                    < np.median(np.abs(x - running[list(self.index)])) * boundary)
+
+    def to_json(self) -> dict:
+        return {"index": list(self.index), "off": self.off.tolist(),
+                "weight": self.weight.tolist()}
+
+    @classmethod
+    def from_json(cls, doc: dict | None) -> OffState | None:
+        if not doc:
+            return None
+        return cls(tuple(int(i) for i in doc["index"]), np.asarray(doc["off"], np.float64),
+                   np.asarray(doc["weight"], np.float64))
+
+
+def _two_clusters(x: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """2-means over the state features, started from a split of the levels halfway between
+    their 10th and 90th percentiles; True for the louder cluster."""
+    low, high = np.percentile(levels, [10, 90])
+    loud = levels > (low + high) / 2
+    for _ in range(CLUSTER_ITERATIONS):
+        if loud.all() or not loud.any():
+            break
+        a, b = x[loud].mean(axis=0), x[~loud].mean(axis=0)
+        new = np.sum((x - a) ** 2, axis=1) < np.sum((x - b) ** 2, axis=1)
+        if (new == loud).all():
+            break
+        loud = new
+    return loud
+
+
+def learn_off_state(vectors: np.ndarray, levels: np.ndarray, names
+                    ) -> tuple[np.ndarray, OffState | None]:
+    """Which learning windows ran, and the off state if they hold one (no labels: two
+    clusters of the state features, accepted as on/off only if the quiet one is clearly
+    apart, OFF_SEPARATION of their own spreads along the discriminant, and quieter by
+    OFF_MIN_DROP_DB or more across the levels). Otherwise the fixed level rule decides."""
+    rule = _level_rule(levels, vectors, names)
+    idx = _state_features(names)
+    if vectors is None or len(idx) == 0 or len(levels) < 2 * MIN_OFF_WINDOWS:
+        return rule, None
+    x = vectors[:, idx]
+    loud = _two_clusters(x, levels)
+    if loud.sum() < MIN_OFF_WINDOWS or (~loud).sum() < MIN_OFF_WINDOWS:
+        return rule, None
+    on_centre, off_centre = np.median(x[loud], axis=0), np.median(x[~loud], axis=0)
+    if float(np.median(on_centre - off_centre)) < OFF_MIN_DROP_DB:
+        return rule, None  # two ways of running (loaded, unloaded), not a stop
+    spread = np.sqrt(0.5 * (x[loud].var(axis=0) + x[~loud].var(axis=0)))
+    weight = (on_centre - off_centre) / np.maximum(spread, STATE_SPREAD_FLOOR_DB) ** 2
+    state = OffState(tuple(idx), off_centre, weight)
+    full_on = np.zeros(vectors.shape[1])
+    full_on[idx] = on_centre
+    p = state.position(full_on, vectors)
+    apart = MAD_TO_SIGMA * max(float(np.median(np.abs(p[loud] - np.median(p[loud])))),
+                               float(np.median(np.abs(p[~loud] - np.median(p[~loud])))), 1e-9)
+    if 1.0 / apart < OFF_SEPARATION:
+        return rule, None
+    return rule & (p > OFF_BOUNDARY), state
+
+
+def running_mask(levels: np.ndarray, vectors: np.ndarray | None = None, names=()) -> np.ndarray:
+    """Which learning windows ran (learn_off_state)."""
+    return learn_off_state(vectors, levels, names)[0] if vectors is not None else \
+        _level_rule(levels, None, names)
 
 
 def _centre_scale(vectors: np.ndarray, floors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,14 +257,15 @@ def _out_of_sample(vectors: np.ndarray, floors: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fit_once(names, vectors, floors, running_level, threshold) -> tuple[Fit, np.ndarray]:
+def _fit_once(names, vectors, floors, running_level, threshold, off_state=None
+              ) -> tuple[Fit, np.ndarray]:
     centre, scale = _centre_scale(vectors, floors)
     precision = _precision((vectors - centre) / scale)
     held_out = _out_of_sample(vectors, floors)
     median = float(np.median(held_out))
     sigma = max(MAD_TO_SIGMA * float(np.median(np.abs(held_out - median))), CALIBRATION_FLOOR)
     fit = Fit(tuple(names), centre, scale, precision, median, sigma, running_level,
-              vectors.shape[0])
+              vectors.shape[0], off_state)
     return fit, (held_out - median) / sigma <= threshold
 
 
@@ -156,15 +273,15 @@ def fit(names, vectors: np.ndarray, levels: np.ndarray, floors: np.ndarray, need
         threshold: float) -> Fit | None:
     """The device's normal from its learning windows, or None while fewer than `needed` of
     them ran (off windows do not count)."""
-    running = running_mask(levels, vectors, names)
+    running, off_state = learn_off_state(vectors, levels, names)
     if running.sum() < needed:
         return None
     kept = vectors[running]
     running_level = float(np.median(levels[running]))
-    first, inliers = _fit_once(names, kept, floors, running_level, threshold)
+    first, inliers = _fit_once(names, kept, floors, running_level, threshold, off_state)
     if inliers.sum() < max(needed // 2, 3) or inliers.all():
         return first
-    return _fit_once(names, kept[inliers], floors, running_level, threshold)[0]
+    return _fit_once(names, kept[inliers], floors, running_level, threshold, off_state)[0]
 
 
 def assess(fit: Fit, centre: np.ndarray, values: np.ndarray) -> Assessment:
@@ -173,13 +290,23 @@ def assess(fit: Fit, centre: np.ndarray, values: np.ndarray) -> Assessment:
     return Assessment((d - fit.median) / fit.sigma, z)
 
 
-def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None) -> bool:
-    """The machine is stopped: far quieter than it runs, or quieter and quieter everywhere
-    (energy and spectral shape: a fault changes the shape, a stop lowers all of it)."""
+def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
+           centre: np.ndarray | None = None, was_off: bool = False) -> bool:
+    """The machine is stopped. With a learned off state: the window is nearer the device's
+    stopped sound than its running sound (the drifting `centre`), with hysteresis around
+    the midpoint (`was_off`: the previous window was off). Always: far quieter than it runs,
+    or quieter and quieter everywhere (energy and spectral shape: a fault changes the shape,
+    a stop lowers all of it)."""
     drop = fit.running_level_db - level_db
     if drop >= OFF_DROP_DB:
         return True
-    if values is None or drop < QUIETER_DB:
+    if values is None:
+        return False
+    if fit.off_state is not None:
+        running = fit.origin if centre is None else np.asarray(centre, np.float64)
+        if fit.off_state.sounds_off(running, values, was_off):
+            return True
+    if drop < QUIETER_DB:
         return False
     shape = _shape_features(fit.names)
     return bool(shape) and float(_quieter_everywhere(fit.origin, values, shape)[0]) >= QUIETER_DB

@@ -18,12 +18,15 @@ MAX_DRIVERS = 3
 
 
 def _envelope_hz(features: WindowFeatures, index: int) -> float | None:
-    """The envelope line's frequency for an "envelope ... peak" feature, from the context."""
-    peaks = [i for i, name in enumerate(features.names)
-             if name.startswith("envelope") and name.endswith("peak")]
-    found = features.context.get("envelope_peak_hz", [])
-    if index in peaks and peaks.index(index) < len(found):
-        return float(found[peaks.index(index)])
+    """The envelope line's frequency for an "envelope ... peak" feature, or the defect
+    frequency for an "envelope at <defect>" one (configured bearing), from the context."""
+    for kind, key in (("peak", "envelope_peak_hz"), ("defect", "defect_hz")):
+        indices = [i for i, name in enumerate(features.names)
+                   if (name.startswith("envelope at ") if kind == "defect"
+                       else name.startswith("envelope") and name.endswith("peak"))]
+        found = features.context.get(key, [])
+        if index in indices and indices.index(index) < len(found):
+            return float(found[indices.index(index)])
     return None
 
 

@@ -19,7 +19,8 @@ Pure functions over plain values, so the rules can be tested without a store:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -42,6 +43,8 @@ class VerdictRules:
     follow_below: float = 0.5  # share of the threshold under which a window is clearly normal
     follow_rate: float = 0.01  # how far each clearly normal window pulls the centre
     drift_cap: float = 3.0  # spreads the centre may move from the learned one, at most
+    # configured kinematics by device id ([machines.<id>]: vibration_features.Kinematics)
+    machines: Mapping = field(default_factory=dict)
 
 
 def running_needed(rules: VerdictRules) -> int:
@@ -93,14 +96,17 @@ def needs_vectors(memory: DeviceMemory, rules: VerdictRules) -> bool:
 def judge(memory: DeviceMemory, observation: Observation, model: str,
           rules: VerdictRules) -> Verdict:
     """The verdict on one window, and the device memory after it."""
-    if memory.model != model:
-        # A new model or feature set scores on a new scale: its normal is learned afresh.
+    names = observation.features.names
+    if memory.model != model or (memory.fit is not None and memory.fit.names != names):
+        # A new model or feature set (a bearing configured since) scores on a new scale: its
+        # normal is learned afresh.
         memory = DeviceMemory(model=model)
     if memory.fit is None:
         return _learn(memory, observation, rules)
     features = observation.features
     if not observation.severe and baseline.is_off(memory.fit, features.level_db,
-                                                  features.values):
+                                                  features.values, memory.centre,
+                                                  memory.state == OFF):
         drop = memory.fit.running_level_db - features.level_db
         why = f"machine off: level {drop:.0f} dB below its running level"
         return Verdict(replace(memory, state=OFF), 0.0, memory.threshold, False, None, "",

@@ -19,6 +19,9 @@ give finite levels instead of overflowing; the levels add the scale back in dB.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from gateway.inference.audio_features import FLOOR_DB, FLOOR_LOG, POWER_FLOOR, WindowFeatures
@@ -40,6 +43,37 @@ NAMES = ("acceleration level", "high-frequency acceleration", "kurtosis", "crest
          "envelope modulation", "envelope peak", "rotation 1x velocity", "rotation 2x velocity",
          "velocity 10-1000 Hz")
 UNITS = ("dB", "dB", "log", "log", "dB", "dB", "dB", "dB", "dB")
+DEFECT_HARMONICS = 3  # envelope lines at 1, 2 and 3 times a defect frequency
+DEFECT_TOLERANCE = 0.02  # +-2 %: slip and the bearing's own slip move the lines a little
+SPEED_SEARCH = (0.9, 1.03)  # around a configured shaft speed: slip lowers it, rarely above
+
+
+@dataclass(frozen=True)
+class Kinematics:
+    """A device's configured shaft speed (0: taken from the spectrum) and the defect
+    frequencies of its bearing as orders (multiples) of the shaft speed."""
+
+    shaft_hz: float = 0.0
+    orders: tuple[tuple[str, float], ...] = ()  # ("outer race", 3.58), ...
+
+
+def bearing_orders(balls: int, ball_mm: float, pitch_mm: float, contact_deg: float = 0.0
+                   ) -> tuple[tuple[str, float], ...]:
+    """Defect orders of a rolling bearing from its geometry (standard kinematics): outer
+    race (BPFO), inner race (BPFI) and ball (twice the ball spin: a ball defect strikes both
+    races each turn of the ball)."""
+    r = ball_mm / pitch_mm * math.cos(math.radians(contact_deg))
+    return (("outer race", balls / 2 * (1 - r)), ("inner race", balls / 2 * (1 + r)),
+            ("ball", pitch_mm / ball_mm * (1 - r * r)))
+
+
+def kinematics_of(machine) -> Kinematics:
+    """Kinematics from a config [machines.<id>] section (config.MachineSection)."""
+    orders = ()
+    if machine.bearing_balls:
+        orders = bearing_orders(machine.bearing_balls, machine.bearing_ball_mm,
+                                machine.bearing_pitch_mm, machine.bearing_contact_deg)
+    return Kinematics(float(machine.shaft_hz), orders)
 
 
 def _db(power) -> float:
@@ -51,7 +85,8 @@ def _high_band(rate: float) -> tuple[float, float]:
 
 
 def _envelope(signal: np.ndarray, rate: float, low: float, high: float):
-    """Modulation depth (dB) and strongest envelope line over the median (dB), its Hz."""
+    """Modulation depth (dB), strongest envelope line over the median (dB), its Hz, and the
+    envelope spectrum over its median (power ratio) with its frequencies."""
     hz = np.fft.rfftfreq(signal.size, 1.0 / rate)
     full = np.zeros(signal.size, np.complex128)
     full[: hz.size] = np.fft.rfft(signal)
@@ -70,14 +105,30 @@ def _envelope(signal: np.ndarray, rate: float, low: float, high: float):
     band = (env_hz >= MODULATION_HZ[0]) & (env_hz <= min(MODULATION_HZ[1], rate / 4))
     depth = _db(np.mean(relative**2))
     if band.sum() < 3:
-        return depth, 0.0, 0.0
+        return depth, 0.0, 0.0, env_power * 0.0, env_hz
     inside = env_power[band]
     peak = int(np.argmax(inside))
-    return depth, _db(inside[peak]) - _db(np.median(inside)), float(env_hz[band][peak])
+    floor = max(float(np.median(inside)), POWER_FLOOR)
+    return (depth, _db(inside[peak]) - _db(floor), float(env_hz[band][peak]),
+            env_power / floor, env_hz)
 
 
-def _rotation_lines(accel: np.ndarray, rate: float) -> tuple[float, float, float]:
-    """Speed (Hz) and the velocity power (mm/s)^2 of its 1x and 2x lines, all axes summed."""
+def _defect_lines(ratio: np.ndarray, hz: np.ndarray, shaft_hz: float, order: float) -> float:
+    """Envelope power over its median at 1-3x the defect frequency (the strongest bin
+    within DEFECT_TOLERANCE of each), summed, in dB: how loud the defect's impact rate is."""
+    total = 0.0
+    for k in range(1, DEFECT_HARMONICS + 1):
+        f = k * order * shaft_hz
+        near = (hz >= f * (1 - DEFECT_TOLERANCE) - 0.5) & (hz <= f * (1 + DEFECT_TOLERANCE) + 0.5)
+        if near.any():
+            total += float(ratio[near].max())
+    return _db(total / DEFECT_HARMONICS)
+
+
+def _rotation_lines(accel: np.ndarray, rate: float, nominal_hz: float = 0.0
+                    ) -> tuple[float, float, float]:
+    """Speed (Hz) and the velocity power (mm/s)^2 of its 1x and 2x lines, all axes summed.
+    The speed is the strongest line between 5 and 100 Hz, or near `nominal_hz` if given."""
     n = accel.shape[1]
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
     hz = np.fft.rfftfreq(n, 1.0 / rate)
@@ -89,7 +140,10 @@ def _rotation_lines(accel: np.ndarray, rate: float) -> tuple[float, float, float
             velocity = np.where(hz > 0, np.abs(spectrum) ** 2 * scale / integrate, 0.0)
         total = velocity if total is None else total + velocity
     total = total * 1e6  # (mm/s)^2
-    search = np.flatnonzero((hz >= ROTATION_SEARCH_HZ[0]) & (hz <= ROTATION_SEARCH_HZ[1]))
+    low, high = ROTATION_SEARCH_HZ
+    if nominal_hz:  # a bin either side, so a short window's coarse bins still hold it
+        low, high = nominal_hz * SPEED_SEARCH[0] - hz[1], nominal_hz * SPEED_SEARCH[1] + hz[1]
+    search = np.flatnonzero((hz >= low) & (hz <= high))
     if search.size == 0:
         return 0.0, 0.0, 0.0
     first = int(search[np.argmax(total[search])])
@@ -101,26 +155,29 @@ def _rotation_lines(accel: np.ndarray, rate: float) -> tuple[float, float, float
     return float(hz[first]), line(first), line(second)
 
 
-def vibration_condition(xyz: np.ndarray, rate: float, severity: VibrationFeatures
-                        ) -> WindowFeatures:
+def vibration_condition(xyz: np.ndarray, rate: float, severity: VibrationFeatures,
+                        kinematics: Kinematics | None = None) -> WindowFeatures:
     """Condition features of a (3, n) acceleration window (m/s^2) whose ISO figures are
     `severity` (features.vibration_features). FeatureError when a value is not finite."""
-    return condition_of(*centred_scaled(xyz), rate, severity)
+    return condition_of(*centred_scaled(xyz), rate, severity, kinematics)
 
 
-def vibration_analysis(xyz: np.ndarray, rate: float
+def vibration_analysis(xyz: np.ndarray, rate: float, kinematics: Kinematics | None = None
                        ) -> tuple[VibrationFeatures, WindowFeatures]:
     """vibration_features and vibration_condition of a window the caller gives up: it is
     centred and scaled in place, once for both (a long window's copy is 17 MB)."""
     data = checked_vibration(xyz, rate)
     scaled, peak = centred_scaled(data, in_place=data is xyz)
     severity = severity_of(scaled, peak, rate)
-    return severity, condition_of(scaled, peak, rate, severity)
+    return severity, condition_of(scaled, peak, rate, severity, kinematics)
 
 
-def condition_of(scaled: np.ndarray, peak: float, rate: float, severity: VibrationFeatures
-                 ) -> WindowFeatures:
-    """vibration_condition of a window already centred and scaled (centred_scaled)."""
+def condition_of(scaled: np.ndarray, peak: float, rate: float, severity: VibrationFeatures,
+                 kinematics: Kinematics | None = None) -> WindowFeatures:
+    """vibration_condition of a window already centred and scaled (centred_scaled). With a
+    bearing in `kinematics`, one more feature per defect: the envelope lines at its
+    frequency (named with its order, e.g. "envelope at outer race 3.58x")."""
+    kinematics = kinematics or Kinematics()
     level_scale = 20.0 * np.log10(peak)
     low, high = _high_band(rate)
     hz = np.fft.rfftfreq(scaled.shape[1], 1.0 / rate)
@@ -129,8 +186,10 @@ def condition_of(scaled: np.ndarray, peak: float, rate: float, severity: Vibrati
                                     for spectrum in row_spectra(scaled)]), axis=1
                           ) * 2 / (scaled.shape[1] ** 2)
     worst = int(np.argmax(high_power))
-    depth, env_peak, env_hz = _envelope(scaled[worst], rate, low, high)
-    rotation, first, second = _rotation_lines(scaled, rate)
+    depth, env_peak, env_hz, env_ratio, env_freqs = _envelope(scaled[worst], rate, low, high)
+    rotation, first, second = _rotation_lines(scaled, rate, kinematics.shaft_hz)
+    defects = [_defect_lines(env_ratio, env_freqs, rotation, order)
+               for _, order in kinematics.orders]
     values = np.array([
         _db(np.mean(sum_of_squares(scaled))) + level_scale,
         _db(high_power.sum()) + level_scale,
@@ -140,12 +199,17 @@ def condition_of(scaled: np.ndarray, peak: float, rate: float, severity: Vibrati
         _db(first) + level_scale,  # powers scale with peak^2: add 20 log10(peak)
         _db(second) + level_scale,
         20.0 * np.log10(max(severity.rms_velocity_mm_s, 1e-10)),
+        *defects,
     ], np.float64)
+    names = NAMES + tuple(f"envelope at {name} {order:.2f}x" for name, order in kinematics.orders)
+    units = UNITS + ("dB",) * len(defects)
     if not np.isfinite(values).all():
-        bad = [n for n, v in zip(NAMES, values, strict=True) if not np.isfinite(v)]
+        bad = [n for n, v in zip(names, values, strict=True) if not np.isfinite(v)]
         raise FeatureError(f"vibration features are not finite: {', '.join(bad)}")
-    floors = np.array([FLOOR_DB if u == "dB" else FLOOR_LOG for u in UNITS])
-    return WindowFeatures(NAMES, values, floors, UNITS, float(values[0]),
+    floors = np.array([FLOOR_DB if u == "dB" else FLOOR_LOG for u in units])
+    return WindowFeatures(names, values, floors, units, float(values[0]),
                           {"rotation_hz": round(rotation, 2),
                            "envelope_peak_hz": [round(env_hz, 1)],
+                           "defect_hz": [round(order * rotation, 1)
+                                         for _, order in kinematics.orders],
                            "high_band_hz": [round(low, 1), round(min(high, rate / 2), 1)]})

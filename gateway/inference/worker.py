@@ -46,7 +46,7 @@ from gateway.inference.verdict import (
     judge,
     needs_vectors,
 )
-from gateway.inference.vibration_features import vibration_analysis
+from gateway.inference.vibration_features import Kinematics, vibration_analysis
 from gateway.logs import kv
 from gateway.vibration_json import axis_length, axis_pieces, split_axes
 from gateway.wav import WavError, WavInfo, decode_frames, inspect_wav, piece_bounds
@@ -269,7 +269,7 @@ class Analyser:
                 raise ModelUnavailable("the audio model is not loaded")
             outcome = _audio_outcome(window, model, partial(self._check_time, started))
         else:
-            outcome = _vibration_outcome(window)
+            outcome = _vibration_outcome(window, self.rules.machines.get(window.device_id))
         elapsed = time.monotonic() - started
         if elapsed > self.time_limit_s:
             raise AnalysisTimeout(f"took {elapsed:.1f} s, limit {self.time_limit_s:g} s")
@@ -342,9 +342,9 @@ def _audio_outcome(window: StoredWindow, model: AudioScorer,
                    observation=Observation(_finite_features(scored.condition)), details=details)
 
 
-def _vibration_outcome(window: StoredWindow) -> Outcome:
+def _vibration_outcome(window: StoredWindow, kinematics: Kinematics | None = None) -> Outcome:
     xyz, rate = decode_vibration(window.payload)
-    severity, condition = vibration_analysis(xyz, rate)  # centres xyz in place
+    severity, condition = vibration_analysis(xyz, rate, kinematics)  # centres xyz in place
     details = _finite(severity.as_dict())
     details.update(condition.context, level_db=round(condition.level_db, 2))
     severe = ""

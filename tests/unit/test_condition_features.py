@@ -7,7 +7,7 @@ import pytest
 
 from gateway.inference.audio_features import audio_condition
 from gateway.inference.features import MelParams, log_mel, vibration_features
-from gateway.inference.vibration_features import vibration_condition
+from gateway.inference.vibration_features import Kinematics, bearing_orders, vibration_condition
 
 PARAMS = MelParams()
 RATE = PARAMS.sample_rate
@@ -112,3 +112,29 @@ def test_huge_vibration_samples_give_finite_features():
     assert np.isfinite(condition.values).all()
     small, _ = vib(xyz / 1e200, rate)
     assert values["acceleration level"] - small["acceleration level"] == pytest.approx(4000)
+
+
+def test_with_a_configured_bearing_the_envelope_at_each_defect_order_is_measured():
+    rate, t = 3200, np.arange(3 * 3200) / 3200
+    shaft, orders = 24.6, bearing_orders(9, 7.94, 39.04)
+    bpfo = dict(orders)["outer race"] * 24.0  # at the speed it really runs
+    healthy = np.stack([0.05 * np.sin(2 * np.pi * 24.0 * t)] * 3) + 0.005 * \
+        np.random.default_rng(6).standard_normal((3, t.size))
+    impacts = np.exp(-np.mod(t * bpfo, 1.0) / bpfo / 0.0015) * np.sin(2 * np.pi * 1100 * t)
+    kinematics = Kinematics(shaft, orders)
+
+    def measured(xyz):
+        condition = vibration_condition(xyz, rate, vibration_features(xyz, rate), kinematics)
+        return dict(zip(condition.names, condition.values, strict=True)), condition
+
+    plain, condition = measured(healthy)
+    assert condition.names[-3:] == ("envelope at outer race 3.58x", "envelope at inner race 5.42x",
+                                    "envelope at ball 4.71x")
+    # the speed is searched near the configured one (24.0 Hz is 2.4 % of slip below it)
+    assert condition.context["rotation_hz"] == pytest.approx(24.0, abs=0.4)
+    assert condition.context["defect_hz"][0] == pytest.approx(3.585 * 24.0, abs=1.0)
+    faulty, _ = measured(healthy + np.stack([0.3 * impacts] * 3))
+    rise = {k: faulty[k] - plain[k] for k in plain if k.startswith("envelope at")}
+    assert max(rise, key=rise.get) == "envelope at outer race 3.58x" and rise[max(rise)] > 10
+    # without the configuration: the broadband features, as before
+    assert vib(healthy, rate)[1].names == condition.names[:-3]

@@ -220,3 +220,71 @@ def test_learning_goes_on_until_half_the_baseline_ran():
     # 15 running windows (half of 30) arrive with the 57th window: learning ends there.
     assert fitted[0] == 56 and fitted[1].memory.fit.windows <= 15
     assert all(v.threshold is None for v in verdicts[:57])
+
+
+def test_a_device_whose_features_change_learns_a_new_normal():
+    rng = np.random.default_rng(16)
+    memory = learned(rng)
+    more = window(rng)
+    features = more.features
+    # e.g. a bearing configured since: one feature more, same model
+    longer = Observation(WindowFeatures(features.names + ("envelope at outer race 3.58x",),
+                                        np.append(features.values, 1.0),
+                                        np.append(features.floors, 0.5),
+                                        features.units + ("dB",), features.level_db, {}))
+    verdict = judge(memory, longer, "m@1", RULES)
+    assert verdict.threshold is None and verdict.memory.fit is None
+    assert len(verdict.memory.levels) == 1
+
+
+def _fan_only(rng):
+    """The compressor stopped, its fan still running: bands 0-1 as loud as ever, the rest
+    9 dB down, the overall level only 5 dB down (the fixed 6 dB rule cannot call it off)."""
+    return window(rng, level=RUNNING_DB - 5, shift=tuple((i, -9.0) for i in range(2, 6)))
+
+
+def test_a_device_running_40_percent_of_the_time_learns_its_running_normal_and_its_off_sound():
+    rng = np.random.default_rng(17)
+    learning = [window(rng) if i % 5 < 2 else _fan_only(rng) for i in range(80)]
+    verdicts = run(learning)
+    fitted, = [v for v in verdicts if v.refit]
+    fit = fitted.memory.fit
+    # 40 % ran: 15 running windows (half the baseline) come with the 36th window
+    assert len(fitted.memory.levels) == 36 and 13 <= fit.windows <= 15
+    assert fit.off_state is not None
+    assert np.allclose(fit.origin, 0.0, atol=1.0)  # the running sound, not a mix with off
+    memory = fitted.memory
+    windows = [_fan_only(rng) if i % 5 >= 2 else window(rng) for i in range(100)]
+    after = run(windows, memory)
+    off = [v for i, v in enumerate(after) if i % 5 >= 2]
+    running = [v for i, v in enumerate(after) if i % 5 < 2]
+    assert all(v.details["state"] == "off" and v.anomaly is False for v in off)
+    assert sum(v.anomaly for v in running) <= 1 and not any(v.alert for v in after)
+    # off windows never move the centre: it is where the running windows alone take it
+    alone = run([w for i, w in enumerate(windows) if i % 5 < 2], memory)
+    assert after[-1].memory.centre == alone[-1].memory.centre
+    # a fault that quietens part of the spectrum is still not "off": it lacks the off shape
+    changed, = run([window(rng, level=RUNNING_DB - 5, shift=((5, -25.0),))], memory)
+    assert changed.details["state"] != "off" and changed.anomaly is True
+
+
+def test_around_the_off_boundary_the_state_holds_until_clearly_crossed():
+    rng = np.random.default_rng(18)
+    fitted, = [v for v in run([window(rng) if i % 2 else _fan_only(rng) for i in range(60)])
+               if v.refit]
+    memory = fitted.memory
+    state = memory.fit.off_state
+    index = list(state.index)
+
+    def between():  # 55 % of the way from the off sound to running: either state holds
+        values = np.asarray(memory.centre).copy()
+        values[index] = state.off + 0.55 * (values[index] - state.off)
+        return Observation(WindowFeatures(NAMES, values, np.full(len(NAMES), 0.05),
+                                          ("dB",) * len(NAMES), RUNNING_DB - 2, {}))
+
+    assert state.position(np.asarray(memory.centre), between().features.values)[0] == \
+        pytest.approx(0.55)
+    was_running = run([window(rng), between()], memory)
+    assert was_running[-1].details["state"] != "off"
+    was_off = run([_fan_only(rng), between()], memory)
+    assert was_off[-1].details["state"] == "off"
