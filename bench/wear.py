@@ -74,12 +74,13 @@ def start_receiver(workdir: Path) -> tuple[subprocess.Popen, str]:
     return receiver, line[line.index("http://"):].split()[0]
 
 
-def daemon_config(workdir: Path, port: int, url: str) -> Path:
+def daemon_config(workdir: Path, port: int, url: str, intake: str = "") -> Path:
+    """The daemon's config; `intake` holds extra [intake] lines (a linger to compare)."""
     config = workdir / "config.toml"
     config.write_text(f'[gateway]\nid = "gw-wear"\ndata_dir = "{workdir / "data"}"\n'
                       f'[mqtt]\nport = {port}\n[metrics]\nenabled = false\n'
                       f'[sync]\nurl = "{url}"\ntoken_file = "{workdir / "token"}"\n'
-                      f'interval_s = 30\n')
+                      f'interval_s = 30\n[intake]\n{intake}')
     return config
 
 

@@ -17,7 +17,8 @@ From the trace:
   results, uploads, the daemon's own state ...), with counts;
 - checkpoints: pages copied from the WAL into the database file, by table or index.
 
-    .venv/bin/python -m bench.wear_breakdown [--phase telemetry] [--seconds 30] [--json F]
+    .venv/bin/python -m bench.wear_breakdown [--phase telemetry] [--seconds 30] [--history N]
+        [--intake 'telemetry_delay_ms = 1000'] [--json F]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -37,8 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.runtime import runtime_python
-from bench.wear import REPO, daemon_config, paced_load, settled, start_receiver, write_bytes
+from bench.wear import BOXES, REPO, daemon_config, paced_load, settled, start_receiver, write_bytes
 from gateway.devtools.local_broker import LocalMosquitto
+from gateway.store.database import open_database
 from tests.support import Publisher
 
 PHASES = {"idle": (False, False), "telemetry": (True, False), "audio": (False, True),
@@ -159,9 +162,31 @@ def summarise(trace: Trace, owners: dict[str, dict[int, str]], messages: int) ->
     return out
 
 
-def run_phase(name: str, seconds: float) -> dict:
+def prefill(data_dir: Path, rows: int) -> None:
+    """A store with history: `rows` telemetry messages of 30 boxes already stored (and
+    uploaded), so that inserts land in indexes of a realistic size. A fresh store's indexes
+    have a handful of pages that every commit shares; a store weeks old spreads each
+    commit's random digests and per-device keys over many more."""
+    if not rows:
+        return
+    db = open_database(data_dir / "gateway.db")
+    rng = random.Random(5)
+    data = json.dumps({"temperature": -18.2, "power_consumption": 45.2, "pad": "x" * 120})
+    start_ms = int(time.time() * 1000) - rows * 1000 // BOXES
+    with db.conn:
+        db.conn.executemany(
+            "INSERT INTO telemetry (device_id, topic, ts_ms, received_at_ms, digest, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            ((f"box-{n % BOXES}", f"sensors/box-{n % BOXES}/telemetry", start_ms + n * 33,
+              start_ms + n * 33, rng.randbytes(32), data) for n in range(rows)))
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
+def run_phase(name: str, seconds: float, history: int = 0, intake: str = "") -> dict:
     telemetry, audio = PHASES[name]
     root = Path(tempfile.mkdtemp(prefix=f"bench-wearbd-{name}-", dir="/var/tmp"))
+    prefill(root / "data", history)
     receiver, url = start_receiver(root)
     journal, trace_file = root / "journal.log", root / "strace.txt"
     try:
@@ -170,7 +195,7 @@ def run_phase(name: str, seconds: float) -> dict:
                 ["strace", "-f", "--seccomp-bpf", "-y", "-xx", "-s", str(FRAME_HEADER),
                  "-e", "trace=pwrite64,write,fsync,fdatasync", "-o", str(trace_file), "--",
                  runtime_python(), "-m", "gateway", "run", "-c",
-                 str(daemon_config(root, broker.port, url))],
+                 str(daemon_config(root, broker.port, url, intake))],
                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
             try:
                 return _measure(root, proc, broker.port, journal, trace_file, seconds,
@@ -252,11 +277,16 @@ def main() -> int:
     parser.add_argument("--phase", action="append", choices=sorted(PHASES),
                         help="phase(s) to run (default: telemetry)")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--history", type=int, default=0,
+                        help="telemetry rows already in the store (e.g. 500000: ~5 h of 30 boxes)")
+    parser.add_argument("--intake", default="", help="extra [intake] config lines, e.g. "
+                        "'telemetry_delay_ms = 1000'")
     parser.add_argument("--json", type=Path, help="also write the breakdown here")
     args = parser.parse_args()
     results = {}
     for name in args.phase or ["telemetry"]:
-        results[name] = run_phase(name, args.seconds)
+        results[name] = run_phase(name, args.seconds, args.history,
+                                  args.intake.replace("\\n", "\n"))
         print_breakdown(name, results[name])
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
