@@ -39,10 +39,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.runtime import runtime_python
-from bench.wear import BOXES, REPO, daemon_config, paced_load, settled, start_receiver, write_bytes
+from bench.wear import (
+    BOXES,
+    REPO,
+    daemon_config,
+    load_until_settled,
+    start_receiver,
+    wait_subscribed,
+    write_bytes,
+)
 from gateway.devtools.local_broker import LocalMosquitto
 from gateway.store.database import open_database
-from tests.support import Publisher
 
 PHASES = {"idle": (False, False), "telemetry": (True, False), "audio": (False, True),
           "sizing": (True, True)}
@@ -223,26 +230,12 @@ def _daemon_pid(strace_pid: int) -> int:
 
 
 def _measure(root, proc, port, journal, trace_file, seconds, telemetry, audio) -> dict:
-    deadline = time.monotonic() + 60
-    while b"msg=subscribed" not in journal.read_bytes():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError("the daemon did not subscribe")
-        time.sleep(0.1)
-    time.sleep(3.0)  # start-up writes are not the steady state
+    wait_subscribed(journal, proc, timeout_s=60)  # slower under strace
     daemon = _daemon_pid(proc.pid)
     start_line = len(trace_file.read_text().splitlines())
     io_before = write_bytes(daemon)
-    started = time.monotonic()
-    boxes = Publisher(port)
-    try:
-        sent = paced_load(boxes, seconds, telemetry, audio) if telemetry or audio else {}
-        if not sent:
-            time.sleep(seconds)
-    finally:
-        boxes.close()
-    kind = "audio" if audio else "telemetry"
-    settled(root / "data", proc, kind, sent.get(kind, 0))
-    elapsed = time.monotonic() - started
+    sent = load_until_settled(root, proc, port, seconds, telemetry, audio)
+    elapsed = sent.pop("seconds")
     io_bytes = write_bytes(daemon) - io_before
     lines = trace_file.read_text().splitlines()[start_line:]
     data = root / "data"
