@@ -107,6 +107,10 @@ class MqttSection:
 class IntakeSection:
     max_batch: int = opt(500, _range(1, 10_000))
     max_delay_ms: float = opt(5.0, _range(0.0, 1000))
+    # A batch of telemetry (and rejections) only waits for its PUBACK: a longer linger packs
+    # more messages into each FULL commit, and each commit writes a few 4 KB pages to the card
+    # whatever it holds (bench/wear_breakdown.py). A window arriving cuts the wait short.
+    telemetry_delay_ms: float = opt(250.0, _range(0.0, 5000))
     queue_size: int = opt(1_000, _range(10, 1_000_000))
     queue_bytes: int = opt(2 * 1024 * 1024, _range(1024 * 1024, 1024 * 1024 * 1024))
     # At most what the broker passes on (max_packet_size, 16 MiB as installed): a larger

@@ -1,7 +1,8 @@
 """The intake writer: the one thread that writes sources' records to the store.
 
 Records from every source queue up here; the writer takes whatever is waiting
-(lingering up to `max_delay_ms` for more, at most `max_batch`), commits it in
+(lingering for more, at most `max_batch`: up to `max_delay_ms` while a window is
+in the batch, `telemetry_delay_ms` while only telemetry is), commits it in
 one FULL-synchronous transaction, and only then calls each record's
 `on_durable` (for MQTT: the PUBACK). A commit the database fails (disk full, I/O,
 lock timeout) is retried with backoff, never acknowledged, never dropped; a record
@@ -113,6 +114,8 @@ class IntakeWriter:
         self._beat = beat
         self.max_batch = settings.max_batch
         self.max_delay_s = settings.max_delay_ms / 1000
+        # Never shorter than a window's: a batch of telemetry waits at least as long.
+        self.telemetry_delay_s = max(settings.telemetry_delay_ms, settings.max_delay_ms) / 1000
         self._sample_bytes = settings.rejected_sample_bytes
         self.stats = IntakeStats()
         self._queue: queue.Queue = queue.Queue(maxsize=settings.queue_size)
@@ -166,7 +169,14 @@ class IntakeWriter:
         if first is _STOP:
             return [], True
         batch = [first]
-        return batch, linger_for_more(self._queue, batch, self.max_batch, self.max_delay_s, _STOP)
+        return batch, linger_for_more(self._queue, batch, self.max_batch, self.max_delay_s, _STOP,
+                                      self._linger_of)
+
+    def _linger_of(self, item: tuple[Record, OnDurable | None]) -> float:
+        """How long a record may wait for company: windows are analysed and their results
+        awaited (a short linger); telemetry and rejections only wait for their PUBACK, and
+        each commit costs the card a few pages whatever it holds (a long one)."""
+        return self.max_delay_s if isinstance(item[0], Window) else self.telemetry_delay_s
 
     def _short_of_disk(self) -> bool:
         return self._disk is not None and self._disk.short()

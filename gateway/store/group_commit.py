@@ -22,14 +22,20 @@ RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 def linger_for_more(waiting: queue.Queue, batch: list, max_batch: int, linger_s: float,
-                    stop_marker: object) -> bool:
+                    stop_marker: object,
+                    linger_of: Callable[[object], float] | None = None) -> bool:
     """Add to batch what arrives within linger_s, up to max_batch; True when stop_marker
     came (it is not added: the writer commits this batch and stops).
+
+    With linger_of, each item sets its own linger (seconds from when it is taken) and the
+    batch is committed at the earliest of them: a stream that tolerates a long wait shares
+    fewer commits, and an item that must not wait cuts the wait short for the whole batch.
 
     Polls with short sleeps instead of blocking on the queue: a blocked reader would be
     woken by every single put, a thread switch per item.
     """
-    deadline = time.monotonic() + linger_s
+    now = time.monotonic()
+    deadline = now + (linger_s if linger_of is None else min(map(linger_of, batch)))
     while len(batch) < max_batch:
         try:
             item = waiting.get_nowait()
@@ -42,6 +48,8 @@ def linger_for_more(waiting: queue.Queue, batch: list, max_batch: int, linger_s:
         if item is stop_marker:
             return True
         batch.append(item)
+        if linger_of is not None:
+            deadline = min(deadline, time.monotonic() + linger_of(item))
     return False
 
 
