@@ -164,19 +164,7 @@ class Daemon:
         queue = AnalysisQueue(build_huey(cfg))
         _on_stop(stack, "queue storage", queue.close)
         metrics = GatewayMetrics(partial(self._metrics_snapshot, queue))
-        # After the workers (nothing more is handed to it), before the queue closes (a
-        # failed save queues a retry) and the publisher stops (it publishes these).
-        results = ResultWriter(cfg.store_path, retry_policy(cfg), requeue=queue.enqueue_later,
-                               on_result=partial(self._on_result, publisher),
-                               on_analysed=metrics.observe_inference,
-                               pulse=self._watch("results"))
-        results.start()
-        _on_stop(stack, "result writer", results.stop)
-        analyser = build_analyser(cfg, results, degraded=self.degraded)
-        _on_stop(stack, "analyser", analyser.close)
-        queue.huey.on_startup()(analyser.prepare_worker)
-        queue.start(cfg.queue.workers, analyser.handle, pulse=self._watch("queue"))
-        _on_stop(stack, "queue workers", partial(queue.stop, cfg.gateway.stop_grace_s))
+        results, analyser = self._start_analysis(stack, queue, publisher, metrics)
         self._sweep(main_db, queue, at_start=True)
         silence = SilenceCheck(cfg.store_path, store.activity, publisher.wake)
         _on_stop(stack, "silence check", silence.close)
@@ -195,6 +183,25 @@ class Daemon:
         self._start_sources(stack, pipeline)
         stack.callback(self._stopping)
         return pipeline
+
+    def _start_analysis(self, stack: ExitStack, queue: AnalysisQueue, publisher: Publisher,
+                        metrics: GatewayMetrics) -> tuple[ResultWriter, Analyser]:
+        """The result writer, then the queue's workers that hand it their results: so it
+        stops after them (nothing more is handed to it), and before the queue closes (a
+        failed save queues a retry) and the publisher stops (it publishes these)."""
+        cfg = self.config
+        results = ResultWriter(cfg.store_path, retry_policy(cfg), requeue=queue.enqueue_later,
+                               on_result=partial(self._on_result, publisher),
+                               on_analysed=metrics.observe_inference,
+                               pulse=self._watch("results"))
+        results.start()
+        _on_stop(stack, "result writer", results.stop)
+        analyser = build_analyser(cfg, results, degraded=self.degraded)
+        _on_stop(stack, "analyser", analyser.close)
+        queue.huey.on_startup()(analyser.prepare_worker)
+        queue.start(cfg.queue.workers, analyser.handle, pulse=self._watch("queue"))
+        _on_stop(stack, "queue workers", partial(queue.stop, cfg.gateway.stop_grace_s))
+        return results, analyser
 
     def _start_retention(self, stack: ExitStack) -> Retention:
         cfg = self.config
