@@ -15,8 +15,14 @@ import logging
 import signal
 import threading
 import time
+import traceback
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+
+from sqlite_utils import Database
 
 from gateway.config import Config, ConfigError, load_config
 from gateway.delivery.publisher import Publisher
@@ -27,22 +33,22 @@ from gateway.inference.result_writer import ResultWriter
 from gateway.inference.results import unanalysed
 from gateway.inference.verdict import VerdictRules
 from gateway.inference.vibration_features import kinematics_of
-from gateway.inference.worker import Analyser, RetryPolicy
+from gateway.inference.worker import Analyser, AudioScorer, RetryPolicy
 from gateway.intake.writer import IntakeWriter
 from gateway.interfaces import Source
 from gateway.logs import kv, set_level
 from gateway.mqtt_bridge import MqttBridge
 from gateway.service.clock import JumpWatch, clock_problem, last_receipt_ms
 from gateway.service.degraded import Degraded, watched_loader
-from gateway.service.health import Heartbeats, WatchdogPinger
-from gateway.service.metrics import GatewayMetrics, MetricsServer, start_metrics_server
+from gateway.service.health import Heartbeats, LoopPulse, WatchdogPinger
+from gateway.service.metrics import GatewayMetrics, start_metrics_server
 from gateway.service.native import tune_native_libraries
 from gateway.service.observe import metrics_snapshot
 from gateway.service.periodic import PeriodicJob
 from gateway.service.runlock import RunLock
 from gateway.service.sdnotify import Notifier
 from gateway.service.silence import CHECK_EVERY_S, SilenceCheck
-from gateway.sources.mic import CaptureError, MicSource, open_pyaudio_capture
+from gateway.sources.mic import CaptureDevice, CaptureError, MicSource, open_pyaudio_capture
 from gateway.store.daemon_state import write_daemon_state
 from gateway.store.database import IntakeStore, check_store, open_database
 from gateway.store.retention import Retention
@@ -57,6 +63,7 @@ SWEEP_GRACE_MS = 60_000  # a window younger than this may simply still be on its
 # A loop silent for WatchdogSec (at least this) is stuck: the watchdog pings stop.
 MIN_LOOP_SILENCE_S = 5.0
 DEFAULT_LOOP_SILENCE_S = 30.0
+RETENTION_SILENCE_S = 900.0
 AUDIO, MIC = "audio_analysis", "mic"  # the optional parts (service/degraded.py)
 
 
@@ -69,24 +76,36 @@ def model_path(config: Config) -> Path:
     return Path(config.inference.model) if config.inference.model else shipped_model_path()
 
 
-def build_analyser(config: Config, on_result=lambda alerted: None,
-                   on_analysed=lambda stream, seconds: None,
-                   writer: ResultWriter | None = None,
-                   retry_later=lambda window_id, delay_s: None,
+def build_analyser(config: Config, writer: ResultWriter,
                    degraded: Degraded | None = None) -> Analyser:
-    """The analysis task body; with a writer, its results are committed in groups by it.
-    With `degraded`, a model that cannot load is reported there (and audio waits)."""
+    """The analysis task body, handing its results to `writer`. With `degraded`, a model
+    that cannot load is reported there (and audio waits)."""
     inf = config.inference
-    path = model_path(config)
-    load = partial(AudioModel, path)
+    load: Callable[[], AudioScorer] = partial(AudioModel, model_path(config))
     return Analyser(
         config.store_path, watched_loader(load, degraded, AUDIO) if degraded else load,
         VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
                      inf.alert_window, machines={device: kinematics_of(machine) for
                                                  device, machine in config.machines.items()}),
-        RetryPolicy(inf.max_attempts, inf.retry_base_s, inf.retry_max_s),
-        inf.time_limit_s, on_result=on_result, on_analysed=on_analysed, writer=writer,
-        retry_later=retry_later)
+        retry_policy(config), inf.time_limit_s, writer)
+
+
+def retry_policy(config: Config) -> RetryPolicy:
+    inf = config.inference
+    return RetryPolicy(inf.max_attempts, inf.retry_base_s, inf.retry_max_s)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The started parts the main thread talks to while the daemon runs."""
+
+    main_db: Database  # the main thread's own connection (sweep, daemon state)
+    bridge: MqttBridge
+    intake: IntakeWriter
+    queue: AnalysisQueue
+    analyser: Analyser
+    results: ResultWriter
+    publisher: Publisher
 
 
 class Daemon:
@@ -100,92 +119,140 @@ class Daemon:
         self.degraded = Degraded()
         self.clock = JumpWatch()
         self.clock_problem = ""
-        self.pinger: WatchdogPinger | None = None
-        self.metrics = GatewayMetrics(self._metrics_snapshot)
-        self.metrics_server: MetricsServer | None = None
-        self.analyser: Analyser | None = None
-        self.results: ResultWriter | None = None
         self.ready = False
         self.started_ms = int(time.time() * 1000)
-        self.main_db = None  # the main thread's own connection (sweep, daemon state)
-        self._next_state = 0.0
         self.lock = RunLock(config.gateway.data_dir)
-        self.store: IntakeStore | None = None
-        self.queue: AnalysisQueue | None = None
-        self.publisher: Publisher | None = None
-        self.uplink: Uplink | None = None
-        self.retention: Retention | None = None
-        self.retention_job: PeriodicJob | None = None
-        self.silence: SilenceCheck | None = None
-        self.silence_job: PeriodicJob | None = None
-        self.writer: IntakeWriter | None = None
-        self.bridge: MqttBridge | None = None
-        self.sources: list[Source] = []
+        self.uplink: Uplink | None = None  # none while sync is off; replaced on reload
+        self._next_state = 0.0
         self._next_sweep = 0.0
 
-    def request_stop(self, signum: int | None = None, frame=None) -> None:
+    def request_stop(self, signum: int | None = None, frame: object = None) -> None:
         self.stop_requested.set()
         self._wake.set()
 
-    def request_reload(self, signum: int | None = None, frame=None) -> None:
+    def request_reload(self, signum: int | None = None, frame: object = None) -> None:
         self.reload_requested.set()
         self._wake.set()
 
-    def start(self) -> None:
-        """Store first, then the stages downstream of it, intake sources last."""
+    def start(self, stack: ExitStack) -> Pipeline:
+        """Store first, then the stages downstream of it, intake sources last. Each stop is
+        registered on `stack` as its part starts, so the stops run in reverse, and after a
+        failed start only what was started is stopped."""
         cfg = self.config
+        stack.callback(log.info, "gateway stopped")
         self.lock.acquire()
+        _on_stop(stack, "run lock", self.lock.release)
         check_store(cfg.store_path)  # damaged or cut to 0 bytes: one line, exit 1, file kept
-        self.store = IntakeStore(cfg.store_path, rejected_keep=cfg.intake.rejected_keep,
-                                 rejected_sample_bytes=cfg.intake.rejected_sample_bytes)
-        self.main_db = open_database(cfg.store_path)
-        if cfg.mic.enabled:
-            self._add_mic()
+        store = IntakeStore(cfg.store_path, rejected_keep=cfg.intake.rejected_keep,
+                            rejected_sample_bytes=cfg.intake.rejected_sample_bytes)
+        _on_stop(stack, "store", store.close)
+        main_db = open_database(cfg.store_path)
+        _on_stop(stack, "main connection", main_db.close)
         self._check_model()
-        self._check_clock()
-        self.bridge = MqttBridge(cfg)
-        self._watch("main", "publisher", "intake", "workers", "results")
-        self.publisher = Publisher(cfg.store_path, cfg.out_prefix, self.bridge.publish,
-                                   self.bridge.is_connected, beat=self._beat("publisher"))
-        self.publisher.start()
-        self.uplink = self._start_uplink()
-        self.results = ResultWriter(cfg.store_path, beat=self._beat("results")).start()
-        self.analyser = build_analyser(cfg, on_result=self._on_result,
-                                       on_analysed=self.metrics.observe_inference,
-                                       writer=self.results, retry_later=self._retry_later,
-                                       degraded=self.degraded)
-        self.queue = AnalysisQueue(build_huey(cfg), self.analyser.handle)
-        self.queue.huey.on_startup()(self.analyser.prepare_worker)
-        self.queue.start(cfg.queue.workers)
-        self._sweep(at_start=True)
-        self.retention = Retention(cfg.retention, cfg.gateway.data_dir, cfg.store_path)
-        self.retention_job = PeriodicJob("retention", cfg.retention.interval_s,
-                                         self.retention.run_once).start()
-        self.writer = IntakeWriter(self.store, cfg.intake, on_windows=self.queue.enqueue,
-                                   beat=self._beat("intake"),
-                                   refuse_raw=lambda: self.retention.raw_refused,
-                                   disk=self.retention.disk)
-        self.writer.start()
-        self.silence = SilenceCheck(cfg.store_path, self.store.activity, self.publisher.wake)
-        self.silence_job = PeriodicJob("silence", CHECK_EVERY_S, self.silence.run_once).start()
-        self.metrics_server = start_metrics_server(cfg.metrics, self.metrics.registry)
-        self.pinger = WatchdogPinger(self.notifier, self.heartbeats, self._status_line).start()
-        self.sources.append(self.bridge)
+        self._check_clock(main_db)
+        # Pings while anything still runs, until the end of a stop (STATUS= once all is up).
+        pinger = WatchdogPinger(self.notifier, self.heartbeats)
+        pinger.start()
+        _on_stop(stack, "watchdog pinger", pinger.stop)
+        retention = self._start_retention(stack)
+        bridge = MqttBridge(cfg)
+        _on_stop(stack, "broker session", bridge.close)
+        self._start_uplink()
+        _on_stop(stack, "uplink", self._stop_uplink)
+        publisher = Publisher(cfg.store_path, cfg.out_prefix, bridge.publish,
+                              bridge.is_connected, pulse=self._watch("publisher"))
+        publisher.start()
+        _on_stop(stack, "publisher", publisher.stop)
+        queue = AnalysisQueue(build_huey(cfg))
+        _on_stop(stack, "queue storage", queue.close)
+        metrics = GatewayMetrics(partial(self._metrics_snapshot, queue))
+        results, analyser = self._start_analysis(stack, queue, publisher, metrics)
+        self._sweep(main_db, queue, at_start=True)
+        silence = SilenceCheck(cfg.store_path, store.activity, publisher.wake)
+        _on_stop(stack, "silence check", silence.close)
+        self._start_job(stack, PeriodicJob("silence", CHECK_EVERY_S, silence.run_once,
+                                           pulse=self._watch("silence")))
+        intake = IntakeWriter(store, cfg.intake, on_windows=queue.enqueue,
+                              pulse=self._watch("intake"),
+                              refuse_raw=lambda: retention.raw_refused, disk=retention.disk)
+        intake.start()
+        _on_stop(stack, "intake writer", intake.stop)
+        metrics_server = start_metrics_server(cfg.metrics, metrics.registry)
+        if metrics_server is not None:
+            _on_stop(stack, "metrics server", metrics_server.stop)
+        pipeline = Pipeline(main_db, bridge, intake, queue, analyser, results, publisher)
+        pinger.status = partial(self._status_line, pipeline)
+        self._start_sources(stack, pipeline)
+        stack.callback(self._stopping)
+        return pipeline
+
+    def _start_analysis(self, stack: ExitStack, queue: AnalysisQueue, publisher: Publisher,
+                        metrics: GatewayMetrics) -> tuple[ResultWriter, Analyser]:
+        """The result writer, then the queue's workers that hand it their results: so it
+        stops after them (nothing more is handed to it), and before the queue closes (a
+        failed save queues a retry) and the publisher stops (it publishes these)."""
+        cfg = self.config
+        results = ResultWriter(cfg.store_path, retry_policy(cfg), requeue=queue.enqueue_later,
+                               on_result=partial(self._on_result, publisher),
+                               on_analysed=metrics.observe_inference,
+                               pulse=self._watch("results"))
+        results.start()
+        _on_stop(stack, "result writer", results.stop)
+        analyser = build_analyser(cfg, results, degraded=self.degraded)
+        _on_stop(stack, "analyser", analyser.close)
+        queue.huey.on_startup()(analyser.prepare_worker)
+        queue.start(cfg.queue.workers, analyser.handle, pulse=self._watch("queue"))
+        _on_stop(stack, "queue workers", partial(queue.stop, cfg.gateway.stop_grace_s))
+        return results, analyser
+
+    def _start_retention(self, stack: ExitStack) -> Retention:
+        cfg = self.config
+        retention = Retention(cfg.retention, cfg.gateway.data_dir, cfg.store_path)
+        _on_stop(stack, "retention", retention.close)
+        # A clean-up of a big store may take minutes: it is stuck only well past that.
+        limit = max(self._silence_limit(), RETENTION_SILENCE_S)
+        self._start_job(stack, PeriodicJob("retention", cfg.retention.interval_s,
+                                           retention.run_once,
+                                           pulse=self.heartbeats.watch("retention", limit)))
+        return retention
+
+    def _start_job(self, stack: ExitStack, job: PeriodicJob) -> None:
+        job.start()
+        _on_stop(stack, f"{job.name} job", job.stop)
+
+    def _start_sources(self, stack: ExitStack, pipeline: Pipeline) -> None:
+        """The microphone if it opens, MQTT last; the main loop's own heartbeats."""
+        sources: list[Source] = []
+        if self.config.mic.enabled:
+            mic = self._open_mic()
+            if mic is not None:
+                sources.append(mic)
+        sources.append(pipeline.bridge)
+        self._watch("main")
+        self._watch("workers")
+        self._watch("mqtt")
         # What start-up made (modules, the model, the stages) lives as long as the process:
         # frozen, full garbage collections stop walking it again (measured 27 → 8 ms each).
         gc.freeze()
-        for source in self.sources:
-            source.start(self.writer)
-        log.info("gateway started", extra=kv(gateway_id=cfg.gateway.id,
-                                             data_dir=cfg.gateway.data_dir,
-                                             sources=",".join(s.name for s in self.sources)))
+        for source in sources:
+            source.start(pipeline.intake)
+            _on_stop(stack, f"source {source.name}", source.stop)
+        log.info("gateway started", extra=kv(gateway_id=self.config.gateway.id,
+                                             data_dir=self.config.gateway.data_dir,
+                                             sources=",".join(s.name for s in sources)))
 
-    def _add_mic(self) -> None:
+    def _stopping(self) -> None:
+        """The first stop: intake ends first, then each stage drains into the next."""
+        log.info("gateway stopping")
+        self.notifier.stopping()
+
+    def _open_mic(self) -> MicSource | None:
         """A microphone that cannot open (no PyAudio, no device) is left out, and said."""
         try:
-            self.sources.append(self._make_mic())
+            return self._make_mic()
         except CaptureError as e:
             self.degraded.missing(MIC, str(e))
+            return None
 
     def _check_model(self) -> None:
         """Load the model once at start, to say at once whether audio can be analysed; a
@@ -197,9 +264,9 @@ class Daemon:
             return
         log.info("model loaded", extra=kv(model=model.name_version, path=path))
 
-    def _check_clock(self) -> None:
+    def _check_clock(self, main_db: Database) -> None:
         try:
-            last = last_receipt_ms(self.main_db.conn)
+            last = last_receipt_ms(main_db.conn)
         except Exception:
             last = None
         problem = clock_problem(int(time.time() * 1000), last)
@@ -214,163 +281,119 @@ class Daemon:
         usec = self.notifier.watchdog_usec
         return max(usec / 1e6, MIN_LOOP_SILENCE_S) if usec else DEFAULT_LOOP_SILENCE_S
 
-    def _watch(self, *loops: str) -> None:
-        for loop in loops:
-            self.heartbeats.register(loop, self._silence_limit())
+    def _watch(self, loop: str) -> LoopPulse:
+        return self.heartbeats.watch(loop, self._silence_limit())
 
-    def _beat(self, loop: str):
-        return lambda: self.heartbeats.beat(loop)
-
-    def _status_line(self) -> str:
+    def _status_line(self, pipeline: Pipeline) -> str:
         """STATUS= for `systemctl status`: in-memory figures only (runs in the pinger)."""
-        broker = "broker connected" if self.bridge.is_connected() else "BROKER DOWN"
+        broker = "broker connected" if pipeline.bridge.is_connected() else "BROKER DOWN"
         warnings = [w for w in (self.degraded.status_text(),
                                 "CLOCK WRONG" if self.clock_problem else "") if w]
         return "; ".join(warnings + [
-            f"{broker}", f"stored {self.writer.stats.stored}, analysed "
-            f"{self.analyser.analysed}, published {self.publisher.published}"])
+            f"{broker}", f"stored {pipeline.intake.stats.stored}, analysed "
+            f"{pipeline.results.stats.analysed}, published {pipeline.publisher.published}"])
 
-    def _metrics_snapshot(self) -> dict:
-        return metrics_snapshot(self.config, self.queue.depth() if self.queue else 0,
+    def _metrics_snapshot(self, queue: AnalysisQueue) -> dict:
+        return metrics_snapshot(self.config, queue.depth(),
                                 self.heartbeats.silence(), unavailable=self.degraded.snapshot(),
                                 clock_problem=self.clock_problem, clock_jumps=self.clock.jumps)
 
-    def _start_uplink(self) -> Uplink | None:
+    def _start_uplink(self) -> None:
         reason = sync_disabled_reason(self.config.sync)
         if reason:
             log.info("upstream sync off; everything is kept on this gateway",
                      extra=kv(reason=reason))
-            return None
-        uplink = Uplink(self.config.sync, self.config.gateway.id, self.config.store_path,
-                        beat=self._beat("uplink"))
+            return
+        sync = self.config.sync
         # A request may hang up to its timeouts without the loop being stuck.
-        self.heartbeats.register("uplink", self._silence_limit() + self.config.sync.read_timeout_s
-                                 + self.config.sync.connect_timeout_s)
-        uplink.start()
-        return uplink
+        pulse = self.heartbeats.watch("uplink", self._silence_limit() + sync.read_timeout_s
+                                      + sync.connect_timeout_s)
+        self.uplink = Uplink(sync, self.config.gateway.id, self.config.store_path, pulse=pulse)
+        self.uplink.start()
 
-    def _on_result(self, alerted: bool) -> None:
+    def _stop_uplink(self) -> None:
+        uplink, self.uplink = self.uplink, None
+        if uplink is not None:
+            uplink.stop(self.config.sync.read_timeout_s + 1)
+            self.heartbeats.unregister("uplink")
+
+    def _on_result(self, publisher: Publisher, alerted: bool) -> None:
         """A result was committed: to the local broker at once; an alert also to the cloud
         at once (results wait for the next upload round: one request per window would be
         wasteful on a metered link)."""
-        self.publisher.wake()
-        if alerted and self.uplink:
-            self.uplink.wake()
-
-    def _retry_later(self, window_id: int, delay_s: float) -> None:
-        """A result the result writer could not save: its window is tried again later."""
-        self.queue.enqueue_later(window_id, delay_s)
+        publisher.wake()
+        uplink = self.uplink
+        if alerted and uplink is not None:
+            uplink.wake()
 
     def _make_mic(self) -> MicSource:
         mic = self.config.mic
 
-        def open_device():
+        def open_device() -> CaptureDevice:
             return open_pyaudio_capture(mic.input_device, mic.sample_rate, mic.channels,
                                         frames_per_buffer=int(mic.sample_rate * 0.1))
 
         return MicSource(open_device(), device_id=mic.device_id, sample_rate=mic.sample_rate,
                          channels=mic.channels, window_s=mic.window_s, reopen=open_device)
 
-    def _sweep(self, at_start: bool = False) -> None:
+    def _sweep(self, main_db: Database, queue: AnalysisQueue, at_start: bool = False) -> None:
         """Queue windows stored but never analysed (a crash between commit and enqueue, a
         queue lost with the process). At start: all of them. Later: only when the queue is
         idle, so a backlog is never queued twice, and only windows that had time to arrive."""
         now = int(time.time() * 1000)
-        if not at_start and self.queue.depth() > 0:
+        if not at_start and queue.depth() > 0:
             return
         inf = self.config.inference
         stale_ms = int((inf.retry_max_s + inf.time_limit_s) * 1000) + SWEEP_GRACE_MS
         if at_start:  # everything: no worker of ours is running yet (whatever the clock said)
-            ids = unanalysed(self.main_db.conn, EVER, EVER)
+            ids = unanalysed(main_db.conn, EVER, EVER)
         else:
-            ids = unanalysed(self.main_db.conn, now - SWEEP_GRACE_MS, now - stale_ms)
+            ids = unanalysed(main_db.conn, now - SWEEP_GRACE_MS, now - stale_ms)
         if ids:
-            self.queue.enqueue(ids)
+            queue.enqueue(ids)
             log.info("queued windows found without a result",
                      extra=kv(windows=len(ids), at_start=at_start))
         self._next_sweep = time.monotonic() + self.config.queue.sweep_interval_s
 
-    def _write_state(self) -> None:
+    def _write_state(self, pipeline: Pipeline) -> None:
         """What only the running daemon knows, for `gateway status` in another process."""
         self._next_state = time.monotonic() + STATE_EVERY_S
         state = {"started_ms": self.started_ms, "updated_ms": int(time.time() * 1000),
-                 "broker_connected": self.bridge.is_connected(),
-                 "queue_depth": self.queue.depth(), "stale_loops": self.heartbeats.stale(),
+                 "broker_connected": pipeline.bridge.is_connected(),
+                 "queue_depth": pipeline.queue.depth(), "stale_loops": self.heartbeats.stale(),
                  "unavailable": self.degraded.snapshot(), "clock": self.clock.as_dict()}
+        conn = pipeline.main_db.conn
         try:
-            write_daemon_state(self.main_db.conn, state)
+            write_daemon_state(conn, state)
         except Exception as e:  # status would show stale figures; the daemon goes on
             log.warning("cannot record the daemon's state", extra=kv(error=repr(e)))
 
-    def _tick(self) -> None:
+    def _tick(self, pipeline: Pipeline) -> None:
         """Periodic jobs, run by the main thread between signals."""
         self.heartbeats.beat("main")
         step = self.clock.check()
         if step:
             log.warning("the wall clock jumped", extra=kv(by_s=round(step, 1)))
-            self._check_clock()
-        if self.analyser.oldest_running_s() < 2 * self.config.inference.time_limit_s + 10:
+            self._check_clock(pipeline.main_db)
+        if pipeline.analyser.oldest_running_s() < 2 * self.config.inference.time_limit_s + 10:
             self.heartbeats.beat("workers")
-        if not self.ready and self.bridge.subscribed.is_set():
+        if pipeline.bridge.network_alive():  # paho's own thread: it has no turns to beat in
+            self.heartbeats.beat("mqtt")
+        if not self.ready and pipeline.bridge.subscribed.is_set():
             # READY only once the store is open and the broker session is up.
             self.ready = True
-            self.notifier.ready(self._status_line())
+            self.notifier.ready(self._status_line(pipeline))
             log.info("gateway ready", extra=kv(broker="connected"))
         if time.monotonic() >= self._next_state:
-            self._check_clock()
-            self._write_state()
+            self._check_clock(pipeline.main_db)
+            self._write_state(pipeline)
         if time.monotonic() >= self._next_sweep:
             try:
-                self._sweep()
+                self._sweep(pipeline.main_db, pipeline.queue)
             except Exception as e:
                 log.error("sweep for unqueued windows failed; next try at the next interval",
                           extra=kv(error=repr(e)))
                 self._next_sweep = time.monotonic() + self.config.queue.sweep_interval_s
-
-    def stop(self) -> None:
-        """Stop intake, commit and acknowledge what was taken, let analyses finish within the
-        grace period, commit their results, publish what is ready, say offline, close."""
-        log.info("gateway stopping")
-        self.notifier.stopping()
-        for source in reversed(self.sources):
-            source.stop()
-        if self.writer:
-            self.writer.stop()
-        if self.silence_job:
-            self.silence_job.stop()
-        if self.silence:
-            self.silence.close()
-        if self.queue:
-            self.queue.stop(self.config.gateway.stop_grace_s)
-        if self.analyser:
-            self.analyser.close()
-        if self.results:
-            # After the workers (nothing more is handed to it), before the queue closes (a
-            # failed save queues a retry) and the publisher stops (it publishes these).
-            self.results.stop()
-        if self.queue:
-            self.queue.close()
-        if self.publisher:
-            self.publisher.stop()
-        if self.uplink:
-            self.uplink.stop(self.config.sync.read_timeout_s + 1)
-            self.heartbeats.unregister("uplink")
-        if self.bridge:
-            self.bridge.close()
-        if self.retention_job:
-            self.retention_job.stop()
-        if self.retention:
-            self.retention.close()
-        if self.metrics_server:
-            self.metrics_server.stop()
-        if self.pinger:
-            self.pinger.stop()
-        if self.main_db:
-            self.main_db.close()
-        if self.store:
-            self.store.close()
-        self.lock.release()
-        log.info("gateway stopped")
 
     def reload(self) -> None:
         """SIGHUP: re-read the config file; apply the log level and the sync settings (the
@@ -388,10 +411,9 @@ class Daemon:
             set_level(new.gateway.log_level)
             applied.append("gateway.log_level")
         if new.sync != self.config.sync:
-            if self.uplink:
-                self.uplink.stop(self.config.sync.read_timeout_s + 1)
+            self._stop_uplink()
             self.config = dataclasses.replace(self.config, sync=new.sync)
-            self.uplink = self._start_uplink()
+            self._start_uplink()
             applied.append("sync")
         self.config = dataclasses.replace(
             self.config, gateway=dataclasses.replace(self.config.gateway,
@@ -409,16 +431,34 @@ class Daemon:
             signal.signal(signum, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
         tune_native_libraries()  # malloc arenas, BLAS threads: before start() makes threads
-        try:
-            self.start()
+        with ExitStack() as stack:  # on the way out, also after a failed start: every stop
+            try:
+                pipeline = self.start(stack)
+            except Exception as e:
+                log.error("start failed; stopping what was started",
+                          extra=kv(error=f"{type(e).__name__}: {e}"))
+                raise
             while not self.stop_requested.is_set():
                 self._wake.wait(TICK_S if self.ready else READY_POLL_S)
                 self._wake.clear()
                 if self.reload_requested.is_set() and not self.stop_requested.is_set():
                     self.reload_requested.clear()
                     self.reload()
-                self._tick()
-        finally:
-            # Also after a failed start: commit what was taken, close what was opened.
-            self.stop()
+                self._tick(pipeline)
         return 0
+
+
+def _on_stop(stack: ExitStack, part: str, stop: Callable[[], object]) -> None:
+    """Register a started part's stop; its failure is logged and the other stops go on."""
+    log.debug("part started", extra=kv(part=part))
+    stack.callback(_stop_part, part, stop)
+
+
+def _stop_part(part: str, stop: Callable[[], object]) -> None:
+    try:
+        stop()
+    except Exception as e:
+        log.error("stopping a part failed; stopping the others", extra=kv(
+            part=part, error=repr(e), trace=traceback.format_exc()))
+        return
+    log.debug("part stopped", extra=kv(part=part))

@@ -17,6 +17,7 @@ import ssl
 import threading
 import time
 from functools import partial
+from typing import cast
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -121,6 +122,13 @@ class MqttBridge:
     def is_connected(self) -> bool:
         return self.connected.is_set()
 
+    def network_alive(self) -> bool:
+        """Whether paho's network thread (loop_start) still runs: an exception escaping a
+        callback ends it, and with it every reconnect and acknowledgement. paho offers no
+        public way to ask, so this reads its `_thread` (paho 2.x)."""
+        thread = getattr(self.client, "_thread", None)
+        return thread is not None and thread.is_alive()
+
     def stop(self) -> None:
         """Stop taking messages; ones arriving from now on stay unacknowledged at the broker."""
         self._accepting = False
@@ -187,7 +195,8 @@ class MqttBridge:
                 ts, seq = _user_properties(message)
             elif topic.endswith("/vibration"):
                 seq = _user_properties(message)[1]
-            inbound = Inbound(topic=topic, payload=message.payload,
+            # paho hands a received payload as bytes (bytearray only for ones it sends)
+            inbound = Inbound(topic=topic, payload=cast(bytes, message.payload),
                               received_at_ms=int(time.time() * 1000), ts_property=ts,
                               seq_property=seq)
             record = parse_message(inbound, self.config.mqtt.topic_prefix, self.config.intake)
@@ -196,7 +205,10 @@ class MqttBridge:
                 # Only the ids, not the message: holding every in-flight MQTTMessage (with its
                 # Properties) until the commit made the garbage collector walk them all.
                 on_durable = partial(self._ack, self._generation, message.mid, message.qos)
-            self._sink.submit(record, on_durable)
+            sink = self._sink
+            if sink is None:  # not started: nothing is subscribed yet
+                return
+            sink.submit(record, on_durable)
         except Exception:
             log.exception("handling an inbound message failed; it stays unacknowledged and "
                           "the broker redelivers it on reconnect",

@@ -8,9 +8,16 @@ import pytest
 import redis
 
 from gateway.devtools.local_broker import LocalMosquitto, free_port
-from tests.support import GatewayProcess, Publisher, wait_for, write_config
+from tests.support import CommittedAnalyser, GatewayProcess, Publisher, wait_for, write_config
 
 _ids = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _close_analysers():
+    yield
+    while CommittedAnalyser.open:
+        CommittedAnalyser.open.pop().close()
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.devtools.local_broker import free_port
+from gateway.inference.result_writer import ResultWriter
+from gateway.inference.worker import Analyser
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,6 +36,32 @@ def wait_for(predicate, timeout_s: float = 10.0, interval_s: float = 0.05, what:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
         time.sleep(interval_s)
+
+
+class CommittedAnalyser:
+    """The daemon's analysis path for one test: the real Analyser handing its outcomes to
+    the real result writer. `handle` returns once the writer has committed what it was
+    handed (in the daemon a worker goes on at once), so a test reads the rows next.
+    Closed after each test by the `_close_analysers` fixture."""
+
+    open: list[CommittedAnalyser] = []
+
+    def __init__(self, store_path, make_model, rules, retry, time_limit_s: float = 5.0,
+                 **writer_options):
+        self.writer = ResultWriter(store_path, retry, **writer_options)
+        self.analyser = Analyser(store_path, make_model, rules, retry, time_limit_s,
+                                 self.writer)
+        self.writer.start()
+        CommittedAnalyser.open.append(self)
+
+    def handle(self, window_id: int) -> float | None:
+        retry_in = self.analyser.handle(window_id)
+        assert self.writer.flush()
+        return retry_in
+
+    def close(self) -> None:
+        self.writer.stop()
+        self.analyser.close()
 
 
 def write_config(path: Path, *, gateway_id: str, data_dir: Path, port: int,

@@ -15,9 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from gateway import strict_json
 from gateway.logs import kv
+from gateway.service.loop import UNWATCHED, Loop, Pulse
 from gateway.store.database import open_database
 from gateway.store.published import mark_published, unpublished_alerts, unpublished_results
 
@@ -41,52 +43,55 @@ def alert_message(row: tuple) -> tuple[str, dict]:
                        "state": state, "ts": ts_ms, "score": score, "reason": reason}
 
 
+class Delivery(Protocol):
+    """What `publish` hands back (paho's MQTTMessageInfo)."""
+
+    def wait_for_publish(self, timeout: float | None = None) -> None: ...
+
+    def is_published(self) -> bool: ...
+
+
 class Publisher:
     """`publish(topic, payload)` returns paho's MQTTMessageInfo; `connected()` says whether
     the broker session is up (nothing is handed to paho while it is not)."""
 
     def __init__(self, store_path: Path, out_prefix: str,
-                 publish: Callable[[str, bytes], object], connected: Callable[[], bool],
-                 beat: Callable[[], None] = lambda: None):
-        self.store_path = store_path
+                 publish: Callable[[str, bytes], Delivery], connected: Callable[[], bool],
+                 pulse: Pulse = UNWATCHED):
         self.out_prefix = out_prefix
-        self._publish, self._connected, self._beat = publish, connected, beat
+        self._publish, self._connected = publish, connected
         self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
         self.published = 0
+        self._db = open_database(store_path)
+        self._db.conn.execute("PRAGMA synchronous = NORMAL")  # a lost mark: one re-publish
+        self._loop = Loop("publisher", self._turn, pulse=pulse, wake=self._wake.set,
+                          last=self._publish_waiting, finally_=self._db.close)
 
     def start(self) -> None:
-        self._thread.start()
+        self._loop.start()
 
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = 10.0) -> bool:
         """Publish what is waiting (if the broker is there), then end."""
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout_s)
+        stopped = self._loop.stop(timeout_s)
+        if not self._loop.started:
+            self._db.close()
+        return stopped
 
-    def _run(self) -> None:
-        db = open_database(self.store_path)
-        db.conn.execute("PRAGMA synchronous = NORMAL")  # a lost mark means one re-publish
+    def _turn(self) -> None:
+        self._wake.wait(IDLE_WAKE_S)
+        self._wake.clear()
+        self._publish_waiting()
+
+    def _publish_waiting(self) -> None:
         try:
-            while True:
-                self._beat()
-                self._wake.wait(IDLE_WAKE_S)
-                self._wake.clear()
-                try:
-                    while self._connected() and self._publish_some(db.conn):
-                        self._beat()
-                except Exception as e:  # the loop must not die: try again on the next wake
-                    log.error("publishing results failed; retrying",
-                              extra=kv(error=repr(e)))
-                    time.sleep(IDLE_WAKE_S)
-                if self._stopping.is_set():
-                    break
-        finally:
-            db.close()
+            while self._connected() and self._publish_some(self._db.conn):
+                self._loop.pulse.beat()
+        except Exception as e:  # the loop must not die: try again on the next wake
+            log.error("publishing results failed; retrying", extra=kv(error=repr(e)))
+            self._loop.stopping.wait(IDLE_WAKE_S)
 
     def _publish_some(self, conn) -> bool:
         """Publish one batch of each kind; True if there may be more."""

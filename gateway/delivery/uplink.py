@@ -23,7 +23,6 @@ import threading
 import time
 import traceback
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from gateway import __version__
 from gateway.config import SyncSection
 from gateway.logs import kv
 from gateway.redaction import redact, redact_then_cut
+from gateway.service.loop import UNWATCHED, Loop, Pulse
 from gateway.store.outbox import Batch, Outbox, now_ms
 
 log = logging.getLogger("gateway.uplink")
@@ -167,20 +167,19 @@ class Uplink:
 
     def __init__(self, sync: SyncSection, gateway_id: str, store_path: Path, *,
                  session_factory=requests.Session, backoff_base_s: float = 1.0,
-                 gzip_level: int = GZIP_LEVEL, beat: Callable[[], None] = lambda: None):
+                 gzip_level: int = GZIP_LEVEL, pulse: Pulse = UNWATCHED):
         if sync_disabled_reason(sync):
             raise ValueError(sync_disabled_reason(sync))  # the daemon checks before building
         self.sync, self.gateway_id, self.gzip_level = sync, gateway_id, gzip_level
         self.backoff_base_s = backoff_base_s
-        self._beat = beat  # for the watchdog: called each round and while waiting
         self.url = records_url(sync, gateway_id)
         self.outbox = Outbox(store_path)
         self.session = new_session(sync, session_factory)
         self.failures = 0
         self.paused = False
         self._cond = threading.Condition()
-        self._stopping = self._woken = False
-        self._thread: threading.Thread | None = None
+        self._woken = False
+        self._loop = Loop("uplink", self._turn, pulse=pulse, wake=self._notify)
 
     # -- the thread
 
@@ -188,8 +187,7 @@ class Uplink:
         if not self.sync.token:
             log.error("no sync token: uploads will be refused until one is set",
                       extra=kv(action="set sync.token_file or GATEWAY_SYNC_TOKEN, then restart"))
-        self._thread = threading.Thread(target=self._run, name="uplink", daemon=True)
-        self._thread.start()
+        self._loop.start()
         log.info("uplink started", extra=kv(url=self.url, interval_s=self.sync.interval_s))
 
     def wake(self) -> None:
@@ -201,31 +199,32 @@ class Uplink:
     def stop(self, timeout: float = 10.0) -> bool:
         """End the thread (a request in flight may finish within the read timeout), close.
         Returns False when the thread did not end in time; the store is then left open."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("uplink did not stop in time", extra=kv(timeout_s=timeout))
-                return False
+        if not self._loop.stop(timeout):
+            return False
         self.session.close()
         self.outbox.close()
         return True
 
-    def _run(self) -> None:
-        while not self._stopping:
-            try:
-                delay, wakeable = self._delay_after(self.run_once())
-                if delay > 0:
-                    self.outbox.set_state(next_attempt_ms=str(now_ms() + int(delay * 1000)))
-            except Exception as e:  # a bug or a failing store: log, back off, go on
-                log.error("upload round failed", extra=kv(
-                    error=redact(repr(e), self.sync.token),
-                    trace=redact(traceback.format_exc(), self.sync.token)))
-                self.failures += 1
-                delay, wakeable = self.backoff_s(), False
-            self._sleep(delay, wakeable)
+    @property
+    def _stopping(self) -> bool:
+        return self._loop.stopping.is_set()
+
+    def _notify(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _turn(self) -> None:
+        try:
+            delay, wakeable = self._delay_after(self.run_once())
+            if delay > 0:
+                self.outbox.set_state(next_attempt_ms=str(now_ms() + int(delay * 1000)))
+        except Exception as e:  # a bug or a failing store: log, back off, go on
+            log.error("upload round failed", extra=kv(
+                error=redact(repr(e), self.sync.token),
+                trace=redact(traceback.format_exc(), self.sync.token)))
+            self.failures += 1
+            delay, wakeable = self.backoff_s(), False
+        self._sleep(delay, wakeable)
 
     def _delay_after(self, outcome: RoundOutcome) -> tuple[float, bool]:
         """(seconds to wait, whether wake() may cut the wait short)."""
@@ -234,7 +233,8 @@ class Uplink:
         if outcome.failure == "auth":
             return self.sync.backoff_max_s, False  # a token is not fixed in seconds
         if outcome.failure == "throttled":
-            return max(outcome.retry_after_s, RETRY_AFTER_FLOOR_S), False
+            # "throttled" means the server named a Retry-After
+            return max(outcome.retry_after_s or 0.0, RETRY_AFTER_FLOOR_S), False
         return self.backoff_s(), False
 
     def backoff_s(self) -> float:
@@ -247,7 +247,7 @@ class Uplink:
         deadline = time.monotonic() + seconds
         with self._cond:
             while not self._stopping and not (wakeable and self._woken):
-                self._beat()
+                self._loop.pulse.beat()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return

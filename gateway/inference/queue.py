@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from huey import RedisHuey, SqliteHuey
 from huey.consumer import Consumer
@@ -24,10 +25,12 @@ from huey.storage import SqliteStorage
 
 from gateway.config import Config
 from gateway.logs import kv
+from gateway.service.loop import UNWATCHED, Loop, Pulse
 
 log = logging.getLogger("gateway.queue")
 TASK_NAME = "analyse_window"
 IDLE_WAIT_S = 0.5  # longest a worker sleeps on an empty queue before looking again
+HEALTH_CHECK_S = 2.0  # how often dead workers and a dead scheduler are looked for
 
 
 class QueueError(Exception):
@@ -131,6 +134,7 @@ class AnalysisQueue:
         self._handler = handler
         self._task = huey.task(name=TASK_NAME)(self._run)
         self.consumer: Consumer | None = None
+        self._health: Loop | None = None
 
     def _run(self, window_id: int) -> None:
         if self._handler is None:
@@ -159,14 +163,30 @@ class AnalysisQueue:
     def scheduled(self) -> int:
         return self.huey.scheduled_count()
 
-    def start(self, workers: int) -> None:
-        # The scheduler thread (1 s tick) moves retries whose delay has passed into the queue.
-        self.consumer = _QuietConsumer(self.huey, workers=workers, periodic=False,
-                                       initial_delay=0.05, max_delay=IDLE_WAIT_S,
-                                       worker_type="thread", check_worker_health=False)
-        self.consumer.start()
+    def start(self, workers: int, handler: Callable[[int], float | None] | None = None,
+              pulse: Pulse = UNWATCHED) -> None:
+        """Run the task in `workers` threads (with `handler`, if not given at construction).
+
+        The scheduler thread (1 s tick) moves retries whose delay has passed into the queue.
+        Huey checks its workers' health only in `Consumer.run`, the loop of a process of its
+        own, which the daemon's main thread is not: the check runs here in a loop of ours,
+        which restarts a dead worker or scheduler (Huey's own check) and beats `pulse`."""
+        if handler is not None:
+            self._handler = handler
+        consumer = _QuietConsumer(self.huey, workers=workers, periodic=False,
+                                  initial_delay=0.05, max_delay=IDLE_WAIT_S,
+                                  worker_type="thread", check_worker_health=True)
+        consumer.start()
+        self.consumer = consumer
+        self._health = Loop("queue-health", partial(self._check_health, consumer), pulse=pulse)
+        self._health.start()
         log.info("analysis workers started", extra=kv(workers=workers,
                                                       queue=type(self.huey).__name__))
+
+    def _check_health(self, consumer: Consumer) -> None:
+        assert self._health is not None  # set before the loop starts
+        if not self._health.stopping.wait(HEALTH_CHECK_S):
+            consumer.check_worker_health()
 
     def stop(self, grace_s: float) -> bool:
         """Let running analyses finish within grace_s; True when all did. An unfinished
@@ -176,6 +196,8 @@ class AnalysisQueue:
         (a unit test runs the queue on that very release)."""
         if self.consumer is None:
             return True
+        if self._health is not None:  # first: it would restart the workers as they end
+            self._health.stop(HEALTH_CHECK_S + 1)
         self.consumer.shutdown_timeout = grace_s
         storage = self.huey.storage
         self.consumer.stop_flag.set()

@@ -10,9 +10,12 @@ one per window: on an SD card that is what kept the intake writer starved of
 the store's write lock. While it lingers it holds no lock at all.
 
 A result that fails by itself (a bug in judge for that window) is rolled back to
-its own savepoint and reported as failed (the worker's retry and dead-letter
-rules apply); the rest of its batch commits. A failed COMMIT (I/O error, disk
-full, lock timeout) is retried with back-off, never dropped.
+its own savepoint; the rest of its batch commits, and then the writer itself
+applies the retry rules every failed attempt follows (attempts.py): the window
+is queued again after a back-off through the `requeue` it was given, or, at its
+last attempt, given up to the dead-letter list. Nothing goes back to the worker.
+A failed COMMIT (I/O error, disk full, lock timeout) is retried with back-off,
+never dropped.
 
 Durability: results are derived data. A result handed here but not committed
 when the process dies is lost; its window then has an `analysis` row saying
@@ -37,9 +40,11 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
+from gateway.inference.attempts import RetryPolicy, failed_attempt
 from gateway.inference.results import Judge, Outcome, ResultStore, StoredWindow
 from gateway.inference.verdict import Verdict
 from gateway.logs import kv
+from gateway.service.loop import UNWATCHED, Loop, Pulse
 from gateway.store.group_commit import IDLE_BEAT_S, commit_until_done, linger_for_more
 
 log = logging.getLogger("gateway.inference")
@@ -58,11 +63,8 @@ class PendingResult(NamedTuple):
     window: StoredWindow  # without its payload: saving needs no samples
     outcome: Outcome
     judge: Judge
-    # After the COMMIT: the verdict, or None when the window already had a result.
-    saved: Callable[[Verdict | None], None]
-    # After the COMMIT of the rest of its batch: decides and records what becomes of a window
-    # whose save failed (retry or dead letter), on the writer's own store connection.
-    failed: Callable[[ResultStore, Exception], None]
+    attempt: int  # which attempt at the window this is (a failed save is one more failure)
+    seconds: float  # how long the analysis took, for the inference-time metric
 
 
 @dataclass
@@ -71,68 +73,92 @@ class ResultWriterStats:
 
     batches: int = 0
     committed: int = 0  # results in committed batches (a window that had one already included)
+    analysed: int = 0  # windows given their result (committed, not had one already)
     failed: int = 0  # results whose save failed by itself and was rolled back
     commit_failures: int = 0
 
 
-class ResultWriter:
-    """`submit` from any worker thread; one thread commits, on its own store connection."""
+def _ignore(*args: object) -> None:
+    pass
 
-    def __init__(self, store_path: Path, beat: Callable[[], None] = lambda: None,
-                 max_batch: int = MAX_BATCH, linger_s: float = LINGER_S):
+
+class ResultWriter:
+    """`submit` from any worker thread; one thread commits, on its own store connection.
+
+    After each COMMIT: `on_analysed(stream, seconds)` per saved result, `on_result(alerted)`
+    per new result (publisher and uplink wake-ups); a failed save follows `retry`, its
+    retry queued by `requeue(window_id, delay_s)`."""
+
+    def __init__(self, store_path: Path, retry: RetryPolicy, *,
+                 requeue: Callable[[int, float], None] = _ignore,
+                 on_result: Callable[[bool], None] = _ignore,
+                 on_analysed: Callable[[str, float], None] = _ignore,
+                 pulse: Pulse = UNWATCHED, max_batch: int = MAX_BATCH,
+                 linger_s: float = LINGER_S):
         self.store = ResultStore(store_path)  # opened here: a bad store stops the start
+        self.retry, self._requeue = retry, requeue
+        self._on_result, self._on_analysed = on_result, on_analysed
         self.max_batch, self.linger_s = max_batch, linger_s
         self.stats = ResultWriterStats()
-        self._beat = beat
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
-        self._stop_requested = threading.Event()
-        self._finished = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="result-writer", daemon=True)
+        self._handed = self._reported = 0
+        self._progress = threading.Condition()
+        self._loop = Loop("result-writer", self._turn, pulse=pulse, wake=self._wake,
+                          last=self._commit_the_rest, finally_=self._close)
 
-    def start(self) -> ResultWriter:
-        self._thread.start()
-        return self
+    def start(self) -> None:
+        self._loop.start()
 
     def submit(self, pending: PendingResult) -> None:
         """Queue a computed result; blocks while the queue is full, holding the workers back
         until the writer catches up."""
         pending = pending._replace(window=pending.window._replace(payload=None))
-        while not self._finished.is_set():
+        while not self._loop.ended.is_set():
             try:
                 self._queue.put(pending, timeout=IDLE_BEAT_S)
-                return
             except queue.Full:
                 continue
+            with self._progress:
+                self._handed += 1
+            return
         log.warning("result computed after the result writer stopped; the window is analysed "
                     "again after the next start", extra=kv(window_id=pending.window.id))
 
+    def flush(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        """Wait until everything submitted so far is committed and reported (for a caller
+        that reads the results next: tests, tools); True if it was within timeout_s."""
+        with self._progress:
+            target = self._handed
+            return self._progress.wait_for(lambda: self._reported >= target, timeout_s)
+
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         """Commit everything submitted so far, report it, end the thread; True if it did."""
-        self._stop_requested.set()
-        if not self._thread.is_alive() and not self._finished.is_set():
-            self._thread.start()  # never started: still commit what was submitted
+        if not self._loop.started:  # never started: still commit what was submitted
+            self._loop.stopping.set()
+            self._loop.start()
+        if self._loop.stop(timeout_s):
+            return True
+        log.error("result writer did not finish in time; its windows are analysed again "
+                  "after the next start", extra=kv(timeout_s=timeout_s,
+                                                    waiting=self._queue.qsize()))
+        return False
+
+    def _wake(self) -> None:
         # A full queue means the writer is busy: it sees the stop once the queue is empty.
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(_WAKE)
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            log.error("result writer did not finish in time; its windows are analysed again "
-                      "after the next start", extra=kv(timeout_s=timeout_s,
-                                                        waiting=self._queue.qsize()))
-            return False
-        return True
 
-    def _run(self) -> None:
-        try:
-            while True:
-                batch = self._collect()
-                if batch:
-                    self._commit_until_done(batch)
-                elif self._stop_requested.is_set() and self._queue.empty():
-                    break
-        finally:
-            self._finished.set()
-            self.store.close()
+    def _turn(self) -> None:
+        batch = self._collect()
+        if batch:
+            self._commit_until_done(batch)
+
+    def _commit_the_rest(self) -> None:
+        while not self._queue.empty():
+            self._turn()
+
+    def _close(self) -> None:
+        self.store.close()
         log.info("result writer stopped", extra=kv(batches=self.stats.batches,
                                                    committed=self.stats.committed,
                                                    failed=self.stats.failed))
@@ -140,8 +166,7 @@ class ResultWriter:
     def _collect(self) -> list[PendingResult]:
         """Wait for the first result, then gather what else arrives within the linger, up to
         max_batch; [] after an idle wait. No linger once a stop is asked for."""
-        self._beat()
-        stopping = self._stop_requested.is_set()
+        stopping = self._loop.stopping.is_set()
         try:  # once stopping, an empty queue means done (stop's wake-up may not have fit)
             first = self._queue.get(timeout=0 if stopping else IDLE_BEAT_S)
         except queue.Empty:
@@ -168,24 +193,36 @@ class ResultWriter:
                                                 ms=round((time.monotonic() - started) * 1000, 3)))
         for pending, verdict in zip(batch, saved, strict=True):
             if isinstance(verdict, Exception):
-                self._report_failed(pending, verdict)
+                self._save_failed(pending, verdict)
             else:
                 self._report_saved(pending, verdict)
+        with self._progress:
+            self._reported += len(batch)
+            self._progress.notify_all()
 
     def _report_saved(self, pending: PendingResult, verdict: Verdict | None) -> None:
+        """Committed (verdict None: the window had a result already)."""
         self.stats.committed += 1
         try:
-            pending.saved(verdict)
+            self._on_analysed(pending.window.stream, pending.seconds)
+            if verdict is not None:
+                self.stats.analysed += 1
+                self._on_result(verdict.alert is not None)
         except Exception as e:  # the result is stored; only a wake-up or a metric is lost
             log.error("reporting a committed result failed",
                       extra=kv(window_id=pending.window.id, error=repr(e)))
 
-    def _report_failed(self, pending: PendingResult, error: Exception) -> None:
+    def _save_failed(self, pending: PendingResult, error: Exception) -> None:
+        """Rolled back alone: one more failed attempt, retried or dead-lettered here."""
+        window_id = pending.window.id
         self.stats.failed += 1
         log.error("result not saved; the rest of its batch committed",
-                  extra=kv(window_id=pending.window.id, error=f"{type(error).__name__}: {error}"))
+                  extra=kv(window_id=window_id, error=f"{type(error).__name__}: {error}"))
+        retry_in = failed_attempt(self.store, self.retry, window_id, pending.attempt, error)
+        if retry_in is None:
+            return
         try:
-            pending.failed(self.store, error)
+            self._requeue(window_id, retry_in)
         except Exception as e:  # the window stays "trying": the periodic sweep queues it again
-            log.error("cannot record a result that was not saved",
-                      extra=kv(window_id=pending.window.id, error=repr(e)))
+            log.error("cannot queue the retry of a result that was not saved",
+                      extra=kv(window_id=window_id, error=repr(e)))

@@ -11,28 +11,27 @@ The worker computes the window's condition features (and for audio the model's
 score, one of them); the published score is judged against the device's learned
 normal inside the result's transaction (verdict.py, via WindowJudge).
 
-Each worker thread has its own interpreter and its own store connection. With a
-`ResultWriter` (the daemon's case) a worker hands the computed outcome to it and
-goes on at once; the writer commits many windows' results per transaction and
-then reports each one back here (`_saved`, `_save_failed`). Without one, each
-worker commits its own result in a transaction of its own.
+Each worker thread has its own interpreter and its own store connection. A
+worker hands the computed outcome to the `ResultWriter` and goes on at once; the
+writer commits many windows' results per transaction and owns what follows: the
+wake-ups after the COMMIT, and the retry or dead letter of a result it could not
+save. Nothing comes back here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from gateway.inference.attempts import RetryPolicy, failed_attempt
 from gateway.inference.audio_features import WindowFeatures
 from gateway.inference.features import FeatureError
 from gateway.inference.model import PIECE_S, ModelError
@@ -63,7 +62,8 @@ _JSON = json.JSONDecoder()  # as json.loads reads
 
 
 class AudioScorer(Protocol):
-    name_version: str
+    @property
+    def name_version(self) -> str: ...
 
     def score_window(self, pieces: Iterable[np.ndarray], sample_rate: float,
                      check: Callable[[float], None]): ...
@@ -84,35 +84,19 @@ class AnalysisTimeout(Exception):
 PERMANENT = (PermanentError, WavError, FeatureError, ModelError)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int
-    base_s: float
-    cap_s: float
-
-    def delay(self, attempt: int) -> float:
-        """Exponential back-off with full jitter: retries of many failed windows spread out
-        instead of arriving together."""
-        return random.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+__all__ = ["Analyser", "RetryPolicy"]
 
 
 class Analyser:
-    """`writer`: the result writer to hand outcomes to (None: each worker commits its own).
-    `retry_later(window_id, delay_s)`: queues a window again after a delay, for results the
-    writer could not save; without it the periodic sweep finds such a window again."""
+    """The task body; every computed outcome goes to `writer`."""
 
     def __init__(self, store_path: Path, make_audio_model: Callable[[], AudioScorer],
                  rules: VerdictRules, retry: RetryPolicy, time_limit_s: float,
-                 on_result: Callable[[bool], None] = lambda alerted: None,
-                 on_analysed: Callable[[str, float], None] = lambda stream, seconds: None,
-                 writer: ResultWriter | None = None,
-                 retry_later: Callable[[int, float], None] = lambda window_id, delay_s: None):
+                 writer: ResultWriter):
         self.store_path = store_path
         self.make_audio_model = make_audio_model
         self.rules, self.retry, self.time_limit_s = rules, retry, time_limit_s
-        self.on_result, self.on_analysed = on_result, on_analysed
-        self.writer, self.retry_later = writer, retry_later
-        self.analysed = 0
+        self.writer = writer
         self._running: dict[int, float] = {}  # thread id -> monotonic start of its analysis
         self._local = threading.local()
         self._stores: list[ResultStore] = []  # every worker's, to be closed on stop
@@ -202,63 +186,19 @@ class Analyser:
         try:
             window = store.load_window(window_id)
             outcome = self._analyse(window, model, started)
-            if self.writer is not None:  # committed with others; reported back after it
-                self.writer.submit(self._pending(window, outcome, attempt,
-                                                 time.monotonic() - started))
-                return None
-            verdict = store.save(window, outcome, self._judge(outcome))
         except PERMANENT as e:
             store.dead_letter(window_id, f"{type(e).__name__}: {e}", attempt)
             log.error("window cannot be analysed; moved to the dead-letter list",
                       extra=kv(window_id=window_id, error=str(e)))
             return None
         except Exception as e:
-            return self._failed(store, window_id, attempt, e)
-        self._saved(window.stream, time.monotonic() - started, verdict)
+            return failed_attempt(store, self.retry, window_id, attempt, e)
+        # Committed with others by the writer, which reports and retries from there on.
+        self.writer.submit(PendingResult(
+            window=window, outcome=outcome,
+            judge=WindowJudge(outcome.observation, outcome.model, self.rules),
+            attempt=attempt, seconds=time.monotonic() - started))
         return None
-
-    def _judge(self, outcome: Outcome) -> WindowJudge:
-        return WindowJudge(outcome.observation, outcome.model, self.rules)
-
-    def _pending(self, window: StoredWindow, outcome: Outcome, attempt: int,
-                 seconds: float) -> PendingResult:
-        return PendingResult(window=window, outcome=outcome, judge=self._judge(outcome),
-                             saved=partial(self._saved, window.stream, seconds),
-                             failed=partial(self._save_failed, window.id, attempt))
-
-    def _saved(self, stream: str, seconds: float, verdict: Verdict | None) -> None:
-        """The result is committed (None: the window had one already)."""
-        self.on_analysed(stream, seconds)
-        if verdict is not None:
-            self.analysed += 1
-            self.on_result(verdict.alert is not None)
-
-    def _save_failed(self, window_id: int, attempt: int, store: ResultStore,
-                     error: Exception) -> None:
-        """The writer could not save this window's result (the rest of its batch committed):
-        the same rules as any failed attempt, the retry queued here since no task waits."""
-        retry_in = self._failed(store, window_id, attempt, error)
-        if retry_in is not None:
-            self.retry_later(window_id, retry_in)
-
-    def _failed(self, store: ResultStore, window_id: int, attempt: int,
-                error: Exception) -> float | None:
-        message = f"{type(error).__name__}: {error}"
-        try:
-            if attempt >= self.retry.max_attempts:
-                store.dead_letter(window_id, message, attempt)
-                log.error("window given up after its last attempt; moved to the dead-letter "
-                          "list", extra=kv(window_id=window_id, attempts=attempt, error=message))
-                return None
-            store.record_failure(window_id, message)
-        except Exception as e:
-            log.error("cannot record a failed analysis", extra=kv(window_id=window_id,
-                                                                  error=repr(e)))
-        delay = self.retry.delay(attempt)
-        log.warning("analysis failed; retrying", extra=kv(window_id=window_id, attempt=attempt,
-                                                          retry_in_s=round(delay, 2),
-                                                          error=message))
-        return delay
 
     def _analyse(self, window: StoredWindow, model: AudioScorer | None,
                  started: float) -> Outcome:
@@ -267,9 +207,10 @@ class Analyser:
         if window.stream == "audio":
             if model is None:  # lost since the claim was checked: try again later
                 raise ModelUnavailable("the audio model is not loaded")
-            outcome = _audio_outcome(window, model, partial(self._check_time, started))
+            outcome = _audio_outcome(window.payload, model, partial(self._check_time, started))
         else:
-            outcome = _vibration_outcome(window, self.rules.machines.get(window.device_id))
+            outcome = _vibration_outcome(window.payload,
+                                         self.rules.machines.get(window.device_id))
         elapsed = time.monotonic() - started
         if elapsed > self.time_limit_s:
             raise AnalysisTimeout(f"took {elapsed:.1f} s, limit {self.time_limit_s:g} s")
@@ -328,10 +269,10 @@ def _pieces(payload: bytes, info: WavInfo) -> Iterator[np.ndarray]:
         yield decode_frames(payload, info, start, stop)
 
 
-def _audio_outcome(window: StoredWindow, model: AudioScorer,
+def _audio_outcome(payload: bytes, model: AudioScorer,
                    check: Callable[[float], None]) -> Outcome:
-    info = inspect_wav(window.payload)
-    scored = model.score_window(_pieces(window.payload, info), info.sample_rate, check)
+    info = inspect_wav(payload)
+    scored = model.score_window(_pieces(payload, info), info.sample_rate, check)
     if scored.condition is None:
         raise ModelError("the audio scorer gave no condition features")
     details = _finite({**scored.details, "model_score": float(scored.score),
@@ -342,8 +283,8 @@ def _audio_outcome(window: StoredWindow, model: AudioScorer,
                    observation=Observation(_finite_features(scored.condition)), details=details)
 
 
-def _vibration_outcome(window: StoredWindow, kinematics: Kinematics | None = None) -> Outcome:
-    xyz, rate = decode_vibration(window.payload)
+def _vibration_outcome(payload: bytes, kinematics: Kinematics | None = None) -> Outcome:
+    xyz, rate = decode_vibration(payload)
     severity, condition = vibration_analysis(xyz, rate, kinematics)  # centres xyz in place
     details = _finite(severity.as_dict())
     details.update(condition.context, level_db=round(condition.level_db, 2))

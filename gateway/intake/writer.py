@@ -12,6 +12,7 @@ acknowledged, and the rest of its batch is stored.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -24,6 +25,7 @@ from gateway.config import IntakeSection
 from gateway.interfaces import OnDurable
 from gateway.logs import RateLimitedLog, kv
 from gateway.records import Record, Rejection, Window, storable_text
+from gateway.service.loop import UNWATCHED, Loop, Pulse
 from gateway.store.database import IntakeStore
 from gateway.store.group_commit import IDLE_BEAT_S, commit_until_done, linger_for_more
 from gateway.store.reserve import DiskGuard, out_of_space
@@ -97,8 +99,8 @@ class IntakeWriter:
     """Implements RecordSink: `submit` from any thread; one thread commits."""
 
     def __init__(self, store: IntakeStore, settings: IntakeSection,
-                 on_windows: Callable[[list[int]], None] = lambda ids: None,
-                 beat: Callable[[], None] = lambda: None,
+                 on_windows: Callable[[list[int]], object] = lambda ids: None,
+                 pulse: Pulse = UNWATCHED,
                  refuse_raw: Callable[[], bool] = lambda: False,
                  disk: DiskGuard | None = None):
         self.store = store
@@ -111,7 +113,6 @@ class IntakeWriter:
         # Called with the ids of windows just committed (the next stage queues them); must not
         # block for long, and a failure is only logged: the sweep finds unqueued windows.
         self.on_windows = on_windows
-        self._beat = beat
         self.max_batch = settings.max_batch
         self.max_delay_s = settings.max_delay_ms / 1000
         # Never shorter than a window's: a batch of telemetry waits at least as long.
@@ -120,11 +121,12 @@ class IntakeWriter:
         self.stats = IntakeStats()
         self._queue: queue.Queue = queue.Queue(maxsize=settings.queue_size)
         self._window_budget = _ByteBudget(settings.queue_bytes)
-        self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
         self._rejections = RateLimitedLog(log)
+        self._loop = Loop("intake-writer", self._turn, pulse=pulse, wake=self._wake,
+                          last=self._commit_the_rest)
 
     def start(self) -> None:
-        self._thread.start()
+        self._loop.start()
 
     def submit(self, record: Record, on_durable: OnDurable | None = None) -> None:
         """Queue a record; blocks when the queue is full, which pushes back on the broker."""
@@ -135,37 +137,42 @@ class IntakeWriter:
                 self._window_budget.take(len(record.payload))
         self._queue.put((record, on_durable))
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = 30.0) -> bool:
         """Commit everything submitted so far, acknowledge it, and end the thread."""
-        self._queue.put(_STOP)
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            log.error("intake writer did not finish in time; unacknowledged messages will be "
-                      "redelivered by the broker", extra=kv(timeout_s=timeout_s))
+        if self._loop.stop(timeout_s):
+            return True
+        log.error("intake writer did not finish in time; unacknowledged messages will be "
+                  "redelivered by the broker", extra=kv(timeout_s=timeout_s))
+        return False
 
     @property
     def backlog(self) -> int:
         return self._queue.qsize()
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch, stopping = self._collect()
-            if batch:
-                self._commit_until_done(batch)
+    def _wake(self) -> None:
+        """At stop: an idle writer's wait ends at once (a full queue means it is busy)."""
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(_STOP)
+
+    def _turn(self, wait_s: float = IDLE_BEAT_S) -> None:
+        batch, _ = self._collect(wait_s)
+        if batch:
+            self._commit_until_done(batch)
+
+    def _commit_the_rest(self) -> None:
+        """After stop (the sources are stopped): commit what is still queued."""
+        while not self._queue.empty():
+            self._turn(wait_s=0)
         log.info("intake writer stopped", extra=kv(batches=self.stats.batches,
                                                    stored=self.stats.stored))
 
-    def _collect(self) -> tuple[list, bool]:
-        """Block for the first item, then gather until the batch is full or the linger ends;
-        True once the stop marker came."""
-        while True:
-            self._beat()
-            try:
-                first = self._queue.get(timeout=IDLE_BEAT_S)
-                break
-            except queue.Empty:
-                continue
+    def _collect(self, wait_s: float) -> tuple[list, bool]:
+        """Wait up to wait_s for the first item, then gather until the batch is full or the
+        linger ends; True once the stop marker came."""
+        try:
+            first = self._queue.get(timeout=wait_s)
+        except queue.Empty:
+            return [], False
         if first is _STOP:
             return [], True
         batch = [first]

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from gateway.logs import kv
+from gateway.service.loop import Loop
 from gateway.service.sdnotify import Notifier
 
 log = logging.getLogger("gateway.health")
@@ -48,6 +49,15 @@ class Heartbeats:
     def beat(self, name: str) -> None:
         self._last[name] = self._clock()
 
+    def dead(self, name: str) -> None:
+        """A loop that crashed: stale from now on, without waiting out its silence."""
+        self._last[name] = float("-inf")
+
+    def watch(self, name: str, max_silence_s: float) -> LoopPulse:
+        """Register a loop and hand back its pulse (loop.py's `Pulse`)."""
+        self.register(name, max_silence_s)
+        return LoopPulse(self, name)
+
     def silence(self) -> dict[str, float]:
         """Seconds since each registered loop last beat."""
         return self._silence(self._limits)
@@ -63,6 +73,19 @@ class Heartbeats:
         return {name: now - self._last.get(name, now) for name in limits}
 
 
+class LoopPulse:
+    """One registered loop's beat and death notice."""
+
+    def __init__(self, heartbeats: Heartbeats, name: str):
+        self.heartbeats, self.name = heartbeats, name
+
+    def beat(self) -> None:
+        self.heartbeats.beat(self.name)
+
+    def dead(self) -> None:
+        self.heartbeats.dead(self.name)
+
+
 class WatchdogPinger:
     """A thread that pings the systemd watchdog while every loop is fresh, and keeps
     STATUS= (the line `systemctl status` shows) up to date from `status()`.
@@ -74,30 +97,23 @@ class WatchdogPinger:
                  status: Callable[[], str] | None = None, interval_s: float | None = None):
         self.notifier, self.heartbeats, self.status = notifier, heartbeats, status
         self.interval_s = interval_s or notifier.watchdog_interval_s or DEFAULT_INTERVAL_S
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._reported: list[str] = []
         self._status_failed = False
+        # Not watched itself: it is the watcher, and systemd watches it.
+        self._loop = Loop("watchdog-pinger", self._turn)
 
-    def start(self) -> WatchdogPinger:
-        self._thread = threading.Thread(target=self._run, name="watchdog-pinger", daemon=True)
-        self._thread.start()
-        return self
+    def start(self) -> None:
+        self._loop.start()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        return self._loop.stop(timeout_s)
 
-    def _run(self) -> None:
-        while True:
-            try:
-                self.run_once()
-            except Exception as e:  # the pinger must outlive any surprise
-                log.error("watchdog round failed", extra=kv(error=repr(e)))
-            if self._stop.wait(self.interval_s):
-                return
+    def _turn(self) -> None:
+        try:
+            self.run_once()
+        except Exception as e:  # the pinger must outlive any surprise
+            log.error("watchdog round failed", extra=kv(error=repr(e)))
+        self._loop.stopping.wait(self.interval_s)
 
     def run_once(self) -> bool:
         """One round: ping if all loops are fresh, refresh the status; True if pinged."""

@@ -8,7 +8,6 @@ seam (`CaptureDevice`) so the source runs, and is tested, without PyAudio (the '
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -19,6 +18,7 @@ from gateway.intake.payloads import audio_window
 from gateway.interfaces import RecordSink
 from gateway.logs import kv
 from gateway.records import Window
+from gateway.service.loop import Loop
 from gateway.wav import encode_wav
 
 try:
@@ -154,52 +154,41 @@ class MicSource:
         self._chunk_frames = max(1, min(self._window_frames, round(CHUNK_S * sample_rate)))
         self._clock, self._reopen = clock, reopen
         self._retry_initial_s = self._retry_s = retry_initial_s
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._sink: RecordSink | None = None
+        self._loop = Loop("mic-capture", self._turn, finally_=self._close_device)
+        self._stopping = self._loop.stopping
         self._pending_frames = 0  # frames of the window being read, dropped if it never completes
         self.windows_captured = 0
         self.windows_dropped = 0
         self.frames_dropped = 0
 
     def start(self, sink: RecordSink) -> None:
-        if self._thread is not None:
+        if self._loop.started:
             raise RuntimeError("MicSource can only be started once")
-        self._thread = threading.Thread(target=self._run, args=(sink,), name="mic-capture",
-                                        daemon=True)
-        self._thread.start()
+        self._sink = sink
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is None:
+        if not self._loop.started:
+            self._loop.stop(JOIN_TIMEOUT_S)
             self._close_device()
             return
-        self._thread.join(JOIN_TIMEOUT_S)
-        if self._thread.is_alive():
-            # Closing under a blocked read can crash PortAudio: the thread closes the device
-            # itself when its read returns.
-            log.warning("microphone capture did not stop in time",
-                        extra=kv(device=self._device_id, timeout_s=JOIN_TIMEOUT_S))
+        # Closing under a blocked read can crash PortAudio: when the join times out, the
+        # thread closes the device itself once its read returns.
+        self._loop.stop(JOIN_TIMEOUT_S)
 
-    def _run(self, sink: RecordSink) -> None:
+    def _turn(self) -> None:
+        """One window read and submitted; a device failure is recovered from, or ends it."""
+        assert self._sink is not None  # set by start()
+        captured_at_ms = round(self._clock() * 1000)
         try:
-            self._capture_loop(sink)
-        except Exception:  # loop boundary: a bug must reach the journal, not vanish with the thread
-            log.exception("microphone capture crashed", extra=kv(device=self._device_id))
-        finally:
-            self._close_device()
-
-    def _capture_loop(self, sink: RecordSink) -> None:
-        while not self._stopping.is_set():
-            captured_at_ms = round(self._clock() * 1000)
-            try:
-                pcm = self._read_window()
-            except (CaptureError, OSError) as exc:
-                if not self._recover(exc):
-                    return
-                continue
-            if pcm is None:
-                return
-            self._submit(sink, pcm, captured_at_ms)
+            pcm = self._read_window()
+        except (CaptureError, OSError) as exc:
+            if not self._recover(exc):
+                self._stopping.set()
+            return
+        if pcm is not None:
+            self._submit(self._sink, pcm, captured_at_ms)
 
     def _read_window(self) -> bytes | None:
         """One window of PCM, or None if stop() came first (the partial window is dropped)."""
@@ -216,6 +205,8 @@ class MicSource:
         return b"".join(chunks)
 
     def _read_chunk(self, frames: int) -> bytes:
+        if self._device is None:  # closed by a failed read; reopened before the next one
+            raise CaptureError("the microphone is not open")
         data = self._device.read(frames)
         expected = frames * self._channels * SAMPLE_BYTES
         if len(data) != expected:  # a short read would silently shift every later sample

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import sys
+import tomllib
 
 from tests.support import REPO, GatewayProcess, wait_for
 
@@ -35,6 +38,31 @@ def test_a_second_daemon_on_the_same_data_dir_is_refused(gateway, gateway_config
     assert result.returncode == 1
     assert "another gateway daemon" in result.stderr
     assert gateway.alive()
+
+
+def test_a_part_that_cannot_start_stops_what_started_before_it_in_reverse(tmp_path,
+                                                                         gateway_config):
+    """The metrics server starts after every stage but the sources; with its port taken it
+    cannot, and everything started before it is stopped, last started first."""
+    port = tomllib.loads(gateway_config.read_text())["metrics"]["port"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = _run(gateway_config)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [  # one line, no traceback
+        next(line for line in result.stderr.splitlines() if line.startswith("error: "))]
+    assert "cannot serve metrics" in result.stderr
+    log = result.stdout
+    started = re.findall(r"msg=\"part started\" part=(\"[^\"]*\"|\S+)", log)
+    stopped = re.findall(r"msg=\"part stopped\" part=(\"[^\"]*\"|\S+)", log)
+    assert "intake writer" in started[-1] and "run lock" in started[0]
+    assert stopped == started[::-1]
+    assert "start failed" in log and "MetricsError" in log
+    assert "gateway stopped" in log.rstrip().splitlines()[-1]
+    # Nothing was left behind (the run lock was released): the next start goes through.
+    again = GatewayProcess(gateway_config, tmp_path / "again.log").start()
+    again.ensure_stopped()
 
 
 def test_the_daemon_starts_again_after_sigkill(tmp_path, gateway, gateway_config):

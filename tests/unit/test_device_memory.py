@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from gateway.inference.results import ResultStore
-from gateway.inference.worker import Analyser, RetryPolicy
+from gateway.inference.worker import RetryPolicy
 from gateway.intake.payloads import audio_window
 from gateway.store.database import IntakeStore
 from gateway.wav import encode_wav
+from tests.support import CommittedAnalyser
 from tests.unit.test_worker import RULES, Scorer
 
 
@@ -35,9 +36,10 @@ def _rows(path, sql):
 
 
 def _analyse(path, ids):
-    worker = Analyser(path, Scorer, RULES, RetryPolicy(3, 1.0, 4.0), 5.0)
+    worker = CommittedAnalyser(path, Scorer, RULES, RetryPolicy(3, 1.0, 4.0))
     for window_id in ids:
         assert worker.handle(window_id) is None
+    worker.close()
 
 
 def test_the_normal_is_learned_once_kept_by_a_new_connection_and_forgotten_on_reset(tmp_path):

@@ -118,9 +118,10 @@ def test_the_thread_pings_a_real_socket_and_stops(tmp_path):
         notifier = Notifier(str(tmp_path / "notify"), watchdog_usec=40_000)  # ping every 20 ms
         beats = Heartbeats()
         beats.register("loop", 60)
-        pinger = WatchdogPinger(notifier, beats).start()
+        pinger = WatchdogPinger(notifier, beats)
+        pinger.start()
         pings = [sock.recv(100) for _ in range(3)]
-        pinger.stop()
+        assert pinger.stop()
         assert pings == [b"WATCHDOG=1"] * 3
         sock.setblocking(False)
         while True:  # drain what was sent before stop() returned

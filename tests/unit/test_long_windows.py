@@ -6,7 +6,6 @@ window's spectra are taken one axis at a time."""
 from __future__ import annotations
 
 import tracemalloc
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -27,10 +26,11 @@ from gateway.inference.model import PIECE_S, AudioModel, shipped_model_path
 from gateway.inference.results import ResultStore
 from gateway.inference.verdict import VerdictRules
 from gateway.inference.vibration_features import vibration_analysis, vibration_condition
-from gateway.inference.worker import Analyser, AnalysisTimeout, RetryPolicy
+from gateway.inference.worker import AnalysisTimeout, RetryPolicy
 from gateway.intake.payloads import audio_window
 from gateway.store.database import IntakeStore
 from gateway.wav import decode_wav, encode_wav, inspect_wav
+from tests.support import CommittedAnalyser
 
 RULES = VerdictRules(baseline_windows=10, threshold_sigmas=6, alert_after=2, alert_window=3)
 LONG_S, LONG_RATE = 40.0, 48_000
@@ -64,8 +64,7 @@ def whole_window_features(samples: np.ndarray, rate: int, model: AudioModel):
 
 
 def worker_outcome(payload: bytes, model: AudioModel, check=lambda analysed_s: None):
-    window = SimpleNamespace(payload=payload)
-    return worker_module._audio_outcome(window, model, check)
+    return worker_module._audio_outcome(payload, model, check)
 
 
 @pytest.mark.parametrize(("seconds", "rate", "channels", "encoding"),
@@ -138,7 +137,8 @@ def test_an_analyser_with_a_tiny_limit_gives_up_on_a_long_window_early(tmp_path,
                                     payload=payload, captured_at_ms=1000,
                                     received_at_ms=1000, source="mqtt")])
     store.close()
-    worker = Analyser(store_path, lambda: model, RULES, RetryPolicy(3, 1.0, 4.0), 1e-6)
+    worker = CommittedAnalyser(store_path, lambda: model, RULES, RetryPolicy(3, 1.0, 4.0),
+                               1e-6)
     assert worker.handle(1) > 0  # a failed attempt, retried as any AnalysisTimeout
     store = ResultStore(store_path)
     try:

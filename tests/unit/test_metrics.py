@@ -216,7 +216,7 @@ def test_documented_loops_are_the_loops_the_daemon_watches():
     watched = set()
     for args in re.findall(r"self\._watch\(([^)]*)\)", daemon):
         watched |= set(re.findall(r'"(\w+)"', args))
-    watched |= set(re.findall(r'heartbeats\.register\("(\w+)"', daemon))
+    watched |= set(re.findall(r'heartbeats\.(?:register|watch)\("(\w+)"', daemon))
     beats = set(re.findall(r'_beat\("(\w+)"\)|heartbeats\.beat\("(\w+)"\)', daemon))
     assert {"main", "intake", "uplink"} <= watched
     assert {name for pair in beats for name in pair if name} <= watched

@@ -204,3 +204,25 @@ def test_the_oldest_huey_the_package_admits_runs_the_queue(tmp_path):
     result = subprocess.run([sys.executable, "-c", _OLDEST_HUEY_SCRIPT, str(config)],
                             capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.startswith(f"ok {floor}"), result.stderr
+
+
+def test_a_worker_that_dies_is_replaced_and_the_queue_goes_on(config):
+    # Huey's own health check runs only in Consumer.run, which the daemon does not use: the
+    # queue runs it itself. A worker thread ended by something no `except Exception` catches
+    # (here SystemExit, as a bug could raise) is restarted and takes the next window.
+    handled: list[int] = []
+
+    def handler(window_id: int) -> None:
+        if window_id == 1:
+            raise SystemExit("a worker's end")
+        handled.append(window_id)
+
+    queue = running_queue(config, handler, workers=1)
+    try:
+        queue.enqueue([1])
+        wait_for(lambda: not queue.consumer.worker_threads[0][1].is_alive(),
+                 what="the worker thread to die")
+        queue.enqueue([2])
+        wait_for(lambda: handled == [2], what="a new worker handling the next window")
+    finally:
+        assert queue.stop(5)

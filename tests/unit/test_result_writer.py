@@ -23,7 +23,7 @@ from gateway.inference.worker import Analyser, RetryPolicy
 from gateway.intake.payloads import audio_window
 from gateway.store.database import IntakeStore
 from gateway.wav import encode_wav
-from tests.support import wait_for
+from tests.support import CommittedAnalyser, wait_for
 
 RULES = VerdictRules(baseline_windows=10, threshold_sigmas=6, alert_after=2, alert_window=3)
 DEVICES = ("box-a", "box-b")
@@ -57,9 +57,12 @@ def model():
     return AudioModel(shipped_model_path())
 
 
-def analyser(path, model, writer=None, attempts=3, **callbacks) -> Analyser:
-    return Analyser(path, lambda: model, RULES, RetryPolicy(attempts, 1.0, 4.0), 5.0,
-                    writer=writer, **callbacks)
+def retry(attempts: int = 3) -> RetryPolicy:
+    return RetryPolicy(attempts, 1.0, 4.0)
+
+
+def analyser(path, model, writer: ResultWriter) -> Analyser:
+    return Analyser(path, lambda: model, RULES, writer.retry, 5.0, writer)
 
 
 def commits_of(writer: ResultWriter) -> list[str]:
@@ -86,17 +89,20 @@ def test_a_burst_commits_in_few_transactions_with_the_verdicts_of_one_by_one(tmp
     one_by_one, grouped = tmp_path / "a" / "gateway.db", tmp_path / "b" / "gateway.db"
     ids = make_store(one_by_one)
     assert make_store(grouped) == ids
-    for window_id in ids:  # without a writer: one transaction per window, as before
-        assert analyser(one_by_one, model).handle(window_id) is None
+    one_at_a_time = CommittedAnalyser(one_by_one, lambda: model, RULES, retry(),
+                                      max_batch=1)
+    for window_id in ids:  # a batch of one: one transaction per window
+        assert one_at_a_time.handle(window_id) is None
 
-    writer = ResultWriter(grouped, max_batch=8)
-    commits = commits_of(writer)
     alerted: list[bool] = []
-    grouped_analyser = analyser(grouped, model, writer, on_result=alerted.append)
+    writer = ResultWriter(grouped, retry(), max_batch=8, on_result=alerted.append)
+    commits = commits_of(writer)
+    grouped_analyser = analyser(grouped, model, writer)
     for window_id in ids:
         assert grouped_analyser.handle(window_id) is None
     assert rows(grouped, "SELECT count(*) FROM results") == [(0,)]  # handed over, not saved
-    assert writer.start().stop()
+    writer.start()
+    assert writer.stop()
 
     batches = math.ceil(len(ids) / 8)
     assert len(commits) == writer.stats.batches == batches < len(ids)
@@ -111,14 +117,14 @@ def test_a_burst_commits_in_few_transactions_with_the_verdicts_of_one_by_one(tmp
     assert rows(grouped, ALERTS) == rows(one_by_one, ALERTS) == [
         (second_fault[device], device, "anomaly") for device in DEVICES]
     # Reported only after the commit, once per window.
-    assert grouped_analyser.analysed == len(ids) and alerted.count(True) == len(DEVICES)
+    assert writer.stats.analysed == len(ids) and alerted.count(True) == len(DEVICES)
 
 
 class JudgeFailsFor(ResultWriter):
     """The real writer, with a broken judge for one window (a bug hitting one window)."""
 
-    def __init__(self, path, bad_window_id: int, breaks):
-        super().__init__(path)
+    def __init__(self, path, retry_policy, bad_window_id: int, breaks, **options):
+        super().__init__(path, retry_policy, **options)
         self.bad_window_id, self.breaks = bad_window_id, breaks
 
     def submit(self, pending):
@@ -151,13 +157,14 @@ def test_a_window_whose_save_fails_does_not_sink_the_rest_of_its_batch(tmp_path,
     path = tmp_path / "gateway.db"
     ids = make_store(path, rounds=3)
     bad = ids[2]  # box-a's second window
-    writer = JudgeFailsFor(path, bad, breaks)
     retries: list[tuple[int, float]] = []
-    worker = analyser(path, model, writer, attempts=attempts,
-                      retry_later=lambda window_id, delay_s: retries.append((window_id, delay_s)))
+    writer = JudgeFailsFor(path, retry(attempts), bad, breaks,
+                           requeue=lambda window_id, delay_s: retries.append((window_id, delay_s)))
+    worker = analyser(path, model, writer)
     for window_id in ids:
         worker.handle(window_id)
-    assert writer.start().stop()
+    writer.start()
+    assert writer.stop()
 
     assert (writer.stats.batches, writer.stats.failed) == (1, 1)
     saved = [window_id for window_id in ids if window_id != bad]
@@ -177,7 +184,8 @@ def test_a_window_whose_save_fails_does_not_sink_the_rest_of_its_batch(tmp_path,
     assert state == "trying" and dead == []
     (window_id, delay_s), = retries
     assert window_id == bad and 0 <= delay_s <= 4.0
-    again = ResultWriter(path).start()
+    again = ResultWriter(path, retry())
+    again.start()
     assert analyser(path, model, again).handle(bad) is None
     assert again.stop()
     assert rows(path, "SELECT state, attempts FROM analysis WHERE window_id = ?", (bad,)) == [
@@ -187,7 +195,7 @@ def test_a_window_whose_save_fails_does_not_sink_the_rest_of_its_batch(tmp_path,
 def test_a_failed_commit_is_retried_until_it_succeeds(tmp_path, model):
     path = tmp_path / "gateway.db"
     ids = make_store(path, rounds=2)
-    writer = ResultWriter(path)
+    writer = ResultWriter(path, retry())
     writer.store.conn.execute("PRAGMA busy_timeout = 50")  # fail fast while the lock is held
     worker = analyser(path, model, writer)
     for window_id in ids:
@@ -202,7 +210,7 @@ def test_a_failed_commit_is_retried_until_it_succeeds(tmp_path, model):
         holder.execute("ROLLBACK")
         holder.close()
     assert writer.stop()
-    assert writer.stats.batches == 1 and worker.analysed == len(ids)
+    assert writer.stats.batches == 1 and writer.stats.analysed == len(ids)
     assert [r[0] for r in rows(path, RESULTS)] == ids
 
 
@@ -214,8 +222,8 @@ def test_results_not_committed_when_the_process_dies_are_analysed_again(tmp_path
     for _ in range(2):  # two earlier starts at this window died before finishing it
         earlier.claim(spent)
     earlier.close()
-    writer = ResultWriter(path)  # never started: the process dies before it commits
-    dying = analyser(path, model, writer, attempts=3)
+    writer = ResultWriter(path, retry())  # never started: the process dies before it commits
+    dying = analyser(path, model, writer)
     for window_id in ids:
         assert dying.handle(window_id) is None
     writer.store.close()  # the process is gone; nothing was flushed
@@ -229,8 +237,9 @@ def test_results_not_committed_when_the_process_dies_are_analysed_again(tmp_path
     finally:
         conn.close()
 
-    restarted = ResultWriter(path).start()
-    worker = analyser(path, model, restarted, attempts=3)
+    restarted = ResultWriter(path, retry())
+    restarted.start()
+    worker = analyser(path, model, restarted)
     for window_id in ids:
         assert worker.handle(window_id) is None
     assert restarted.stop()

@@ -18,10 +18,11 @@ from gateway.inference.audio_features import WindowFeatures
 from gateway.inference.model import ModelError
 from gateway.inference.results import ResultStore, dumps
 from gateway.inference.verdict import VerdictRules
-from gateway.inference.worker import Analyser, RetryPolicy
+from gateway.inference.worker import RetryPolicy
 from gateway.intake.payloads import audio_window
 from gateway.store.database import IntakeStore
 from gateway.wav import encode_wav
+from tests.support import CommittedAnalyser
 
 RULES = VerdictRules(baseline_windows=10, threshold_sigmas=6, alert_after=2, alert_window=3)
 
@@ -60,9 +61,9 @@ def store_path(tmp_path):
     return path
 
 
-def analyser(store_path, scorer, attempts=3, time_limit_s=5.0) -> Analyser:
-    return Analyser(store_path, lambda: scorer, RULES, RetryPolicy(attempts, 1.0, 4.0),
-                    time_limit_s)
+def analyser(store_path, scorer, attempts=3, time_limit_s=5.0) -> CommittedAnalyser:
+    return CommittedAnalyser(store_path, lambda: scorer, RULES,
+                             RetryPolicy(attempts, 1.0, 4.0), time_limit_s)
 
 
 def rows(store_path, sql):
@@ -160,7 +161,7 @@ def test_without_a_model_audio_waits_unclaimed_and_is_caught_up_when_it_loads(
             raise ModelError("no TFLite runtime importable")
         return Scorer()
 
-    a = Analyser(store_path, make_model, RULES, RetryPolicy(1, 1.0, 4.0), 5.0)
+    a = CommittedAnalyser(store_path, make_model, RULES, RetryPolicy(1, 1.0, 4.0))
     for _ in range(3):  # more than max_attempts: still never dead-lettered
         assert a.handle(1) is None
     assert rows(store_path, "SELECT count(*) FROM analysis") == [(0,)]
