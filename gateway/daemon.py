@@ -41,7 +41,7 @@ from gateway.mqtt_bridge import MqttBridge
 from gateway.service.clock import JumpWatch, clock_problem, last_receipt_ms
 from gateway.service.degraded import Degraded, watched_loader
 from gateway.service.health import Heartbeats, LoopPulse, WatchdogPinger
-from gateway.service.metrics import GatewayMetrics, start_metrics_server
+from gateway.service.metrics import GatewayMetrics, MetricsSnapshot, start_metrics_server
 from gateway.service.native import tune_native_libraries
 from gateway.service.observe import metrics_snapshot
 from gateway.service.periodic import PeriodicJob
@@ -49,7 +49,7 @@ from gateway.service.runlock import RunLock
 from gateway.service.sdnotify import Notifier
 from gateway.service.silence import CHECK_EVERY_S, SilenceCheck
 from gateway.sources.mic import CaptureDevice, CaptureError, MicSource, open_pyaudio_capture
-from gateway.store.daemon_state import write_daemon_state
+from gateway.store.daemon_state import DaemonState, write_daemon_state
 from gateway.store.database import IntakeStore, check_store, open_database
 from gateway.store.retention import Retention
 
@@ -293,7 +293,7 @@ class Daemon:
             f"{broker}", f"stored {pipeline.intake.stats.stored}, analysed "
             f"{pipeline.results.stats.analysed}, published {pipeline.publisher.published}"])
 
-    def _metrics_snapshot(self, queue: AnalysisQueue) -> dict:
+    def _metrics_snapshot(self, queue: AnalysisQueue) -> MetricsSnapshot:
         return metrics_snapshot(self.config, queue.depth(),
                                 self.heartbeats.silence(), unavailable=self.degraded.snapshot(),
                                 clock_problem=self.clock_problem, clock_jumps=self.clock.jumps)
@@ -358,10 +358,11 @@ class Daemon:
     def _write_state(self, pipeline: Pipeline) -> None:
         """What only the running daemon knows, for `gateway status` in another process."""
         self._next_state = time.monotonic() + STATE_EVERY_S
-        state = {"started_ms": self.started_ms, "updated_ms": int(time.time() * 1000),
-                 "broker_connected": pipeline.bridge.is_connected(),
-                 "queue_depth": pipeline.queue.depth(), "stale_loops": self.heartbeats.stale(),
-                 "unavailable": self.degraded.snapshot(), "clock": self.clock.as_dict()}
+        state: DaemonState = {
+            "started_ms": self.started_ms, "updated_ms": int(time.time() * 1000),
+            "broker_connected": pipeline.bridge.is_connected(),
+            "queue_depth": pipeline.queue.depth(), "stale_loops": self.heartbeats.stale(),
+            "unavailable": self.degraded.snapshot(), "clock": self.clock.as_dict()}
         conn = pipeline.main_db.conn
         try:
             write_daemon_state(conn, state)

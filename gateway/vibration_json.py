@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from json.decoder import scanstring
-from typing import NamedTuple
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public, untyped
+from typing import AnyStr, NamedTuple
 
 import numpy as np
 
@@ -60,7 +60,8 @@ def split_axes(payload: bytes, decoder: json.JSONDecoder) -> Axes | None:
         if members is None:
             return None
         pairs = [(key, value) for key, value, _ in members]
-        doc = decoder.object_pairs_hook(pairs) if decoder.object_pairs_hook else dict(pairs)
+        hook = getattr(decoder, "object_pairs_hook", None)  # typed as always set; it is not
+        doc = hook(pairs) if hook else dict(pairs)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, a hook's refusal: json says
         return None
     starts = {key: start for key, _, start in members}
@@ -90,33 +91,40 @@ def _skeleton(payload: bytes, spans: dict[str, tuple[int, int]]
 def _members(text: str, decoder: json.JSONDecoder) -> list[tuple[str, object, int]] | None:
     """(key, value, where the value starts) of each member of the top-level object in
     `text`, or None when `text` is not exactly one JSON object (whitespace around it)."""
-    scan = decoder.scan_once
-    i = _TEXT_WS.match(text).end()
+    scan = decoder.scan_once  # type: ignore[attr-defined]  # the decoder's own scanner
+    i = _ws_end(_TEXT_WS, text, 0)
     if text[i:i + 1] != "{":
         return None
-    i = _TEXT_WS.match(text, i + 1).end()
+    i = _ws_end(_TEXT_WS, text, i + 1)
     members: list[tuple[str, object, int]] = []
     if text[i:i + 1] == "}":
-        return members if _TEXT_WS.match(text, i + 1).end() == len(text) else None
+        return members if _ws_end(_TEXT_WS, text, i + 1) == len(text) else None
     while True:
         if text[i:i + 1] != '"':
             return None
         key, i = scanstring(text, i + 1, True)
-        i = _TEXT_WS.match(text, i).end()
+        i = _ws_end(_TEXT_WS, text, i)
         if text[i:i + 1] != ":":
             return None
-        start = _TEXT_WS.match(text, i + 1).end()
+        start = _ws_end(_TEXT_WS, text, i + 1)
         try:
             value, i = scan(text, start)
         except StopIteration:
             return None
         members.append((key, value, start))
-        i = _TEXT_WS.match(text, i).end()
+        i = _ws_end(_TEXT_WS, text, i)
         if text[i:i + 1] == "}":
-            return members if _TEXT_WS.match(text, i + 1).end() == len(text) else None
+            return members if _ws_end(_TEXT_WS, text, i + 1) == len(text) else None
         if text[i:i + 1] != ",":
             return None
-        i = _TEXT_WS.match(text, i + 1).end()
+        i = _ws_end(_TEXT_WS, text, i + 1)
+
+
+def _ws_end(whitespace: re.Pattern[AnyStr], text: AnyStr, i: int) -> int:
+    """Where the JSON whitespace from i ends (the pattern also matches nothing)."""
+    match = whitespace.match(text, i)
+    assert match is not None
+    return match.end()
 
 
 def axis_pieces(payload: bytes, span: tuple[int, int], piece_bytes: int = PIECE_BYTES
@@ -126,7 +134,7 @@ def axis_pieces(payload: bytes, span: tuple[int, int], piece_bytes: int = PIECE_
     numpy parses with Python's own correctly rounded conversion, so an integer token gives
     float(int(token)), and one too large for a float gives inf, as float() of its text does."""
     start, end = span[0] + 1, span[1] - 1  # inside the brackets
-    if _BYTES_WS.match(payload, start).end() == end:  # []
+    if _ws_end(_BYTES_WS, payload, start) == end:  # []
         return
     while start < end:
         cut = payload.find(b",", min(start + piece_bytes, end), end)
@@ -138,7 +146,7 @@ def axis_pieces(payload: bytes, span: tuple[int, int], piece_bytes: int = PIECE_
 def axis_length(payload: bytes, span: tuple[int, int]) -> int:
     """How many numbers the axis at `span` holds (one more than its commas, or none)."""
     start, end = span[0] + 1, span[1] - 1
-    return 0 if _BYTES_WS.match(payload, start).end() == end else \
+    return 0 if _ws_end(_BYTES_WS, payload, start) == end else \
         payload.count(b",", start, end) + 1
 
 

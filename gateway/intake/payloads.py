@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import re
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard
 
 import numpy as np
 
@@ -207,8 +207,10 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise PayloadError("not_json", f"payload has the key {twice[:40]!r} more than once")
+        for key, _ in pairs:
+            if key in seen:
+                raise PayloadError("not_json", f"payload has the key {key[:40]!r} more than once")
+            seen.add(key)
     return obj
 
 
@@ -230,7 +232,7 @@ def _load_json_object(payload: bytes) -> tuple[dict, str]:
     return value, text
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return type(value) in (int, float)
 
 

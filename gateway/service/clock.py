@@ -13,6 +13,9 @@ from __future__ import annotations
 import datetime
 import sqlite3
 import time
+from collections.abc import Callable
+
+from gateway.store.daemon_state import ClockJumps
 
 # The gateway cannot have been built before this: a clock showing an earlier date is wrong.
 BUILD_DATE = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
@@ -47,7 +50,8 @@ class JumpWatch:
     """Notices the wall clock stepping (NTP setting a wrong clock right, or a person): fed
     once per main-loop tick, remembers the last jump."""
 
-    def __init__(self, wall=time.time, mono=time.monotonic):
+    def __init__(self, wall: Callable[[], float] = time.time,
+                 mono: Callable[[], float] = time.monotonic) -> None:
         self._wall, self._mono = wall, mono
         self._offset = wall() - mono()
         self.jumps = 0
@@ -66,6 +70,6 @@ class JumpWatch:
         self.last_jump_ms = int(self._wall() * 1000)
         return step
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> ClockJumps:
         return {"jumps": self.jumps, "last_jump_s": round(self.last_jump_s, 3),
                 "last_jump_ms": self.last_jump_ms}

@@ -41,4 +41,4 @@ def write_daemon_state(conn: sqlite3.Connection, state: DaemonState) -> None:
 
 def read_daemon_state(conn: sqlite3.Connection) -> DaemonState | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (_KEY,)).fetchone()
-    return json.loads(row[0]) if row else None  # type: ignore[no-any-return]
+    return json.loads(row[0]) if row else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gateway.store.database import failed_in_the_database
 
@@ -23,7 +23,7 @@ RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 def linger_for_more(waiting: queue.Queue, batch: list, max_batch: int, linger_s: float,
                     stop_marker: object,
-                    linger_of: Callable[[object], float] | None = None) -> bool:
+                    linger_of: Callable[[Any], float] | None = None) -> bool:
     """Add to batch what arrives within linger_s, up to max_batch; True when stop_marker
     came (it is not added: the writer commits this batch and stops).
 

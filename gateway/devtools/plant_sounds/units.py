@@ -11,6 +11,8 @@ import numpy as np
 
 from gateway.devtools.plant_sounds import machine, operation, room, vibration
 from gateway.devtools.plant_sounds.faults import AUDIO_FAULTS
+from gateway.devtools.plant_sounds.machine import Machine
+from gateway.devtools.plant_sounds.room import Mic, Room
 from gateway.devtools.plant_sounds.vibration import VIBRATION_FAULTS
 
 
@@ -18,12 +20,12 @@ from gateway.devtools.plant_sounds.vibration import VIBRATION_FAULTS
 class Unit:
     unit_id: str
     key: tuple                 # seeds every window of this unit
-    machine: machine.Machine
+    machine: Machine
     duty: operation.Duty
-    room: room.Room
-    mic: room.Mic
+    room: Room
+    mic: Mic
     accelerometer: vibration.Accelerometer
-    neighbour: machine.Machine
+    neighbour: Machine
     neighbour_duty: operation.Duty
     path_db: dict              # fault kind -> how loud it reaches the sensor here, dB
     wav_encoding: str          # what the box writes: pcm16, pcm24 or float32
