@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -402,12 +403,38 @@ def test_a_non_finite_number_goes_up_as_null_and_the_batch_stays_json(receiver, 
 def test_wake_uploads_before_the_interval_and_stop_is_prompt(receiver, store, make_uplink):
     uplink = make_uplink(interval_s=3600.0)
     uplink.start()
-    wait_for(lambda: sync_status(store)["next_attempt_ms"], what="first (empty) round")
+    wait_for(lambda: uplink.rounds, what="first (empty) round")
     ids = add_records(store, 20)
     uplink.wake()
     wait_for(lambda: len(receiver.records) == 20, timeout_s=5, what="upload after wake()")
     assert uplink.stop(timeout=5)  # interrupts the hour-long wait
     assert_exactly_once(receiver, store, ids)
+
+
+def test_an_idle_uplink_writes_nothing_and_a_backoff_shows_its_end(receiver, store,
+                                                                   make_uplink):
+    """Wear (issue 14): empty rounds on a quiet site commit nothing to the store; the end of
+    a backoff is shown in status, and cleared once uploads work again."""
+    uplink = make_uplink(interval_s=0.05)
+    uplink.start()
+    wait_for(lambda: uplink.rounds >= 2, what="two empty rounds")
+    watcher = sqlite3.connect(store)
+    before = watcher.execute("PRAGMA data_version").fetchone()[0]
+    rounds = uplink.rounds
+    wait_for(lambda: uplink.rounds >= rounds + 5, what="five more empty rounds")
+    assert watcher.execute("PRAGMA data_version").fetchone()[0] == before
+    assert sync_status(store)["next_attempt_ms"] is None
+    uplink.stop(timeout=5)
+
+    add_records(store, 5)
+    receiver.faults.set(status=503, retry_after="2", status_times=1)
+    failing = make_uplink(interval_s=0.05)
+    failing.start()
+    wait_for(lambda: receiver.requests, what="the 503")
+    wait_for(lambda: sync_status(store)["next_attempt_ms"], what="the backoff's end")
+    wait_for(lambda: len(receiver.records) == 5, timeout_s=10, what="records after the wait")
+    wait_for(lambda: sync_status(store)["next_attempt_ms"] is None, what="the end cleared")
+    watcher.close()
 
 
 def test_status_shows_pending_records_by_kind(store):
