@@ -183,6 +183,16 @@ class MicSection:
 
 
 @dataclass(frozen=True)
+class StorageSection:
+    """The card the data dir lives on, for the projected card life (docs/performance.md,
+    "Wear"): its size and how many full writes it endures."""
+
+    card_gb: float = opt(0.0, _range(0, 100_000))  # 0: the data dir's file system size
+    # An assumption: the pSLC/MLC "high endurance" class; a plain TLC card manages 500-1,000.
+    card_endurance_writes: int = opt(3_000, _range(1, 1_000_000))
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     gateway: GatewaySection
@@ -194,6 +204,7 @@ class Config:
     retention: RetentionSection
     metrics: MetricsSection
     mic: MicSection
+    storage: StorageSection
 
     @property
     def out_prefix(self) -> str:
@@ -223,6 +234,7 @@ SECTIONS = {
     "retention": RetentionSection,
     "metrics": MetricsSection,
     "mic": MicSection,
+    "storage": StorageSection,
 }
 # section -> (secret attribute, environment variable, systemd credential name)
 SECRETS = {

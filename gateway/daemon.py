@@ -41,6 +41,7 @@ from gateway.service.periodic import PeriodicJob
 from gateway.service.runlock import RunLock
 from gateway.service.sdnotify import Notifier
 from gateway.service.silence import CHECK_EVERY_S, SilenceCheck
+from gateway.service.wear import CardWearMeter
 from gateway.sources.mic import CaptureError, MicSource, open_pyaudio_capture
 from gateway.store.daemon_state import write_daemon_state
 from gateway.store.database import IntakeStore, check_store, open_database
@@ -107,6 +108,7 @@ class Daemon:
         self.started_ms = int(time.time() * 1000)
         self.main_db = None  # the main thread's own connection (sweep, daemon state)
         self._next_state = 0.0
+        self.card_wear = CardWearMeter(config.storage, config.gateway.data_dir)
         self.lock = RunLock(config.gateway.data_dir)
         self.store: IntakeStore | None = None
         self.queue: AnalysisQueue | None = None
@@ -294,7 +296,8 @@ class Daemon:
         state = {"started_ms": self.started_ms, "updated_ms": int(time.time() * 1000),
                  "broker_connected": self.bridge.is_connected(),
                  "queue_depth": self.queue.depth(), "stale_loops": self.heartbeats.stale(),
-                 "unavailable": self.degraded.snapshot(), "clock": self.clock.as_dict()}
+                 "unavailable": self.degraded.snapshot(), "clock": self.clock.as_dict(),
+                 "wear": self.card_wear.reading()}
         try:
             write_daemon_state(self.main_db.conn, state)
         except Exception as e:  # status would show stale figures; the daemon goes on
