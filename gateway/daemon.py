@@ -398,7 +398,7 @@ class Daemon:
             self.config, gateway=dataclasses.replace(self.config.gateway,
                                                      log_level=new.gateway.log_level))
         others = [name for name in ("mqtt", "intake", "queue", "inference", "retention",
-                                    "metrics", "mic")
+                                    "metrics", "mic", "storage")
                   if getattr(new, name) != getattr(self.config, name)]
         log.info("configuration reloaded", extra=kv(
             applied=",".join(applied) or "nothing changed",
