@@ -14,7 +14,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.service.wear import PROC_IO
-from tests.support import REPO, GatewayProcess, status_json, wait_for, write_config
+from tests.support import (
+    REPO,
+    GatewayProcess,
+    in_memory_file_system,
+    status_json,
+    wait_for,
+    write_config,
+)
 
 # 1 MB enduring 10 full writes: whatever the daemon writes in a day wears it out in days.
 TINY_CARD = "[storage]\ncard_gb = 0.001\ncard_endurance_writes = 10\n"
@@ -35,7 +42,14 @@ def scrape(port: int) -> dict[str, float]:
             for s in family.samples if s.name.startswith("sensor_gateway_")}
 
 
-@pytest.mark.skipif(not PROC_IO.exists(), reason="no /proc/self/io here")
+@pytest.fixture(autouse=True)
+def _writes_reach_storage(tmp_path):
+    if not PROC_IO.exists():
+        pytest.skip("no /proc/self/io here")
+    if in_memory_file_system(tmp_path):
+        pytest.skip("a data dir in memory sends nothing to storage: no rate to project")
+
+
 def test_a_running_gateway_projects_its_card_life_and_doctor_warns_on_a_small_card(
         tmp_path, broker, publisher):
     config = write_config(tmp_path / "c.toml", gateway_id="gw-wear", data_dir=tmp_path / "data",
@@ -74,7 +88,6 @@ def test_a_running_gateway_projects_its_card_life_and_doctor_warns_on_a_small_ca
     assert line.startswith("FAIL  card") and "not running" in line
 
 
-@pytest.mark.skipif(not PROC_IO.exists(), reason="no /proc/self/io here")
 def test_a_big_card_passes_doctor(tmp_path, broker):
     config = write_config(tmp_path / "c.toml", gateway_id="gw-wear2",
                           data_dir=tmp_path / "data", port=broker.port,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +20,7 @@ from gateway.service.wear import (
     read_write_bytes,
     span_text,
 )
+from tests.support import in_memory_file_system
 
 
 class Counts:
@@ -38,19 +38,9 @@ def meter_on(counts: Counts, **kwargs) -> WriteMeter:
     return WriteMeter(read=lambda: counts.written, clock=lambda: counts.now, **kwargs)
 
 
-def _mount_type(path: Path) -> str:
-    """The file system type of the mount holding path (/proc/self/mounts)."""
-    best, kind = "", ""
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        _, mount, fstype, *_ = line.split()
-        if str(path).startswith(mount) and len(mount) > len(best):
-            best, kind = mount, fstype
-    return kind
-
-
 @pytest.mark.skipif(not PROC_IO.exists(), reason="no /proc/self/io here")
 def test_the_real_count_grows_by_what_this_process_writes(tmp_path):
-    if _mount_type(tmp_path.resolve()) in ("tmpfs", "ramfs"):
+    if in_memory_file_system(tmp_path):
         pytest.skip("a file system in memory sends nothing to storage")
     before = read_write_bytes()
     with open(tmp_path / "data", "wb") as f:
