@@ -205,6 +205,16 @@ class MachineSection:
 
 
 @dataclass(frozen=True)
+class StorageSection:
+    """The card the data dir lives on, for the projected card life (docs/performance.md,
+    "Wear"): its size and how many full writes it endures."""
+
+    card_gb: float = opt(0.0, _range(0, 100_000))  # 0: the data dir's file system size
+    # An assumption: the pSLC/MLC "high endurance" class; a plain TLC card manages 500-1,000.
+    card_endurance_writes: int = opt(3_000, _range(1, 1_000_000))
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     gateway: GatewaySection
@@ -216,6 +226,7 @@ class Config:
     retention: RetentionSection
     metrics: MetricsSection
     mic: MicSection
+    storage: StorageSection
     machines: Mapping[str, MachineSection] = field(default_factory=dict)  # by device id
 
     @property
@@ -247,6 +258,7 @@ SECTIONS = {
     "retention": RetentionSection,
     "metrics": MetricsSection,
     "mic": MicSection,
+    "storage": StorageSection,
 }
 # section -> (secret attribute, environment variable, systemd credential name)
 SECRETS = {

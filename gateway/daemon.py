@@ -48,6 +48,7 @@ from gateway.service.periodic import PeriodicJob
 from gateway.service.runlock import RunLock
 from gateway.service.sdnotify import Notifier
 from gateway.service.silence import CHECK_EVERY_S, SilenceCheck
+from gateway.service.wear import CardWearMeter
 from gateway.sources.mic import CaptureDevice, CaptureError, MicSource, open_pyaudio_capture
 from gateway.store.daemon_state import DaemonState, write_daemon_state
 from gateway.store.database import IntakeStore, check_store, open_database
@@ -58,7 +59,10 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 TICK_S = 1.0
 READY_POLL_S = 0.02  # until READY=1: the subscription is awaited this finely, not per tick
 EVER = 2**62  # a time bound that every stored time stamp is below
-STATE_EVERY_S = 10.0  # how often the daemon's own state is written for `gateway status`
+STATE_EVERY_S = 10.0  # how often the daemon's own state is looked at for `gateway status`
+# ... and rewritten at least this often; otherwise only when it changed: an unchanged row
+# rewritten every 10 s was most of what an idle daemon wrote (5.5 MB/h, issue 14).
+STATE_REFRESH_S = 300.0
 SWEEP_GRACE_MS = 60_000  # a window younger than this may simply still be on its way
 # A loop silent for WatchdogSec (at least this) is stuck: the watchdog pings stop.
 MIN_LOOP_SILENCE_S = 5.0
@@ -70,6 +74,15 @@ AUDIO, MIC = "audio_analysis", "mic"  # the optional parts (service/degraded.py)
 def _kind(clock_problem: str) -> str:
     """A clock problem without the time it names: the same problem a minute later."""
     return clock_problem.split(", ", 1)[-1]
+
+
+def _what_changes(state: DaemonState) -> object:
+    """The daemon's state less what moves on its own (the time, the running card-wear
+    figures): a change here is written at once, the rest every STATE_REFRESH_S."""
+    wear = state["wear"]
+    return ([v for k, v in state.items() if k not in ("updated_ms", "wear")],
+            wear["bytes_per_day"] is None, wear["card_years"] is None, wear["warming_up"],
+            wear["note"])
 
 
 def model_path(config: Config) -> Path:
@@ -121,9 +134,11 @@ class Daemon:
         self.clock_problem = ""
         self.ready = False
         self.started_ms = int(time.time() * 1000)
+        self.card_wear = CardWearMeter(config.storage, config.gateway.data_dir)
         self.lock = RunLock(config.gateway.data_dir)
         self.uplink: Uplink | None = None  # none while sync is off; replaced on reload
         self._next_state = 0.0
+        self._state_written: tuple[object, float] | None = None  # (what changed, when)
         self._next_sweep = 0.0
 
     def request_stop(self, signum: int | None = None, frame: object = None) -> None:
@@ -362,10 +377,15 @@ class Daemon:
             "started_ms": self.started_ms, "updated_ms": int(time.time() * 1000),
             "broker_connected": pipeline.bridge.is_connected(),
             "queue_depth": pipeline.queue.depth(), "stale_loops": self.heartbeats.stale(),
-            "unavailable": self.degraded.snapshot(), "clock": self.clock.as_dict()}
-        conn = pipeline.main_db.conn
+            "unavailable": self.degraded.snapshot(), "clock": self.clock.as_dict(),
+            "wear": self.card_wear.reading()}
+        key, now = _what_changes(state), time.monotonic()
+        if self._state_written and self._state_written[0] == key and \
+                now - self._state_written[1] < STATE_REFRESH_S:
+            return
         try:
-            write_daemon_state(conn, state)
+            write_daemon_state(pipeline.main_db.conn, state)
+            self._state_written = key, now
         except Exception as e:  # status would show stale figures; the daemon goes on
             log.warning("cannot record the daemon's state", extra=kv(error=repr(e)))
 
@@ -420,7 +440,7 @@ class Daemon:
             self.config, gateway=dataclasses.replace(self.config.gateway,
                                                      log_level=new.gateway.log_level))
         others = [name for name in ("mqtt", "intake", "queue", "inference", "retention",
-                                    "metrics", "mic")
+                                    "metrics", "mic", "storage")
                   if getattr(new, name) != getattr(self.config, name)]
         log.info("configuration reloaded", extra=kv(
             applied=",".join(applied) or "nothing changed",

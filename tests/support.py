@@ -192,6 +192,16 @@ def store_rows(data_dir: Path, sql: str, params=()) -> list[tuple]:
         conn.close()
 
 
+def in_memory_file_system(path: Path) -> bool:
+    """Is path on tmpfs or ramfs (per /proc/self/mounts), where writes never reach storage?"""
+    best, kind = "", ""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _, mount, fstype, *_ = line.split()
+        if str(path.resolve()).startswith(mount) and len(mount) > len(best):
+            best, kind = mount, fstype
+    return kind in ("tmpfs", "ramfs")
+
+
 def status_json(config_path: Path) -> dict:
     out = subprocess.run([sys.executable, "-m", "gateway", "status", "-c", str(config_path),
                           "--json"], capture_output=True, text=True, cwd=REPO, timeout=30)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -28,14 +28,19 @@ from gateway.delivery.uplink import probe
 from gateway.inference.model import AudioModel
 from gateway.redaction import redact
 from gateway.service.clock import clock_problem, last_receipt_ms
+from gateway.service.runlock import running_pid
+from gateway.service.wear import LIFE_WARN_YEARS, span_text
 from gateway.sources import mic
+from gateway.store.daemon_state import CardWear
 from gateway.store.database import open_database
+from gateway.store.read_model import read_card_wear
 
 BROKER_TIMEOUT_S = 5.0
 UNIT = "sensor-gateway.service"
 UNIT_DIRS = (Path("/etc/systemd/system"), Path("/lib/systemd/system"),
              Path("/usr/lib/systemd/system"))
 TOKEN_FILE = "/etc/sensor-gateway/credentials/sync-token"
+T = TypeVar("T")
 
 
 class Check(NamedTuple):
@@ -229,7 +234,8 @@ def check_clock(now: datetime.datetime | None = None,
     return Check("clock", True, f"{now:%Y-%m-%d %H:%M} UTC, NTP-synchronised")
 
 
-def stored_last_receipt(config: Config) -> int | None:
+def _from_store(config: Config, read: Callable[[sqlite3.Connection], T]) -> T | None:
+    """What `read` finds in the store; None when there is no store or it cannot be read."""
     if not config.store_path.exists():
         return None
     try:
@@ -237,11 +243,15 @@ def stored_last_receipt(config: Config) -> int | None:
     except Exception:
         return None
     try:
-        return last_receipt_ms(db.conn)
+        return read(db.conn)
     except sqlite3.Error:
         return None
     finally:
         db.close()
+
+
+def stored_last_receipt(config: Config) -> int | None:
+    return _from_store(config, last_receipt_ms)
 
 
 def _ntp_synchronized() -> str | None:
@@ -275,10 +285,43 @@ def check_uplink(config: Config) -> Check:
     return Check("uplink", ok, message, fix)
 
 
+def check_card(running: bool, wear: CardWear | None) -> Check:
+    """The card life the daemon's own writes project (service/wear.py). Not measured is not
+    a pass: the daemon measures them only while it runs."""
+    if not running:
+        return Check("card", False, "card life not checked: the daemon is not running (it "
+                     "measures its own writes while it runs)",
+                     "sudo systemctl start sensor-gateway, then run gateway doctor again")
+    again = "run gateway doctor again in a minute"
+    if not wear:
+        return Check("card", False, "card life not checked yet: the daemon has not recorded "
+                     "its writes yet", again)
+    if wear["written_bytes"] is None:  # nothing to fix: this system does not tell
+        return Check("card", False, f"card life {wear['note']}")
+    if wear["bytes_per_day"] is None:
+        return Check("card", False, f"card life not checked yet: {wear['note']}", again)
+    rate = f"{wear['bytes_per_day'] / 1e9:.3g} GB written per day"
+    if wear["warming_up"]:
+        rate += f" (over the first {span_text(wear['measured_s'])} only; settles in a day)"
+    years, card_bytes = wear["card_years"], wear["card_bytes"]
+    if years is None or card_bytes is None:
+        return Check("card", wear["card_bytes"] is not None, f"{rate}; {wear['note']}",
+                     "set storage.card_gb to the card's size (docs/configuration.md)")
+    card = (f"a {card_bytes / 1e9:.3g} GB card ({wear['card_size_from']}) enduring "
+            f"{wear['endurance_writes']:,} full writes")
+    if years < LIFE_WARN_YEARS:
+        return Check("card", False, f"{rate}: {card} lasts {years:.2g} years, under "
+                     f"{LIFE_WARN_YEARS:g}", "fit a bigger or high-endurance card and say "
+                     "so in [storage]; docs/performance.md, \"Wear\", says where the bytes go")
+    return Check("card", True, f"{rate}: {card} lasts {years:.1f} years")
+
+
 def run_checks(config: Config, model_path) -> list[Check]:
     checks = [check_data_dir(config), check_broker(config), check_model(config, model_path),
               check_mic(config), check_clock(last_receipt=stored_last_receipt(config)),
-              check_uplink(config)]
+              check_uplink(config),
+              check_card(running_pid(config.gateway.data_dir) is not None,
+                         _from_store(config, read_card_wear))]
     return [check for check in checks if check is not None]
 
 

@@ -18,7 +18,8 @@ from gateway.redaction import redact
 from gateway.service.clock import clock_problem, last_receipt_ms
 from gateway.service.runlock import running_pid
 from gateway.service.silence import read_silent
-from gateway.store.daemon_state import ClockJumps, DaemonState
+from gateway.service.wear import LIFE_WARN_YEARS, card_bytes, span_text
+from gateway.store.daemon_state import CardWear, ClockJumps, DaemonState
 from gateway.store.database import StoreError, open_database
 from gateway.store.outbox import SyncStatus
 from gateway.store.read_model import (
@@ -88,6 +89,7 @@ class Status(TypedDict):
     ts_flagged: NotRequired[dict[str, int]]  # "<table>:<flag>" -> n
     sequence_gaps: NotRequired[list[SequenceGap]]
     silent: NotRequired[list[Silent]]
+    card_wear: NotRequired[CardWear]  # the running daemon's, else figures None and a note
 
 
 def collect_status(config: Config) -> Status:
@@ -111,10 +113,11 @@ def collect_status(config: Config) -> Status:
     if not config.store_path.exists():
         status["note"] = "no data yet: the daemon has not stored anything in this data dir"
         fill_time_and_sequences(None, status)
+        fill_card_wear(status, None, config)
         return status
     db = open_database(config.store_path, read_only=True)
     try:
-        _fill_from_store(db.conn, status)
+        _fill_from_store(db.conn, status, config)
         try:
             fill_time_and_sequences(db.conn, status)
         except sqlite3.OperationalError:  # a store the upgraded daemon has not migrated yet
@@ -185,7 +188,7 @@ def time_and_sequence_lines(status: Status, now_ms: int) -> list[str]:
     return lines
 
 
-def _fill_from_store(conn: sqlite3.Connection, status: Status) -> None:
+def _fill_from_store(conn: sqlite3.Connection, status: Status, config: Config) -> None:
     overview = read_overview(conn)
     details = read_details(conn, RECENT_REJECTIONS)
     counts = overview.counters
@@ -198,10 +201,30 @@ def _fill_from_store(conn: sqlite3.Connection, status: Status) -> None:
     status["pending_sync"] = details.sync["pending_total"]
     status["dead_letters"] = sum(overview.dead_letters.values())
     status["raw_intake_refused"] = details.raw_intake_refused
-    status["daemon"] = details.daemon
+    daemon = details.daemon
+    if daemon:  # its card figures are shown as card_wear, and only while it runs
+        daemon.pop("wear", None)
+    status["daemon"] = daemon
     status["rejected_by_reason"] = details.rejected_by_reason
     status["recent_rejections"] = details.recent_rejections
     status["devices"] = [DeviceStatus(**d) for d in details.devices]
+    fill_card_wear(status, overview.card_wear, config)
+
+
+def fill_card_wear(status: Status, stored: CardWear | None, config: Config) -> None:
+    """The daemon's own figures while it runs; a stopped daemon's last ones are not today's,
+    so then the figures are None and the note says why."""
+    if status["running"] and stored:
+        status["card_wear"] = stored
+        return
+    size, size_from = card_bytes(config.storage, config.gateway.data_dir)
+    why = ("the daemon is not running (it measures its own writes while it runs)"
+           if not status["running"] else "the daemon has not recorded its writes yet")
+    status["card_wear"] = CardWear(
+        written_bytes=None, bytes_per_day=None, measured_s=0.0, warming_up=True,
+        card_bytes=size, card_size_from=size_from,
+        endurance_writes=config.storage.card_endurance_writes, card_years=None,
+        note=f"not measured: {why}")
 
 
 def _number(value: float | None) -> str:
@@ -236,6 +259,29 @@ def _daemon_line(status: Status, now_ms: int) -> str:
     broker = "broker connected" if daemon["broker_connected"] else "BROKER NOT CONNECTED"
     stuck = f", STUCK: {','.join(daemon['stale_loops'])}" if daemon["stale_loops"] else ""
     return f", up {up}, {broker}, queue {daemon['queue_depth']}{stuck}"
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def card_wear_line(wear: CardWear) -> str:
+    """Bytes written per day and the card life they project (docs/performance.md, "Wear")."""
+    if wear["bytes_per_day"] is None:
+        return f"card:       {wear['note']}"
+    rate = (f"{_bytes(wear['bytes_per_day'])} written per day, over the last "
+            f"{span_text(wear['measured_s'])}")
+    if wear["warming_up"]:
+        rate += " (warming up: the figure settles over a day)"
+    years = wear["card_years"]
+    if years is None or wear["card_bytes"] is None:
+        return f"card:       {rate}; {wear['note']}"
+    card = (f"{_bytes(wear['card_bytes'])} card ({wear['card_size_from']}) enduring "
+            f"{wear['endurance_writes']:,} full writes")
+    if years < LIFE_WARN_YEARS:
+        return (f"CARD WEAR:  {rate}; a {card} lasts {years:.2g} years at this rate, under "
+                f"{LIFE_WARN_YEARS:g} (gateway doctor)")
+    return f"card:       {rate}; a {card} lasts {years:.1f} years"
 
 
 def _sync_line(status: Status, now_ms: int) -> str:
@@ -292,6 +338,8 @@ def render_status(status: Status, now_ms: int | None = None) -> str:
         f"{status['dead_letters']} dead letters",
         _sync_line(status, now_ms),
     ]
+    if status.get("card_wear"):
+        lines.append(card_wear_line(status["card_wear"]))
     if status.get("note"):
         lines.append(status["note"])
     lines += time_and_sequence_lines(status, now_ms)

@@ -32,6 +32,11 @@ key is optional (a missing key leaves its metric out) and holds:
     silent            {stream: {device: 1}}             streams marked silent (service/silence.py)
     clock_wrong       n                                 1 while the gateway's clock looks wrong
     clock_jumps       n                                 wall-clock jumps since the start
+    storage_written_bytes          n                    the daemon's write_bytes since it
+                                                        started (service/wear.py)
+    storage_written_bytes_per_day  n                    over the rolling day (less at first)
+    storage_write_window_seconds   s                    what that rate was measured over
+    card_life_projected_years      n                    on the configured card ([storage])
 """
 
 from __future__ import annotations
@@ -78,6 +83,9 @@ _COUNTERS = {
                           ("stream", "device")),
     "clock_jumps": ("clock_jumps", "Jumps of the wall clock seen since the daemon started.",
                     ()),
+    "storage_written_bytes": ("storage_written_bytes", "Bytes the daemon's process has "
+                                                       "written to storage since it started "
+                                                       "(write_bytes of /proc/self/io).", ()),
 }
 _GAUGES = {
     "queue_depth": ("queue_depth", "Windows waiting for analysis.", ()),
@@ -97,6 +105,13 @@ _GAUGES = {
                                 "received for ten of its usual intervals.", ("stream", "device")),
     "clock_wrong": ("clock_wrong", "1 while the gateway's own clock looks wrong "
                                    "(docs/retention.md).", ()),
+    "storage_written_bytes_per_day": ("storage_written_bytes_per_day", "Bytes the daemon "
+                                      "writes to storage per day, over the last day (over "
+                                      "storage_write_window_seconds while warming up).", ()),
+    "storage_write_window_seconds": ("storage_write_window_seconds", "Seconds the write rate "
+                                     "was measured over; under 86400 while warming up.", ()),
+    "card_life_projected_years": ("card_life_projected_years", "Years the card lasts at this "
+                                  "write rate ([storage] card_gb, card_endurance_writes).", ()),
 }
 
 
@@ -125,6 +140,10 @@ class MetricsSnapshot(TypedDict, total=False):
     silent: Nested
     clock_wrong: int
     clock_jumps: int
+    storage_written_bytes: int
+    storage_written_bytes_per_day: float
+    storage_write_window_seconds: float
+    card_life_projected_years: float
 
 
 class MetricsError(Exception):

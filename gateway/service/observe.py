@@ -10,6 +10,7 @@ import sqlite3
 from gateway.config import Config
 from gateway.service.metrics import MetricsSnapshot
 from gateway.service.silence import read_silent
+from gateway.store.daemon_state import CardWear
 from gateway.store.database import open_database
 from gateway.store.read_model import read_flagged, read_gaps, read_overview
 from gateway.store.retention import dir_bytes
@@ -37,6 +38,7 @@ def metrics_snapshot(config: Config, queue_depth: int, silence: dict[str, float]
         snap["uploads"] = counts.uploads
         snap["dead_letters"] = overview.dead_letters
         snap["upload_backlog"] = overview.upload_backlog
+        _card_wear(overview.card_wear, snap)
         _time_and_sequences(db.conn, snap)
     finally:
         db.close()
@@ -58,3 +60,16 @@ def _time_and_sequences(conn: sqlite3.Connection, snap: MetricsSnapshot) -> None
     for device, stream in read_silent(conn):
         silent.setdefault(stream, {})[device] = 1
     snap["silent"] = silent
+
+
+def _card_wear(wear: CardWear | None, snap: MetricsSnapshot) -> None:
+    """The daemon's writes and the card life they project, as its state row has them (every
+    10 s); a figure not measured (yet) is left out rather than served as 0."""
+    if not wear or wear["written_bytes"] is None:
+        return
+    snap["storage_written_bytes"] = wear["written_bytes"]
+    if wear["bytes_per_day"] is not None:
+        snap["storage_written_bytes_per_day"] = wear["bytes_per_day"]
+        snap["storage_write_window_seconds"] = wear["measured_s"]
+    if wear["card_years"] is not None:
+        snap["card_life_projected_years"] = wear["card_years"]

@@ -5,7 +5,8 @@ Read-only queries on a connection the caller opened (read-only, so they run besi
 daemon's writers in WAL mode), each returning typed rows. `read_overview` is what the
 metrics scrape every few seconds: a few aggregates, no per-device scan; `read_details` adds
 what a technician looks at once (devices, rejections, the uploader's and daemon's state);
-`read_flagged` and `read_gaps` (issue 13) apart, as a store not migrated yet lacks them.
+`read_flagged` and `read_gaps` (issue 13) apart, as a store not migrated yet lacks them;
+`read_card_wear` alone for doctor, which needs nothing else.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple, TypedDict
 
 from gateway.store.counters import Counters, read_counters
-from gateway.store.daemon_state import DaemonState, read_daemon_state
+from gateway.store.daemon_state import CardWear, DaemonState, read_daemon_state
 from gateway.store.outbox import SyncStatus, read_sync_status
 from gateway.store.retention import read_refusal
 from gateway.store.sequences import SequenceGap, read_gaps
 
-__all__ = ["Details", "DeviceSeen", "Flagged", "Overview", "Rejected", "SequenceGap",
-           "StreamState", "read_details", "read_flagged", "read_gaps", "read_overview"]
+__all__ = ["CardWear", "Details", "DeviceSeen", "Flagged", "Overview", "Rejected",
+           "SequenceGap", "StreamState", "read_card_wear", "read_details", "read_flagged",
+           "read_gaps", "read_overview"]
 
 DEAD_LETTER_STAGES = ("inference", "sync")
 DeviceState = Literal["learning", "normal", "anomaly", "off"]  # docs/inference.md
@@ -44,6 +46,7 @@ class Overview:
     pending_inference: int  # windows without a result, not given up
     dead_letters: dict[str, int]  # stage -> n, every stage present
     upload_backlog: int  # records in the outbox
+    card_wear: CardWear | None  # as the daemon last wrote it; None before it has
 
 
 class Rejected(TypedDict):
@@ -90,7 +93,15 @@ def read_overview(conn: sqlite3.Connection) -> Overview:
             "SELECT count(*) FROM windows w LEFT JOIN analysis a ON a.window_id = w.id "
             "WHERE a.state IS NULL OR a.state = 'trying'").fetchone()[0],
         dead_letters=dead,
-        upload_backlog=conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        upload_backlog=conn.execute("SELECT count(*) FROM outbox").fetchone()[0],
+        card_wear=read_card_wear(conn))
+
+
+def read_card_wear(conn: sqlite3.Connection) -> CardWear | None:
+    """What the daemon writes to storage and the card life it projects (service/wear.py),
+    from the daemon's state row: as of its last write, whether it still runs or not."""
+    state = read_daemon_state(conn)
+    return state.get("wear") if state else None
 
 
 def read_flagged(conn: sqlite3.Connection) -> list[Flagged]:

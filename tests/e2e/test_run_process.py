@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
 import tomllib
 
-from tests.support import REPO, GatewayProcess, wait_for
+from gateway.daemon import STATE_EVERY_S
+from tests.support import REPO, GatewayProcess, store_rows, wait_for
 
 
 def _run(config_path, timeout_s: float = 30) -> subprocess.CompletedProcess:
@@ -91,3 +94,20 @@ def test_the_running_daemon_imports_no_developer_tooling(tmp_path, gateway_confi
                if line.startswith("import time:")}
     assert "gateway.daemon" in modules and "gateway.mqtt_bridge" in modules
     assert not {m for m in modules if m.startswith("gateway.devtools")}
+
+
+def test_an_idle_daemon_commits_nothing_to_its_store(tmp_path, gateway, gateway_config):
+    """Wear (issue 14): once started, an idle daemon leaves gateway.db alone for two of its
+    state periods; it used to rewrite its unchanged state row every 10 s."""
+    data_dir = tmp_path / "data"
+    wait_for(lambda: store_rows(data_dir, "SELECT 1 FROM meta WHERE key = 'daemon'"),
+             timeout_s=15, what="the daemon's first state row")
+    time.sleep(2 * STATE_EVERY_S)  # whatever the start set going (the first sweep, ...)
+    watcher = sqlite3.connect(data_dir / "gateway.db")
+    try:
+        before = watcher.execute("PRAGMA data_version").fetchone()[0]
+        time.sleep(2 * STATE_EVERY_S + 1)
+        assert watcher.execute("PRAGMA data_version").fetchone()[0] == before
+    finally:
+        watcher.close()
+    assert gateway.alive()

@@ -43,6 +43,10 @@ SNAPSHOT = {
     "unavailable": {"audio_analysis": 1},
     "clock_wrong": 1,
     "clock_jumps": 2,
+    "storage_written_bytes": 7_000_000_000,
+    "storage_written_bytes_per_day": 20e9,
+    "storage_write_window_seconds": 7200.0,
+    "card_life_projected_years": 4.5,
 }
 
 
@@ -95,6 +99,10 @@ def test_snapshot_values_appear_in_the_scrape(serve):
                     (("device", "box-2"), ("stream", "audio")))] == 1
     assert samples[("sensor_gateway_part_unavailable", (("part", "audio_analysis"),))] == 1
     assert samples[("sensor_gateway_clock_wrong", ())] == 1
+    assert samples[("sensor_gateway_storage_written_bytes_total", ())] == 7_000_000_000
+    assert samples[("sensor_gateway_storage_written_bytes_per_day", ())] == 20e9
+    assert samples[("sensor_gateway_storage_write_window_seconds", ())] == 7200
+    assert samples[("sensor_gateway_card_life_projected_years", ())] == 4.5
 
 
 def test_inference_histogram_counts_observations(serve):
