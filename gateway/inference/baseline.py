@@ -29,6 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Of the condition features' definitions (audio_features, vibration_features): a fit made
+# under another version is learned afresh (verdict.judge), as the stored one would
+# compare this window's features with differently defined ones. 2: band levels as the
+# median frame, kurtosis and modulation depth per eighth of a second, the refined speed.
+FEATURES_VERSION = 2
 MAD_TO_SIGMA = 1.4826
 OFF_DROP_DB = 12.0  # this far below the running level: the compressor is off
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
@@ -65,13 +70,15 @@ class Fit:
     running_level_db: float
     windows: int  # running windows the fit used
     off_state: OffState | None = None  # the device's stopped sound, if learning heard it
+    features_version: int = FEATURES_VERSION  # of the feature definitions it was made with
 
     def to_json(self) -> dict:
         return {"names": list(self.names), "origin": self.origin.tolist(),
                 "scale": self.scale.tolist(), "precision": self.precision.tolist(),
                 "median": self.median, "sigma": self.sigma,
                 "running_level_db": self.running_level_db, "windows": self.windows,
-                "off_state": self.off_state.to_json() if self.off_state else None}
+                "off_state": self.off_state.to_json() if self.off_state else None,
+                "features_version": self.features_version}
 
     @classmethod
     def from_json(cls, doc: dict) -> Fit:
@@ -79,7 +86,8 @@ class Fit:
                    np.asarray(doc["scale"], np.float64),
                    np.asarray(doc["precision"], np.float64), float(doc["median"]),
                    float(doc["sigma"]), float(doc["running_level_db"]), int(doc["windows"]),
-                   OffState.from_json(doc.get("off_state")))
+                   OffState.from_json(doc.get("off_state")),
+                   int(doc.get("features_version", 1)))  # fits stored before it: version 1
 
 
 @dataclass(frozen=True)
