@@ -42,7 +42,9 @@ Z_CLIP = 6.0  # for estimating the correlation: one wild value cannot dominate i
 SCORE_Z_CLIP = 1000.0  # when scoring: keeps every score finite
 MIN_SHRINK = 0.2
 FOLDS = 5
-CALIBRATION_FLOOR = 0.05  # smallest spread of the distance (a perfectly steady device)
+# Smallest spread of the distance: a baseline of a few steady hours does not hold a day of
+# drift (0.05 left a hair trigger on the rig's week units; 0.15 hid sparse rattles).
+CALIBRATION_FLOOR = 0.10
 # The off state (learn_off_state): levels that tell a stopped machine from a running one
 STATE_LEVELS = ("overall level", "acceleration level", "high-frequency acceleration",
                 "rotation 1x velocity", "rotation 2x velocity", "velocity 10-1000 Hz")
