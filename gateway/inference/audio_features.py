@@ -4,15 +4,19 @@ Every value is a level in dB or a logarithm, so a change means the same on a lou
 machine; the per-device baseline (baseline.py) turns each into "how many of this device's own
 spreads away from its normal". docs/inference.md defines each feature:
 
-- per band (4 mel bands each): the mean level over the window's frames and how much it varies
-  from frame to frame (rattles and intermittent hiss vary, steady flow does not);
-- tonal lines: the rotation speed (the strongest line between 10 and 70 Hz), the levels of
-  its 1x, 2x, 3x lines and of 4x-8x together; the 50 and 60 Hz mains families (1x, 2x, 3x-10x);
+- per band (4 mel bands each): the median level over the window's frames (a door or a
+  dropped tool lifts a few frames, not the median) and how much it varies from frame to
+  frame (rattles and intermittent hiss vary, steady flow does not);
+- tonal lines: the rotation speed (the strongest line between 10 and 70 Hz, or its half or
+  third when clear lines stand there, refined between bins), the levels of its 1x, 2x, 3x
+  lines and of 4x-8x together; the 50 and 60 Hz mains families (1x, 2x, 3x-10x);
 - spectral flatness (tonal machine vs. noise);
 - per envelope band (0.5-2 and 2-8 kHz): impulsiveness (kurtosis, and how far the loudest
   16 ms frame rises above the median frame: impacts, loose parts), the modulation depth, and
   the strongest envelope line above the envelope spectrum's floor, where bearing defects show
-  as impacts at a (non-integer) order of the rotation speed.
+  as impacts at a (non-integer) order of the rotation speed. Kurtosis and modulation depth
+  are taken per eighth of a second and the 3rd largest eighth kept: one room event fills one
+  or two eighths and is ignored, impacts that recur fill more and still count.
 
 All of it from one Hann-windowed FFT per second of signal and the log-mel frames the model
 already needs: about 1.5 ms per 1 s window at 16 kHz.
@@ -35,6 +39,10 @@ MAINS_HZ = (50.0, 60.0)
 IMPULSE_FRAME_S = 0.016  # frames for the loudest-frame figure
 ENVELOPE_BANDS = ((500.0, 2000.0), (2000.0, 8000.0))
 MODULATION_HZ = (5.0, 500.0)  # where bearing and stroke rates sit in the envelope spectrum
+SUBHARMONIC_DB = 10.0  # lines at 1/2 (1/3, 2/3) of the strongest, this close to it, ...
+LINE_OVER_FLOOR_DB = 10.0  # ... and this far above their neighbourhood: the shaft speed
+BLOCKS = 8  # transient-robust statistics: per eighth of each second ...
+KEEP_BLOCK = 3  # ... the 3rd largest of the eighths kept (ignores one or two room events)
 POWER_FLOOR = 1e-20  # -200 dB: keeps the logs finite on digital silence
 # Smallest spread the baseline may assume per kind of feature: below it a change is round-off.
 FLOOR_DB, FLOOR_LOG, FLOOR_HZ = 0.5, 0.05, 0.3
@@ -79,7 +87,10 @@ def _band_features(logmel_db: np.ndarray, params: MelParams):
     levels = _db(grouped)
     flat = np.exp(np.mean(np.log(np.maximum(power, POWER_FLOOR)), axis=1)) / np.maximum(
         power.mean(axis=1), POWER_FLOOR)
-    return levels.mean(axis=0), levels.std(axis=0), float(np.mean(_db(flat)))
+    # The level is the median frame's: a room event (a door, a dropped tool) lifts a few
+    # frames and so the mean, not the median. The variation keeps every frame: it is there
+    # for the intermittent (rattles), as is the flatness.
+    return np.median(levels, axis=0), levels.std(axis=0), float(np.mean(_db(flat)))
 
 
 def _segments(y: np.ndarray, rate: int) -> np.ndarray:
@@ -112,16 +123,52 @@ class _Spectrum:
         return self.power[centre - 1] + self.power[centre] + self.power[centre + 1]
 
 
+def _refined_bin(power: np.ndarray, near: int) -> float:
+    """The peak bin around `near` refined between bins by a parabola on the log power: the
+    k-th harmonic sits at k times the speed, and a speed rounded to one bin put the 8th line
+    up to 4 bins off, so a slow drift of the speed moved the 4-8x levels by several dB."""
+    centre = int(np.clip(near - 1 + np.argmax(power[near - 1 : near + 2]), 1, power.size - 2))
+    left, mid, right = np.log(np.maximum(power[centre - 1 : centre + 2], POWER_FLOOR))
+    curve = left - 2 * mid + right
+    shift = float(np.clip(0.5 * (left - right) / curve, -0.5, 0.5)) if curve < 0 else 0.0
+    return centre + shift
+
+
 def _rotation_hz(spectrum: _Spectrum) -> float:
-    """The shaft speed: the strongest line between 10 and 70 Hz. (A harmonic comb was tried:
-    it jumps between f and f/2 from window to window, and each jump moved every line level.)"""
+    """The shaft speed: the strongest line between 10 and 70 Hz (a peak inside the range, not
+    the skirt of one beyond it), or its half or third when clear lines stand at every lower
+    multiple of that (a compressor's 2x or 3x stroke line is often as strong as the 1x: the
+    strongest alone flipped between them from window to window, and every line level with
+    it). (A harmonic comb scored over all candidates was tried: it jumped between f and f/2.)"""
     per_bin = spectrum.hz_per_bin
     low = max(int(np.ceil(ROTATION_HZ[0] / per_bin)), 1)
     high = min(int(ROTATION_HZ[1] / per_bin), spectrum.power.size - 2)
-    if high < low:
+    if high < low + 2:
         return ROTATION_HZ[0]
-    lines = spectrum.line(np.arange(low, high + 1) * per_bin)
-    return float((low + int(np.argmax(lines))) * per_bin)
+    lines = spectrum.line(np.arange(low - 1, high + 2) * per_bin)  # one bin beyond each end
+    inner = lines[1:-1]
+    peaks = (inner >= lines[:-2]) & (inner >= lines[2:])
+    strongest = int(np.argmax(np.where(peaks, inner, 0.0))) if peaks.any() else \
+        int(np.argmax(inner))
+    hz = _refined_bin(spectrum.power, low + strongest) * per_bin
+    for order in (3, 2):
+        below = [k * hz / order for k in range(1, order)]
+        if below[0] >= ROTATION_HZ[0] and all(
+                _stands(spectrum, f, _db(inner[strongest]) - SUBHARMONIC_DB) for f in below):
+            return hz / order
+    return float(hz)
+
+
+def _stands(spectrum: _Spectrum, hz: float, at_least_db: float) -> bool:
+    """A clear line at hz: its strongest bin within one of it is at least `at_least_db` and
+    LINE_OVER_FLOOR_DB above the median bin of the 8 on either side (the local floor)."""
+    near = int(np.rint(hz / spectrum.hz_per_bin))
+    if near < 10 or near + 10 >= spectrum.power.size:
+        return False
+    line = float(_db(spectrum.power[near - 1 : near + 2].max()))
+    around = np.r_[spectrum.power[near - 9 : near - 1], spectrum.power[near + 2 : near + 10]]
+    # at_least_db is of a line (3 bins): its strongest bin alone may be up to 4.8 dB below
+    return line >= max(at_least_db - 4.8, float(_db(np.median(around))) + LINE_OVER_FLOOR_DB)
 
 
 def _tonal_features(spectrum: _Spectrum) -> tuple[list[float], float]:
@@ -155,12 +202,25 @@ def _trim(signal: np.ndarray) -> np.ndarray:
     return signal[:, edge : signal.shape[1] - edge]
 
 
+def _blocks(values: np.ndarray) -> np.ndarray:
+    """(segments, samples) as (segments, BLOCKS, samples // BLOCKS): each second in eighths."""
+    size = values.shape[1] // BLOCKS
+    return values[:, : size * BLOCKS].reshape(values.shape[0], BLOCKS, size)
+
+
+def _kept(per_block: np.ndarray) -> np.ndarray:
+    """Per segment, the KEEP_BLOCK-th largest of its eighths' values."""
+    return np.sort(per_block, axis=1)[:, -KEEP_BLOCK]
+
+
 def _impulses(envelope: np.ndarray, rate: float) -> list[float]:
     """Impulsiveness of one band from its envelope: kurtosis of the band signal (log; the
     envelope's E[a^4]/E[a^2]^2 is 2/3 of it) and how far the loudest 16 ms frame rises over
     the median frame (dB)."""
     power = envelope**2
-    kurtosis = np.mean(power**2, axis=1) / np.maximum(np.mean(power, axis=1), POWER_FLOOR) ** 2
+    parts = _blocks(power)
+    kurtosis = _kept(np.mean(parts**2, axis=2) / np.maximum(np.mean(parts, axis=2),
+                                                            POWER_FLOOR) ** 2)
     log_kurtosis = float(np.log(max(float(np.mean(kurtosis)) / 2 * 3, 1e-3)))
     frame = max(int(IMPULSE_FRAME_S * rate), 1)
     usable = power.shape[1] // frame * frame
@@ -181,7 +241,7 @@ def _envelope_features(spectrum: _Spectrum, rate: int) -> tuple[list[float], lis
         values += _impulses(envelope, envelope_rate)
         mean = np.maximum(envelope.mean(axis=1, keepdims=True), 1e-300)
         relative = envelope / mean - 1.0
-        depth = np.mean(relative**2)
+        depth = np.mean(_kept(np.mean(_blocks(relative) ** 2, axis=2)))
         env_spectrum = np.mean(np.abs(np.fft.rfft(relative, axis=1)) ** 2, axis=0)
         hz = np.fft.rfftfreq(envelope.shape[1], 1.0 / envelope_rate)
         band = (hz >= MODULATION_HZ[0]) & (hz <= MODULATION_HZ[1])

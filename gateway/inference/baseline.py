@@ -29,6 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Of the condition features' definitions (audio_features, vibration_features): a fit made
+# under another version is learned afresh (verdict.judge), as the stored one would
+# compare this window's features with differently defined ones. 2: band levels as the
+# median frame, kurtosis and modulation depth per eighth of a second, the refined speed.
+FEATURES_VERSION = 2
 MAD_TO_SIGMA = 1.4826
 OFF_DROP_DB = 12.0  # this far below the running level: the compressor is off
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
@@ -37,7 +42,9 @@ Z_CLIP = 6.0  # for estimating the correlation: one wild value cannot dominate i
 SCORE_Z_CLIP = 1000.0  # when scoring: keeps every score finite
 MIN_SHRINK = 0.2
 FOLDS = 5
-CALIBRATION_FLOOR = 0.05  # smallest spread of the distance (a perfectly steady device)
+# Smallest spread of the distance: a baseline of a few steady hours does not hold a day of
+# drift (0.05 left a hair trigger on the rig's week units; 0.15 hid sparse rattles).
+CALIBRATION_FLOOR = 0.10
 # The off state (learn_off_state): levels that tell a stopped machine from a running one
 STATE_LEVELS = ("overall level", "acceleration level", "high-frequency acceleration",
                 "rotation 1x velocity", "rotation 2x velocity", "velocity 10-1000 Hz")
@@ -65,13 +72,15 @@ class Fit:
     running_level_db: float
     windows: int  # running windows the fit used
     off_state: OffState | None = None  # the device's stopped sound, if learning heard it
+    features_version: int = FEATURES_VERSION  # of the feature definitions it was made with
 
     def to_json(self) -> dict:
         return {"names": list(self.names), "origin": self.origin.tolist(),
                 "scale": self.scale.tolist(), "precision": self.precision.tolist(),
                 "median": self.median, "sigma": self.sigma,
                 "running_level_db": self.running_level_db, "windows": self.windows,
-                "off_state": self.off_state.to_json() if self.off_state else None}
+                "off_state": self.off_state.to_json() if self.off_state else None,
+                "features_version": self.features_version}
 
     @classmethod
     def from_json(cls, doc: dict) -> Fit:
@@ -79,7 +88,8 @@ class Fit:
                    np.asarray(doc["scale"], np.float64),
                    np.asarray(doc["precision"], np.float64), float(doc["median"]),
                    float(doc["sigma"]), float(doc["running_level_db"]), int(doc["windows"]),
-                   OffState.from_json(doc.get("off_state")))
+                   OffState.from_json(doc.get("off_state")),
+                   int(doc.get("features_version", 1)))  # fits stored before it: version 1
 
 
 @dataclass(frozen=True)

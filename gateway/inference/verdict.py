@@ -97,9 +97,11 @@ def judge(memory: DeviceMemory, observation: Observation, model: str,
           rules: VerdictRules) -> Verdict:
     """The verdict on one window, and the device memory after it."""
     names = observation.features.names
-    if memory.model != model or (memory.fit is not None and memory.fit.names != names):
-        # A new model or feature set (a bearing configured since) scores on a new scale: its
-        # normal is learned afresh.
+    if memory.model != model or (memory.fit is not None and (
+            memory.fit.names != names
+            or memory.fit.features_version != baseline.FEATURES_VERSION)):
+        # A new model or feature set (a bearing configured since, features defined anew)
+        # scores on a new scale: its normal is learned afresh.
         memory = DeviceMemory(model=model)
     if memory.fit is None:
         return _learn(memory, observation, rules)

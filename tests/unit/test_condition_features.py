@@ -53,6 +53,44 @@ def test_impacts_raise_impulsiveness_and_impact_peaks_but_steady_noise_does_not(
     assert steady["impulsiveness 0.5-2 kHz"] == pytest.approx(np.log(3), abs=0.3)
 
 
+def _knocks(starts, level=0.3):
+    impacts = np.zeros(RATE)
+    ring = np.exp(-np.arange(80) / 15.0) * np.sin(2 * np.pi * 1500 * np.arange(80) / RATE)
+    for start in starts:
+        impacts[start:start + 80] += level * ring
+    return impacts
+
+
+def test_one_room_event_is_discounted_but_impacts_that_recur_are_not():
+    steady, _ = features(noise(1))
+    # a door: one loud knock in one eighth of the second
+    door, _ = features(noise(1) + _knocks([RATE // 3], level=1.0))
+    # a loose part: knocks in five of the eight eighths
+    rattle, _ = features(noise(1) + _knocks(np.arange(5) * RATE // 8 + 700))
+    for band in ("0.5-2 kHz",):
+        assert door[f"impulsiveness {band}"] < steady[f"impulsiveness {band}"] + 0.3
+        assert door[f"envelope {band} modulation"] < steady[f"envelope {band} modulation"] + 2
+        assert rattle[f"impulsiveness {band}"] > steady[f"impulsiveness {band}"] + 1.0
+        assert rattle[f"envelope {band} modulation"] > steady[f"envelope {band} modulation"] + 6
+    # the loudest frame keeps a single knock: a loose part's few knocks are all it has
+    assert door["impact peaks 0.5-2 kHz"] > steady["impact peaks 0.5-2 kHz"] + 6
+    levels = [k for k in steady if k.startswith("band ") and k.endswith(" level")]
+    assert max(abs(door[k] - steady[k]) for k in levels) < 1.0
+
+
+def test_the_speed_is_the_fundamental_between_bins_when_the_2x_line_is_as_strong():
+    for speed in (24.3, 24.5, 28.64):
+        lines = sum(0.02 * a * np.sin(2 * np.pi * (k + 1) * speed * T)
+                    for k, a in enumerate((0.9, 1.0, 0.5, 0.3, 0.2, 0.1, 0.1, 0.05)))
+        values, condition = features(lines + noise(level=0.001))
+        assert condition.context["rotation_hz"] == pytest.approx(speed, abs=0.1)
+    # the 8th line is found where it is: its level does not depend on where the speed falls
+    # between two bins
+    eighth = [features(0.02 * np.sin(2 * np.pi * s * T) + 0.004 * np.sin(2 * np.pi * 8 * s * T)
+                       + noise(level=0.001))[0]["rotation 4-8x lines"] for s in (24.0, 24.5)]
+    assert abs(eighth[0] - eighth[1]) < 1.5
+
+
 def test_an_impact_train_gives_an_envelope_line_at_its_rate():
     hiss = np.random.default_rng(3).standard_normal(RATE)
     high = np.fft.irfft(np.fft.rfft(hiss) * (np.fft.rfftfreq(RATE, 1 / RATE) > 3000), RATE)

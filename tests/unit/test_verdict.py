@@ -237,6 +237,21 @@ def test_a_device_whose_features_change_learns_a_new_normal():
     assert len(verdict.memory.levels) == 1
 
 
+def test_a_normal_learned_under_older_feature_definitions_is_learned_afresh():
+    rng = np.random.default_rng(17)
+    memory = learned(rng)
+    stored = baseline.Fit.from_json({k: v for k, v in memory.fit.to_json().items()
+                            if k != "features_version"})  # as written before versions
+    assert baseline.Fit.from_json(memory.fit.to_json()).features_version == \
+        baseline.FEATURES_VERSION
+    old = dataclasses.replace(memory, fit=stored)
+    verdict = judge(old, window(rng), "m@1", RULES)
+    assert verdict.threshold is None and verdict.memory.fit is None
+    assert len(verdict.memory.levels) == 1
+    kept = judge(memory, window(rng), "m@1", RULES)
+    assert kept.threshold == RULES.threshold_sigmas and kept.memory.fit is memory.fit
+
+
 def _fan_only(rng):
     """The compressor stopped, its fan still running: bands 0-1 as loud as ever, the rest
     9 dB down, the overall level only 5 dB down (the fixed 6 dB rule cannot call it off)."""
