@@ -154,7 +154,8 @@ def _rotation_hz(spectrum: _Spectrum) -> float:
     for order in (3, 2):
         below = [k * hz / order for k in range(1, order)]
         if below[0] >= ROTATION_HZ[0] and all(
-                _stands(spectrum, f, _db(inner[strongest]) - SUBHARMONIC_DB) for f in below):
+                _stands(spectrum, f, float(_db(inner[strongest])) - SUBHARMONIC_DB)
+                for f in below):
             return hz / order
     return float(hz)
 

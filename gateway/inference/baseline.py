@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 # Of the condition features' definitions (audio_features, vibration_features): a fit made
 # under another version is learned afresh (verdict.judge), as the stored one would
@@ -301,7 +302,7 @@ def assess(fit: Fit, centre: np.ndarray, values: np.ndarray) -> Assessment:
 
 
 def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
-           centre: np.ndarray | None = None, was_off: bool = False) -> bool:
+           centre: ArrayLike | None = None, was_off: bool = False) -> bool:
     """The machine is stopped. With a learned off state: the window is nearer the device's
     stopped sound than its running sound (the drifting `centre`), with hysteresis around
     the midpoint (`was_off`: the previous window was off). Always: far quieter than it runs,

@@ -155,7 +155,7 @@ def resample(samples: np.ndarray, from_rate: float, to_rate: float) -> np.ndarra
     return out[start : start + -(-x.size * up // down)].astype(np.float32, copy=False)
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     """Slaney's mel scale (librosa htk=False): linear to 1 kHz, logarithmic above."""
     hz = np.asarray(hz, dtype=np.float64)
     linear = hz / (200.0 / 3)

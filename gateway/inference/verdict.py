@@ -132,15 +132,17 @@ def _vote(memory: DeviceMemory, anomaly: bool, rules: VerdictRules, why: str
 
 
 def _score(memory: DeviceMemory, observation: Observation, rules: VerdictRules) -> Verdict:
-    fit, features = memory.fit, observation.features
+    fit, threshold, features = memory.fit, memory.threshold, observation.features
+    if fit is None or threshold is None:  # _judge scores only a learned device
+        raise ValueError("a device is scored only once its normal is learned")
     centre = np.asarray(memory.centre, np.float64)
     assessed = baseline.assess(fit, centre, features.values)
     score = float(assessed.score)
-    anomaly = score > memory.threshold or bool(observation.severe)
+    anomaly = score > threshold or bool(observation.severe)
     found = drivers(features, assessed.z, centre)
     why = "; ".join(x for x in (observation.severe, describe(found)) if x) or "as usual"
     recent, alarm, reason = _vote(memory, anomaly, rules, why)
-    if not anomaly and score < rules.follow_below * memory.threshold:
+    if not anomaly and score < rules.follow_below * threshold:
         centre = baseline.follow(fit, centre, features.values, rules.follow_rate,
                                  rules.drift_cap)
     new_memory = replace(memory, centre=tuple(float(v) for v in centre), state=alarm,

@@ -69,7 +69,7 @@ def bearing_orders(balls: int, ball_mm: float, pitch_mm: float, contact_deg: flo
 
 def kinematics_of(machine) -> Kinematics:
     """Kinematics from a config [machines.<id>] section (config.MachineSection)."""
-    orders = ()
+    orders: tuple[tuple[str, float], ...] = ()
     if machine.bearing_balls:
         orders = bearing_orders(machine.bearing_balls, machine.bearing_ball_mm,
                                 machine.bearing_pitch_mm, machine.bearing_contact_deg)
@@ -134,11 +134,11 @@ def _rotation_lines(accel: np.ndarray, rate: float, nominal_hz: float = 0.0
     hz = np.fft.rfftfreq(n, 1.0 / rate)
     scale = 2.0 / (n * n * np.mean(window**2))
     integrate = (2 * np.pi * hz) ** 2
-    total = None
-    for spectrum in row_spectra(accel, window):  # summed in the axes' order, as sum(axis=0)
+    total = np.zeros_like(hz)  # 0 + x is x exactly: the sum is as sum(axis=0) gives it
+    for spectrum in row_spectra(accel, window):  # summed in the axes' order
         with np.errstate(divide="ignore", invalid="ignore"):
             velocity = np.where(hz > 0, np.abs(spectrum) ** 2 * scale / integrate, 0.0)
-        total = velocity if total is None else total + velocity
+        total = total + velocity
     total = total * 1e6  # (mm/s)^2
     low, high = ROTATION_SEARCH_HZ
     if nominal_hz:  # a bin either side, so a short window's coarse bins still hold it
