@@ -38,7 +38,7 @@ from gateway.intake.writer import IntakeWriter
 from gateway.interfaces import Source
 from gateway.logs import kv, set_level
 from gateway.mqtt_bridge import MqttBridge
-from gateway.service.clock import JumpWatch, clock_problem, last_receipt_ms
+from gateway.service.clock import JumpWatch, clock_problem
 from gateway.service.degraded import Degraded, watched_loader
 from gateway.service.health import Heartbeats, LoopPulse, WatchdogPinger
 from gateway.service.metrics import GatewayMetrics, MetricsSnapshot, start_metrics_server
@@ -52,6 +52,7 @@ from gateway.service.wear import CardWearMeter
 from gateway.sources.mic import CaptureDevice, CaptureError, MicSource, open_pyaudio_capture
 from gateway.store.daemon_state import DaemonState, write_daemon_state
 from gateway.store.database import IntakeStore, check_store, open_database
+from gateway.store.read_model import last_receipt_ms
 from gateway.store.retention import Retention
 
 log = logging.getLogger("gateway.daemon")

@@ -353,3 +353,26 @@ def unanalysed(conn: sqlite3.Connection, new_before_ms: int, trying_before_ms: i
     return [row[0] for row in conn.execute(_UNANALYSED,
                                            (new_before_ms, trying_before_ms, limit))]
 
+
+
+def save_stream_alert(conn: sqlite3.Connection, store_id: str, alert: dict) -> str:
+    """An alert about a stream rather than a window (the silence check's: no window, no
+    score): its outbox record, the same data as the analysis' alerts, and its row; inside the
+    caller's transaction. Returns its record id."""
+    data = {k: alert[k] for k in ("stream", "state", "score", "reason")}
+    seq = conn.execute(_OUTBOX, ("alert", alert["device_id"], alert["ts"], alert["ts"],
+                                 dumps(data))).fetchone()[0]
+    alert_id = record_id(store_id, seq)
+    conn.execute(
+        "INSERT INTO alerts (record_id, device_id, stream, state, ts_ms, score, reason, "
+        "created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (alert_id, alert["device_id"], alert["stream"], alert["state"], alert["ts"],
+         alert["score"], alert["reason"], alert["ts"]))
+    return alert_id
+
+
+def analysis_state(conn: sqlite3.Connection, device_id: str, stream: str) -> str:
+    """The stream's state as its analysis last left it ("normal" before any)."""
+    row = conn.execute("SELECT state FROM device_states WHERE device_id = ? AND stream = ?",
+                       (device_id, stream)).fetchone()
+    return row[0] if row else "normal"

@@ -27,13 +27,13 @@ from gateway.config import Config
 from gateway.delivery.uplink import probe
 from gateway.inference.model import AudioModel
 from gateway.redaction import redact
-from gateway.service.clock import clock_problem, last_receipt_ms
+from gateway.service.clock import clock_problem
 from gateway.service.runlock import running_pid
 from gateway.service.wear import LIFE_WARN_YEARS, span_text
 from gateway.sources import mic
 from gateway.store.daemon_state import CardWear
 from gateway.store.database import open_database
-from gateway.store.read_model import read_card_wear
+from gateway.store.read_model import last_receipt_ms, read_card_wear
 
 BROKER_TIMEOUT_S = 5.0
 UNIT = "sensor-gateway.service"

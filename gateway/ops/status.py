@@ -15,10 +15,10 @@ from gateway import strict_json
 from gateway.config import Config
 from gateway.delivery.uplink import sync_disabled_reason
 from gateway.redaction import redact
-from gateway.service.clock import clock_problem, last_receipt_ms
+from gateway.service.clock import clock_problem
 from gateway.service.runlock import running_pid
-from gateway.service.silence import read_silent
 from gateway.service.wear import LIFE_WARN_YEARS, card_bytes, span_text
+from gateway.store.activity import read_silent
 from gateway.store.daemon_state import CardWear, ClockJumps, DaemonState
 from gateway.store.database import StoreError, open_database
 from gateway.store.outbox import SyncStatus
@@ -27,6 +27,7 @@ from gateway.store.read_model import (
     Rejected,
     SequenceGap,
     StreamState,
+    last_receipt_ms,
     read_details,
     read_flagged,
     read_gaps,

@@ -11,7 +11,6 @@ wall clock moved differently from the monotonic one).
 from __future__ import annotations
 
 import datetime
-import sqlite3
 import time
 from collections.abc import Callable
 
@@ -22,13 +21,6 @@ BUILD_DATE = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
 BUILD_MS = int(BUILD_DATE.timestamp() * 1000)
 BEHIND_TOLERANCE_MS = 60_000  # the writer's clock read and a commit may differ this much
 JUMP_S = 10.0  # a wall-clock step beyond this (against the monotonic clock) is a jump
-
-
-def last_receipt_ms(conn: sqlite3.Connection) -> int | None:
-    """The receipt time of the newest stored message (by row id, so no scan)."""
-    times = [row[0] for table in ("windows", "telemetry") for row in conn.execute(
-        f"SELECT received_at_ms FROM {table} ORDER BY id DESC LIMIT 1")]
-    return max(times) if times else None
 
 
 def clock_problem(now_ms: int, last_receipt: int | None) -> str:

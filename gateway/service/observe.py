@@ -9,7 +9,7 @@ import sqlite3
 
 from gateway.config import Config
 from gateway.service.metrics import MetricsSnapshot
-from gateway.service.silence import read_silent
+from gateway.store.activity import read_silent
 from gateway.store.daemon_state import CardWear
 from gateway.store.database import open_database
 from gateway.store.read_model import read_flagged, read_gaps, read_overview

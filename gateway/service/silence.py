@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway.inference.results import analysis_state, save_stream_alert
 from gateway.logs import kv
-from gateway.store.activity import Activity
+from gateway.store.activity import Activity, read_silent, save_activity
 from gateway.store.database import immediate, open_database
-from gateway.store.record_ids import record_id, store_id_of
-from gateway.strict_json import dumps as strict_dumps
+from gateway.store.record_ids import store_id_of
 
 log = logging.getLogger("gateway.silence")
 SILENT_AFTER_INTERVALS = 10
@@ -30,12 +30,6 @@ CHECK_EVERY_S = 10.0
 # A stream whose silence changed: (device_id, stream), "silent" or None (heard again), reason.
 Change = tuple[tuple[str, str], str | None, str]
 
-_SAVE = (
-    "INSERT INTO device_activity (device_id, stream, last_ms, interval_ms, silent_since_ms) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, stream) DO UPDATE SET "
-    "last_ms = excluded.last_ms, interval_ms = excluded.interval_ms, "
-    "silent_since_ms = excluded.silent_since_ms"
-)
 Key = tuple[str, str]
 
 
@@ -51,10 +45,7 @@ class SilenceCheck:
                  wake_publisher: Callable[[], None] = lambda: None):
         self.db = open_database(store_path)
         self.activity, self._wake_publisher = activity, wake_publisher
-        self.silent: dict[Key, int] = {
-            (device, stream): since for device, stream, since in self.db.execute(
-                "SELECT device_id, stream, silent_since_ms FROM device_activity "
-                "WHERE silent_since_ms IS NOT NULL")}
+        self.silent: dict[Key, int] = read_silent(self.db.conn)
 
     def run_once(self, now_ms: int | None = None) -> list[dict]:
         """Check every known stream; returns the alerts made."""
@@ -84,43 +75,16 @@ class SilenceCheck:
         conn = self.db.conn
         alerts = []
         with immediate(conn):
-            conn.executemany(_SAVE, [(*key, last, interval, self.silent.get(key))
-                                     for key, (last, interval) in snapshot.items()])
+            save_activity(conn, [(*key, last, interval, self.silent.get(key))
+                                 for key, (last, interval) in snapshot.items()])
             store_id = store_id_of(conn)
             for (device, stream), state, reason in changes:
                 alert = {"device_id": device, "stream": stream,
-                         "state": state or self._analysis_state(device, stream),
+                         "state": state or analysis_state(conn, device, stream),
                          "ts": now_ms, "score": None, "reason": reason}
-                alerts.append(self._insert_alert(conn, store_id, alert))
+                alerts.append({"id": save_stream_alert(conn, store_id, alert), **alert})
         return alerts
-
-    @staticmethod
-    def _insert_alert(conn, store_id: str, alert: dict) -> dict:
-        """The alert's outbox record (the same data as the analysis' alerts) and its row."""
-        data = {k: alert[k] for k in ("stream", "state", "score", "reason")}
-        seq = conn.execute(
-            "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) VALUES "
-            "('alert', ?, ?, ?, ?) RETURNING seq",
-            (alert["device_id"], alert["ts"], alert["ts"], strict_dumps(data)[0])).fetchone()[0]
-        alert_id = record_id(store_id, seq)
-        conn.execute(
-            "INSERT INTO alerts (record_id, device_id, stream, state, ts_ms, score, reason, "
-            "created_at_ms) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
-            (alert_id, alert["device_id"], alert["stream"], alert["state"], alert["ts"],
-             alert["reason"], alert["ts"]))
-        return {"id": alert_id, **alert}
-
-    def _analysis_state(self, device: str, stream: str) -> str:
-        row = self.db.execute("SELECT state FROM device_states WHERE device_id = ? AND "
-                              "stream = ?", (device, stream)).fetchone()
-        return row[0] if row else "normal"
 
     def close(self) -> None:
         self.db.close()
 
-
-def read_silent(conn) -> dict[Key, int]:
-    """{(device, stream): silent since (ms)}, for status and metrics."""
-    return {(device, stream): since for device, stream, since in conn.execute(
-        "SELECT device_id, stream, silent_since_ms FROM device_activity "
-        "WHERE silent_since_ms IS NOT NULL")}

@@ -71,3 +71,25 @@ class Activity:
     def snapshot(self) -> dict[tuple[str, str], tuple[int, int | None]]:
         """{(device, stream): (last_ms, usual interval ms or None)}."""
         return {key: (seen.last_ms, seen.interval_ms()) for key, seen in list(self._seen.items())}
+
+
+_SAVE = (
+    "INSERT INTO device_activity (device_id, stream, last_ms, interval_ms, silent_since_ms) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, stream) DO UPDATE SET "
+    "last_ms = excluded.last_ms, interval_ms = excluded.interval_ms, "
+    "silent_since_ms = excluded.silent_since_ms"
+)
+
+
+def save_activity(conn: sqlite3.Connection,
+                  rows: list[tuple[str, str, int, int | None, int | None]]) -> None:
+    """(device, stream, last heard ms, usual interval ms, silent since ms) per stream, inside
+    the caller's transaction."""
+    conn.executemany(_SAVE, rows)
+
+
+def read_silent(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """{(device, stream): silent since (ms)}, for the silence check, status and metrics."""
+    return {(device, stream): since for device, stream, since in conn.execute(
+        "SELECT device_id, stream, silent_since_ms FROM device_activity "
+        "WHERE silent_since_ms IS NOT NULL")}

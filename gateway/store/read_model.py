@@ -166,3 +166,10 @@ def _count(scores: str | None) -> int:
     except ValueError:
         return 0
     return len(parsed) if isinstance(parsed, list) else 0
+
+
+def last_receipt_ms(conn: sqlite3.Connection) -> int | None:
+    """The receipt time of the newest stored message (by row id, so no scan)."""
+    times = [row[0] for table in ("windows", "telemetry") for row in conn.execute(
+        f"SELECT received_at_ms FROM {table} ORDER BY id DESC LIMIT 1")]
+    return max(times) if times else None
