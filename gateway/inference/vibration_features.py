@@ -97,15 +97,18 @@ def _envelope(signal: np.ndarray, rate: float, low: float, high: float):
     envelope spectrum over its median (power ratio) with its frequencies. A long window's
     envelope spectra and depths are averaged over segments (inference/segments.py)."""
     if not is_segmented(signal.size):
-        return _envelope_figures(*_envelope_spectrum(signal, rate, low, high), rate)
-    env_power, depth_power, count = 0.0, 0.0, 0
-    for segment in segments(signal):
-        power, env_hz, depth = _envelope_spectrum(segment, rate, low, high)
+        env_power, env_hz, depth_power = _envelope_spectrum(signal, rate, low, high)
+        return _envelope_figures(env_power, env_hz, depth_power, rate)
+    parts = (_envelope_spectrum(segment, rate, low, high) for segment in segments(signal))
+    env_power, env_hz, depth_power = next(parts)
+    count = 1
+    for power, _, depth in parts:  # summed as they come: one segment's spectra at a time
         env_power, depth_power, count = env_power + power, depth_power + depth, count + 1
     return _envelope_figures(env_power / count, env_hz, depth_power / count, rate)
 
 
-def _envelope_spectrum(signal: np.ndarray, rate: float, low: float, high: float):
+def _envelope_spectrum(signal: np.ndarray, rate: float, low: float, high: float
+                       ) -> tuple[np.ndarray, np.ndarray, float]:
     """Power spectrum of the high band's envelope relative to its mean, its frequencies and
     the envelope's mean square relative variation (the modulation depth as a power)."""
     hz = np.fft.rfftfreq(signal.size, 1.0 / rate)
@@ -123,10 +126,11 @@ def _envelope_spectrum(signal: np.ndarray, rate: float, low: float, high: float)
     relative = envelope / mean - 1.0
     env_power = np.abs(np.fft.rfft(relative)) ** 2
     env_hz = np.fft.rfftfreq(relative.size, 1.0 / rate)
-    return env_power, env_hz, np.mean(relative**2)
+    return env_power, env_hz, float(np.mean(relative**2))
 
 
-def _envelope_figures(env_power: np.ndarray, env_hz: np.ndarray, depth_power, rate: float):
+def _envelope_figures(env_power: np.ndarray, env_hz: np.ndarray, depth_power: float,
+                      rate: float):
     band = (env_hz >= MODULATION_HZ[0]) & (env_hz <= min(MODULATION_HZ[1], rate / 4))
     depth = _db(depth_power)
     if band.sum() < 3:
