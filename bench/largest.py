@@ -5,9 +5,11 @@ Mosquitto for each kind; its VmHWM once it is up, then one message at the size l
 published and analysed, and VmHWM read again. The messages are the worst a sensor box can
 send within the default limits (issue 12.7): audio, 8 MiB of 48 kHz stereo PCM16 (43.7 s);
 vibration, 4 MiB of one-digit samples (about 700,000 per axis, the most JSON numbers 4 MiB
-can hold). Goal: peak ≤ 100 MB.
+can hold). Goal: peak ≤ 100 MB. The daemon gets the `Environment=` settings of the shipped
+unit (systemd/sensor-gateway.service: glibc's malloc tuning), as on a box; `--env K=V` adds
+or overrides one (to try a knob), `--no-unit-env` leaves them out (to measure without).
 
-    .venv/bin/python -m bench.largest [--runs 3] [--json F]
+    .venv/bin/python -m bench.largest [--runs 3] [--json F] [--env K=V ...] [--no-unit-env]
 
 Each figure is the median over the runs (the raw runs are printed beside it).
 """
@@ -15,6 +17,7 @@ Each figure is the median over the runs (the raw runs are printed beside it).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sqlite3
 import subprocess
@@ -33,6 +36,7 @@ from bench.runtime import runtime_python
 from gateway.devtools.local_broker import LocalMosquitto, free_port
 from gateway.wav import encode_wav
 
+UNIT = Path(__file__).resolve().parent.parent / "systemd" / "sensor-gateway.service"
 AUDIO_LIMIT, VIBRATION_LIMIT = 8 * 1024 * 1024, 4 * 1024 * 1024
 GOALS = {"peak_rss_mb_audio": ("<=", 100), "peak_rss_mb_vibration": ("<=", 100)}
 
@@ -49,6 +53,13 @@ def largest_vibration(rng: np.random.Generator) -> bytes:
     return f'{{"sample_rate": 25600, "x": [{x}], "y": [{y}], "z": [{z}]}}'.encode()
 
 
+def unit_environment(unit: Path = UNIT) -> dict[str, str]:
+    """The unit's `Environment=K=V` lines (one assignment each, unquoted, as ours are)."""
+    pairs = [line.removeprefix("Environment=").split("=", 1)
+             for line in unit.read_text().splitlines() if line.startswith("Environment=")]
+    return {key: value for key, value in pairs}
+
+
 def analysed(store: Path) -> bool:
     if not store.exists():
         return False
@@ -61,7 +72,8 @@ def analysed(store: Path) -> bool:
         conn.close()
 
 
-def one_run(python: str, kind: str, payload: bytes, work: Path) -> tuple[float, float, bool]:
+def one_run(python: str, kind: str, payload: bytes, work: Path, env: dict[str, str]
+            ) -> tuple[float, float, bool]:
     """(VmHWM once up, VmHWM after the message, whether it was analysed rather than refused)."""
     broker = LocalMosquitto(work / "broker").start()
     config = work / "config.toml"
@@ -69,7 +81,7 @@ def one_run(python: str, kind: str, payload: bytes, work: Path) -> tuple[float, 
                       f'[mqtt]\nport = {broker.port}\n[metrics]\nport = {free_port()}\n')
     log = (work / "gateway.log").open("wb")
     daemon = subprocess.Popen([python, "-m", "gateway", "run", "-c", str(config)], stdout=log,
-                              stderr=subprocess.STDOUT)
+                              stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
         deadline = time.monotonic() + 30
         while b"msg=subscribed" not in (work / "gateway.log").read_bytes():
@@ -103,16 +115,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--env", action="append", default=[], metavar="K=V",
+                        help="one more environment setting for the daemon")
+    parser.add_argument("--no-unit-env", action="store_true",
+                        help="without the unit's Environment= settings")
     args = parser.parse_args(argv)
+    env = {} if args.no_unit_env else unit_environment()
+    env.update(item.split("=", 1) for item in args.env)
     python = runtime_python()
     rng = np.random.default_rng(12)
     figures: dict = {"machine": f"{platform.machine()} {platform.python_version()}",
-                     "runs": {}}
+                     "environment": " ".join(f"{k}={v}" for k, v in env.items()), "runs": {}}
     for kind, payload in (("audio", largest_audio(rng)), ("vibration", largest_vibration(rng))):
         runs = figures["runs"]
         for _ in range(args.runs):
             with tempfile.TemporaryDirectory() as tmp:
-                up, peak, stored = one_run(python, kind, payload, Path(tmp))
+                up, peak, stored = one_run(python, kind, payload, Path(tmp), env)
             runs.setdefault(f"peak_rss_mb_{kind}", []).append(peak)
             runs.setdefault(f"rss_up_mb_{kind}", []).append(up)
             runs.setdefault(f"analysed_{kind}", []).append(stored)

@@ -15,6 +15,15 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from gateway.inference.segments import (
+    SEGMENT,
+    is_segmented,
+    max_abs,
+    mean_of_powers,
+    mean_power,
+    mean_square_sum,
+)
+
 AMIN = 1e-10  # power floor before the log: librosa.power_to_db's default, i.e. -100 dB
 RESAMPLE_PAD = 256  # input samples of reflected signal on each side, for the filter's ringing
 RESAMPLE_TAPER = 0.05  # share of the pass band, below the cut-off, where the gain rolls off
@@ -310,13 +319,17 @@ def _velocity_spectra(accel: np.ndarray, sample_rate: float) -> tuple[np.ndarray
     frequencies. Dividing the spectrum by j*2*pi*f integrates without the drift a running sum
     would accumulate; the Hann window keeps a strong line just outside the band out of it.
     One axis at a time: a full spectrum of a long window is 16 bytes a sample."""
-    n = accel.shape[1]
+    n = SEGMENT if is_segmented(accel.shape[1]) else accel.shape[1]
     window = _hann(n).astype(np.float64)
     hz = np.fft.rfftfreq(n, 1.0 / sample_rate)
     band = (hz >= ISO_BAND_HZ[0]) & (hz <= ISO_BAND_HZ[1])
     # Parseval for a windowed one-sided spectrum: each bin counts twice (its negative twin).
     scale = 2.0 / (n * n * np.mean(window**2))
-    power = by_columns([np.abs(spectrum[band]) ** 2 for spectrum in row_spectra(accel, window)])
+    if is_segmented(accel.shape[1]):  # Welch: averaged over segments (inference/segments.py)
+        power = np.stack([mean_power(axis, window, band) for axis in accel])
+    else:
+        power = by_columns([np.abs(spectrum[band]) ** 2
+                            for spectrum in row_spectra(accel, window)])
     power = power * scale / (2 * np.pi * hz[band]) ** 2
     return power, hz[band]
 
@@ -336,11 +349,13 @@ def _dominant_hz(power: np.ndarray, hz: np.ndarray) -> float:
 def _shape_figures(accel: np.ndarray) -> tuple[float, float]:
     """Largest per-axis kurtosis and crest factor; a silent axis has neither, so it is skipped."""
     kurtosis, crest = [], []
+    segmented = is_segmented(accel.shape[1])  # then summed a block at a time
     for axis in accel:
-        power = np.mean(axis**2)
+        power = mean_of_powers(axis, 2) if segmented else np.mean(axis**2)
         if power > 0:
-            kurtosis.append(np.mean(axis**4) / power**2)
-            crest.append(np.max(np.abs(axis)) / np.sqrt(power))
+            fourth = mean_of_powers(axis, 4) if segmented else np.mean(axis**4)
+            kurtosis.append(fourth / power**2)
+            crest.append((max_abs(axis) if segmented else np.max(np.abs(axis))) / np.sqrt(power))
     if not kurtosis:
         return 0.0, 0.0
     return float(max(kurtosis)), float(max(crest))
@@ -374,7 +389,8 @@ def severity_of(accel: np.ndarray, peak: float, sample_rate: float) -> Vibration
     power, hz = _velocity_spectra(accel, sample_rate)
     velocity = float(np.sqrt(power.sum(axis=1).max())) * 1000.0 * peak
     kurtosis, crest = _shape_figures(accel)
-    rms_accel = float(np.sqrt(np.mean(sum_of_squares(accel)))) * peak
+    rms_accel = float(np.sqrt(mean_square_sum(accel) if is_segmented(accel.shape[1])
+                              else np.mean(sum_of_squares(accel)))) * peak
     if not np.isfinite([velocity, rms_accel]).all():
         raise FeatureError("vibration samples are too large to analyse")
     return VibrationFeatures(

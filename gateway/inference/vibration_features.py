@@ -35,6 +35,14 @@ from gateway.inference.features import (
     severity_of,
     sum_of_squares,
 )
+from gateway.inference.segments import (
+    SEGMENT,
+    hann,
+    is_segmented,
+    mean_power,
+    mean_square_sum,
+    segments,
+)
 
 HIGH_BAND_HZ = 1000.0  # impacts ring above this (or above fs/4 for slowly sampled boxes)
 ROTATION_SEARCH_HZ = (5.0, 100.0)
@@ -86,7 +94,23 @@ def _high_band(rate: float) -> tuple[float, float]:
 
 def _envelope(signal: np.ndarray, rate: float, low: float, high: float):
     """Modulation depth (dB), strongest envelope line over the median (dB), its Hz, and the
-    envelope spectrum over its median (power ratio) with its frequencies."""
+    envelope spectrum over its median (power ratio) with its frequencies. A long window's
+    envelope spectra and depths are averaged over segments (inference/segments.py)."""
+    if not is_segmented(signal.size):
+        env_power, env_hz, depth_power = _envelope_spectrum(signal, rate, low, high)
+        return _envelope_figures(env_power, env_hz, depth_power, rate)
+    parts = (_envelope_spectrum(segment, rate, low, high) for segment in segments(signal))
+    env_power, env_hz, depth_power = next(parts)
+    count = 1
+    for power, _, depth in parts:  # summed as they come: one segment's spectra at a time
+        env_power, depth_power, count = env_power + power, depth_power + depth, count + 1
+    return _envelope_figures(env_power / count, env_hz, depth_power / count, rate)
+
+
+def _envelope_spectrum(signal: np.ndarray, rate: float, low: float, high: float
+                       ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Power spectrum of the high band's envelope relative to its mean, its frequencies and
+    the envelope's mean square relative variation (the modulation depth as a power)."""
     hz = np.fft.rfftfreq(signal.size, 1.0 / rate)
     full = np.zeros(signal.size, np.complex128)
     full[: hz.size] = np.fft.rfft(signal)
@@ -102,8 +126,13 @@ def _envelope(signal: np.ndarray, rate: float, low: float, high: float):
     relative = envelope / mean - 1.0
     env_power = np.abs(np.fft.rfft(relative)) ** 2
     env_hz = np.fft.rfftfreq(relative.size, 1.0 / rate)
+    return env_power, env_hz, float(np.mean(relative**2))
+
+
+def _envelope_figures(env_power: np.ndarray, env_hz: np.ndarray, depth_power: float,
+                      rate: float):
     band = (env_hz >= MODULATION_HZ[0]) & (env_hz <= min(MODULATION_HZ[1], rate / 4))
-    depth = _db(np.mean(relative**2))
+    depth = _db(depth_power)
     if band.sum() < 3:
         return depth, 0.0, 0.0, env_power * 0.0, env_hz
     inside = env_power[band]
@@ -129,15 +158,18 @@ def _rotation_lines(accel: np.ndarray, rate: float, nominal_hz: float = 0.0
                     ) -> tuple[float, float, float]:
     """Speed (Hz) and the velocity power (mm/s)^2 of its 1x and 2x lines, all axes summed.
     The speed is the strongest line between 5 and 100 Hz, or near `nominal_hz` if given."""
-    n = accel.shape[1]
+    segmented = is_segmented(accel.shape[1])  # then Welch-averaged over segments
+    n = SEGMENT if segmented else accel.shape[1]
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
     hz = np.fft.rfftfreq(n, 1.0 / rate)
     scale = 2.0 / (n * n * np.mean(window**2))
     integrate = (2 * np.pi * hz) ** 2
+    powers = ((mean_power(axis, window) for axis in accel) if segmented
+              else (np.abs(spectrum) ** 2 for spectrum in row_spectra(accel, window)))
     total = np.zeros_like(hz)  # 0 + x is x exactly: the sum is as sum(axis=0) gives it
-    for spectrum in row_spectra(accel, window):  # summed in the axes' order
+    for power in powers:  # summed in the axes' order
         with np.errstate(divide="ignore", invalid="ignore"):
-            velocity = np.where(hz > 0, np.abs(spectrum) ** 2 * scale / integrate, 0.0)
+            velocity = np.where(hz > 0, power * scale / integrate, 0.0)
         total = total + velocity
     total = total * 1e6  # (mm/s)^2
     low, high = ROTATION_SEARCH_HZ
@@ -172,6 +204,22 @@ def vibration_analysis(xyz: np.ndarray, rate: float, kinematics: Kinematics | No
     return severity, condition_of(scaled, peak, rate, severity, kinematics)
 
 
+def _high_band_power(scaled: np.ndarray, rate: float, low: float, high: float) -> np.ndarray:
+    """Mean square of each axis in [low, high) Hz (Parseval, each bin counted twice); of a
+    long window, from Hann-windowed spectra averaged over segments."""
+    if is_segmented(scaled.shape[1]):
+        window = hann()
+        hz = np.fft.rfftfreq(SEGMENT, 1.0 / rate)
+        in_band = (hz >= low) & (hz < high)
+        scale = 2.0 / (SEGMENT * SEGMENT * np.mean(window**2))
+        return np.array([mean_power(axis, window, in_band).sum() * scale for axis in scaled])
+    hz = np.fft.rfftfreq(scaled.shape[1], 1.0 / rate)
+    in_band = (hz >= low) & (hz < high)
+    return np.sum(by_columns([np.abs(spectrum[in_band]) ** 2
+                              for spectrum in row_spectra(scaled)]), axis=1
+                  ) * 2 / (scaled.shape[1] ** 2)
+
+
 def condition_of(scaled: np.ndarray, peak: float, rate: float, severity: VibrationFeatures,
                  kinematics: Kinematics | None = None) -> WindowFeatures:
     """vibration_condition of a window already centred and scaled (centred_scaled). With a
@@ -180,18 +228,15 @@ def condition_of(scaled: np.ndarray, peak: float, rate: float, severity: Vibrati
     kinematics = kinematics or Kinematics()
     level_scale = 20.0 * np.log10(peak)
     low, high = _high_band(rate)
-    hz = np.fft.rfftfreq(scaled.shape[1], 1.0 / rate)
-    in_band = (hz >= low) & (hz < high)
-    high_power = np.sum(by_columns([np.abs(spectrum[in_band]) ** 2
-                                    for spectrum in row_spectra(scaled)]), axis=1
-                          ) * 2 / (scaled.shape[1] ** 2)
+    high_power = _high_band_power(scaled, rate, low, high)
     worst = int(np.argmax(high_power))
     depth, env_peak, env_hz, env_ratio, env_freqs = _envelope(scaled[worst], rate, low, high)
     rotation, first, second = _rotation_lines(scaled, rate, kinematics.shaft_hz)
     defects = [_defect_lines(env_ratio, env_freqs, rotation, order)
                for _, order in kinematics.orders]
     values = np.array([
-        _db(np.mean(sum_of_squares(scaled))) + level_scale,
+        _db(mean_square_sum(scaled) if is_segmented(scaled.shape[1])
+            else np.mean(sum_of_squares(scaled))) + level_scale,
         _db(high_power.sum()) + level_scale,
         float(np.log(max(severity.kurtosis, 1e-3))),
         float(np.log(max(severity.crest_factor, 1e-3))),
