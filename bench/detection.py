@@ -83,8 +83,9 @@ GOALS = {
     "rig_vibration_pooled_auc_s050": (">=", 0.95), "rig_vibration_flagged_s050": (">=", 0.90),
     "synth_pooled_auc_s050": (">=", 0.97), "synth_pooled_auc_s025": (">=", 0.93),
     "synth_worst_kind_auc_s050": (">=", 0.90), "synth_lead_over_peer_min": (">=", 0.0),
-    "synth_onset_to_alert_worst": ("<=", 3), **detection_plant.GOALS,
-}
+    "synth_onset_to_alert_worst": ("<=", 3),
+}  # a literal: bench/run_all reads it without importing this script
+GOALS.update(detection_plant.GOALS)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
