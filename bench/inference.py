@@ -14,7 +14,8 @@ Figures (each a median over --runs runs):
   on a quiet one it waits for the broker's delayed ACK;
 - CPU per window: the daemon's user + system CPU time over the drain (between the first and
   the last result polled) per window analysed, against the analysis alone (decode, features,
-  model and verdict in one loop in this process, no queue, store or broker);
+  model and verdict in one loop in this process, numpy's BLAS on one thread as in the daemon;
+  no queue, store or broker);
 - burst from outside: BURST windows from 3 new devices (baselines being learned) published as
   fast as a separate client can, timed from the first publish to the last result received,
   and the daemon's CPU per window over it (goals: ≥ 50 % of the analysis-alone rate, ≤ 2× its
@@ -61,6 +62,7 @@ from gateway.inference.model import (
 from gateway.inference.verdict import DeviceMemory, VerdictRules, judge
 from gateway.inference.worker import audio_outcome
 from gateway.intake.payloads import audio_window
+from gateway.service.native import single_threaded_blas
 from gateway.store.database import IntakeStore
 from gateway.wav import decode_wav, encode_wav
 from tests.support import Publisher
@@ -342,6 +344,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     wavs = sensor_wavs(args.windows)
+    single_threaded_blas()  # as the daemon computes (gateway/service/native.py)
     if GATEWAY_CORE is not None:
         os.sched_setaffinity(0, {BROKER_CORE})  # publishers and subscriber stay off its core
     compute = compute_alone(wavs)
