@@ -33,9 +33,12 @@ import os
 import platform
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -198,23 +201,31 @@ class ResultClock:
         self.client.loop_stop()
 
 
-def latency_run(wavs, seconds: float, telemetry: bool = True) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+@contextmanager
+def daemon_and_clients(prefix: str) -> Iterator[tuple[subprocess.Popen, ResultClock, Publisher]]:
+    """A fresh broker and daemon, a result subscriber and a publisher in this process;
+    everything stopped at the end."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         workdir = Path(tmp)
         with LocalMosquitto(workdir / "broker", preexec_fn=pinned(BROKER_CORE)) as broker:
-            config = gateway_config(workdir, broker.port)
-            proc = start_gateway(config, dict(os.environ))
+            proc = start_gateway(gateway_config(workdir, broker.port), dict(os.environ))
             time.sleep(3.0)  # model loaded, connected, subscribed
             clock, boxes = ResultClock(broker.port), Publisher(broker.port)
             try:
-                _drive_sensors(boxes, clock, wavs, seconds, telemetry)
-                time.sleep(2.0)
-                rss = peak_rss_mb(proc.pid)
+                time.sleep(0.5)  # the clock subscribed
+                yield proc, clock, boxes
             finally:
                 clock.close()
                 boxes.close()
                 proc.terminate()
                 proc.wait(60)
+
+
+def latency_run(wavs, seconds: float, telemetry: bool = True) -> dict:
+    with daemon_and_clients("bench-latency-") as (proc, clock, boxes):
+        _drive_sensors(boxes, clock, wavs, seconds, telemetry)
+        time.sleep(2.0)
+        rss = peak_rss_mb(proc.pid)
     latencies = sorted(clock.latencies_ms)
     return {"p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95)),
             "results": len(latencies), "rss_mb": rss}
@@ -250,28 +261,15 @@ def _drive_sensors(boxes: Publisher, clock: ResultClock, wavs, seconds: float,
 def burst_run(wavs) -> dict:
     """BURST windows from BURST_DEVICES new devices, published at once from a separate
     client: windows/s from the first publish to the last result, and CPU-ms per window."""
-    with tempfile.TemporaryDirectory(prefix="bench-burst-") as tmp:
-        workdir = Path(tmp)
-        with LocalMosquitto(workdir / "broker", preexec_fn=pinned(BROKER_CORE)) as broker:
-            config = gateway_config(workdir, broker.port)
-            proc = start_gateway(config, dict(os.environ))
-            time.sleep(3.0)  # model loaded, connected, subscribed
-            clock, box = ResultClock(broker.port), Publisher(broker.port)
-            try:
-                time.sleep(0.5)  # the clock subscribed
-                cpu_before, started = cpu_s(proc.pid), time.monotonic()
-                for i in range(BURST):
-                    device = f"burst-{i % BURST_DEVICES}"
-                    box.publish(f"sensors/{device}/audio", wavs[i % len(wavs)][1],
-                                ts_ms=1_700_000_000_000 + i)
-                last = clock.wait_for(BURST)
-                cpu_ms = (cpu_s(proc.pid) - cpu_before) * 1000 / BURST
-                rss = peak_rss_mb(proc.pid)
-            finally:
-                clock.close()
-                box.close()
-                proc.terminate()
-                proc.wait(60)
+    with daemon_and_clients("bench-burst-") as (proc, clock, box):
+        cpu_before, started = cpu_s(proc.pid), time.monotonic()
+        for i in range(BURST):
+            device = f"burst-{i % BURST_DEVICES}"
+            box.publish(f"sensors/{device}/audio", wavs[i % len(wavs)][1],
+                        ts_ms=1_700_000_000_000 + i)
+        last = clock.wait_for(BURST)
+        cpu_ms = (cpu_s(proc.pid) - cpu_before) * 1000 / BURST
+        rss = peak_rss_mb(proc.pid)
     return {"rate": BURST / (last - started), "cpu_ms": cpu_ms, "rss_mb": rss}
 
 
