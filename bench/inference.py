@@ -12,7 +12,15 @@ Figures (each a median over --runs runs):
   50 ms); and the same windows without the telemetry ("quiet"), as a site with few boxes sees
   it: on a busy socket a small packet held back by Nagle's algorithm leaves with the next one,
   on a quiet one it waits for the broker's delayed ACK;
-- peak RSS of the whole daemon (VmHWM) over both runs (goal ≤ 100 MB).
+- CPU per window: the daemon's user + system CPU time over the drain (between the first and
+  the last result polled) per window analysed, against the analysis alone (decode, features,
+  model and verdict in one loop in this process, numpy's BLAS on one thread as in the daemon;
+  no queue, store or broker);
+- burst from outside: BURST windows from 3 new devices (baselines being learned) published as
+  fast as a separate client can, timed from the first publish to the last result received,
+  and the daemon's CPU per window over it (goals: ≥ 50 % of the analysis-alone rate, ≤ 2× its
+  CPU per window);
+- peak RSS of the whole daemon (VmHWM) over all runs (goal ≤ 100 MB).
 
     .venv/bin/python -m bench.inference [--runs 3] [--windows 3000] [--latency-s 60] [--json F]
 """
@@ -25,9 +33,12 @@ import os
 import platform
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +53,7 @@ from bench.intake import (
     start_gateway,
 )
 from bench.report import report
+from gateway.config import InferenceSection
 from gateway.devtools import synth
 from gateway.devtools.local_broker import LocalMosquitto
 from gateway.inference.features import vibration_features
@@ -50,13 +62,21 @@ from gateway.inference.model import (
     make_interpreter,
     shipped_model_path,
 )
+from gateway.inference.verdict import DeviceMemory, VerdictRules, judge
+from gateway.inference.worker import audio_outcome
 from gateway.intake.payloads import audio_window
+from gateway.service.native import single_threaded_blas
 from gateway.store.database import IntakeStore
 from gateway.wav import decode_wav, encode_wav
 from tests.support import Publisher
 
-GOALS = {"windows_per_s": (">=", 300), "latency_p95_ms": ("<=", 50),
-         "latency_quiet_p95_ms": ("<=", 50), "peak_rss_mb": ("<=", 100)}
+GOALS = {"windows_per_s": (">=", 300), "latency_p50_ms": ("<=", 10),
+         "latency_p95_ms": ("<=", 20), "latency_quiet_p50_ms": ("<=", 10),
+         "latency_quiet_p95_ms": ("<=", 20), "peak_rss_mb": ("<=", 100),
+         "burst_share_of_analysis": (">=", 0.5), "burst_cpu_x_analysis": ("<=", 2)}
+BURST = 450
+BURST_DEVICES = 3
+CLOCK_TICK_S = os.sysconf("SC_CLK_TCK")
 SENSORS = 30
 WINDOW_EVERY_S = 5.0
 TELEMETRY_PER_S = 100
@@ -103,16 +123,26 @@ def throughput_run(wavs) -> dict:
             proc = start_gateway(config, dict(os.environ))
             db = workdir / "data" / "gateway.db"
             try:
-                first, last = _wait_results(db, proc, len(wavs))
+                (first, last), cpu_ms = _wait_results(db, proc, len(wavs))
                 rss = peak_rss_mb(proc.pid)
             finally:
                 proc.terminate()
                 proc.wait(60)
-    return {"rate": len(wavs) / max((last - first) / 1000, 1e-9), "rss_mb": rss}
+    return {"rate": len(wavs) / max((last - first) / 1000, 1e-9), "rss_mb": rss,
+            "cpu_ms": cpu_ms}
 
 
-def _wait_results(db: Path, proc, expected: int) -> tuple[int, int]:
+def cpu_s(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK_S
+
+
+def _wait_results(db: Path, proc, expected: int) -> tuple[tuple[int, int], float]:
+    """(first, last) result times once all are in, and the daemon's CPU-ms per window
+    between the first poll that saw a result and the one that saw them all."""
     deadline = time.monotonic() + 600
+    seen = None  # (results, cpu) at the first poll with results
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("gateway died during the run")
@@ -123,9 +153,13 @@ def _wait_results(db: Path, proc, expected: int) -> tuple[int, int]:
             ).fetchone()
         finally:
             conn.close()
+        cpu = cpu_s(proc.pid)
+        if count and seen is None:
+            seen = (count, cpu)
         if count >= expected:
-            return first, last
-        time.sleep(0.1)
+            assert seen is not None
+            return (first, last), (cpu - seen[1]) * 1000 / max(count - seen[0], 1)
+        time.sleep(0.05)
     raise RuntimeError("results did not all arrive in time")
 
 
@@ -135,6 +169,7 @@ class ResultClock:
     def __init__(self, port: int):
         self.latencies_ms: list[float] = []
         self.sent: dict[tuple[str, int], float] = {}
+        self.received, self.last_received = 0, 0.0
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         self.client.on_message = self._on_message
@@ -147,31 +182,50 @@ class ResultClock:
         result = json.loads(message.payload)
         with self._lock:
             sent = self.sent.pop((result["device_id"], result["ts"]), None)
+            self.received += 1
+            self.last_received = now
         if sent is not None:
             self.latencies_ms.append((now - sent) * 1000)
+
+    def wait_for(self, count: int, timeout_s: float = 120.0) -> float:
+        """Monotonic time of the count-th result received."""
+        deadline = time.monotonic() + timeout_s
+        while self.received < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {self.received} of {count} results arrived")
+            time.sleep(0.01)
+        return self.last_received
 
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
 
 
-def latency_run(wavs, seconds: float, telemetry: bool = True) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+@contextmanager
+def daemon_and_clients(prefix: str) -> Iterator[tuple[subprocess.Popen, ResultClock, Publisher]]:
+    """A fresh broker and daemon, a result subscriber and a publisher in this process;
+    everything stopped at the end."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         workdir = Path(tmp)
         with LocalMosquitto(workdir / "broker", preexec_fn=pinned(BROKER_CORE)) as broker:
-            config = gateway_config(workdir, broker.port)
-            proc = start_gateway(config, dict(os.environ))
+            proc = start_gateway(gateway_config(workdir, broker.port), dict(os.environ))
             time.sleep(3.0)  # model loaded, connected, subscribed
             clock, boxes = ResultClock(broker.port), Publisher(broker.port)
             try:
-                _drive_sensors(boxes, clock, wavs, seconds, telemetry)
-                time.sleep(2.0)
-                rss = peak_rss_mb(proc.pid)
+                time.sleep(0.5)  # the clock subscribed
+                yield proc, clock, boxes
             finally:
                 clock.close()
                 boxes.close()
                 proc.terminate()
                 proc.wait(60)
+
+
+def latency_run(wavs, seconds: float, telemetry: bool = True) -> dict:
+    with daemon_and_clients("bench-latency-") as (proc, clock, boxes):
+        _drive_sensors(boxes, clock, wavs, seconds, telemetry)
+        time.sleep(2.0)
+        rss = peak_rss_mb(proc.pid)
     latencies = sorted(clock.latencies_ms)
     return {"p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95)),
             "results": len(latencies), "rss_mb": rss}
@@ -202,6 +256,40 @@ def _drive_sensors(boxes: Publisher, clock: ResultClock, wavs, seconds: float,
                  "power_consumption": 45.2, "audio_level": 150, "sensor_quality": 0.95}))
         n += 1
         time.sleep(max(0.0, start + n * tick - time.monotonic()))
+
+
+def burst_run(wavs) -> dict:
+    """BURST windows from BURST_DEVICES new devices, published at once from a separate
+    client: windows/s from the first publish to the last result, and CPU-ms per window."""
+    with daemon_and_clients("bench-burst-") as (proc, clock, box):
+        cpu_before, started = cpu_s(proc.pid), time.monotonic()
+        for i in range(BURST):
+            device = f"burst-{i % BURST_DEVICES}"
+            box.publish(f"sensors/{device}/audio", wavs[i % len(wavs)][1],
+                        ts_ms=1_700_000_000_000 + i)
+        last = clock.wait_for(BURST)
+        cpu_ms = (cpu_s(proc.pid) - cpu_before) * 1000 / BURST
+        rss = peak_rss_mb(proc.pid)
+    return {"rate": BURST / (last - started), "cpu_ms": cpu_ms, "rss_mb": rss}
+
+
+def analysis_alone(wavs, count: int = BURST) -> dict:
+    """The analysis alone on one core: decode, features, model and the verdict against a
+    device memory kept in this process (3 devices learning, as in the burst); no queue,
+    no store, no broker."""
+    inf = InferenceSection()  # the daemon's defaults
+    rules = VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
+                         inf.alert_window)
+    model = AudioModel(shipped_model_path())
+    memories: dict[str, DeviceMemory] = {}
+    cpu_before, started = time.process_time(), time.perf_counter()
+    for i in range(count):
+        device = f"burst-{i % BURST_DEVICES}"
+        outcome = audio_outcome(wavs[i % len(wavs)][1], model, lambda analysed_s: None)
+        memory = memories.get(device) or DeviceMemory(model=outcome.model)
+        memories[device] = judge(memory, outcome.observation, outcome.model, rules).memory
+    seconds = time.perf_counter() - started
+    return {"rate": count / seconds, "cpu_ms": (time.process_time() - cpu_before) * 1000 / count}
 
 
 def compute_alone(wavs, repeats: int = 300) -> dict:
@@ -254,16 +342,24 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     wavs = sensor_wavs(args.windows)
+    single_threaded_blas()  # as the daemon computes (gateway/service/native.py)
     if GATEWAY_CORE is not None:
         os.sched_setaffinity(0, {BROKER_CORE})  # publishers and subscriber stay off its core
     compute = compute_alone(wavs)
+    alone = [analysis_alone(wavs) for _ in range(args.runs)]
     throughput = [throughput_run(wavs) for _ in range(args.runs)]
+    burst = [burst_run(wavs) for _ in range(args.runs)]
     latency = [latency_run(wavs, args.latency_s) for _ in range(args.runs)]
     quiet = [latency_run(wavs, args.latency_s, telemetry=False) for _ in range(args.runs)]
     figures = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}, "
                    f"daemon pinned to core {GATEWAY_CORE}",
         "windows_per_s": round(statistics.median(r["rate"] for r in throughput)),
+        "cpu_ms_per_window": round(statistics.median(r["cpu_ms"] for r in throughput), 2),
+        "analysis_alone_per_s": round(statistics.median(r["rate"] for r in alone)),
+        "analysis_alone_cpu_ms": round(statistics.median(r["cpu_ms"] for r in alone), 2),
+        "burst_per_s": round(statistics.median(r["rate"] for r in burst)),
+        "burst_cpu_ms_per_window": round(statistics.median(r["cpu_ms"] for r in burst), 2),
         "score_ms_per_window": round(compute["score_ms"], 3),
         "features_ms_per_window": round(compute["features_ms"], 3),
         "model_ms_per_window": round(compute["model_ms"], 3),
@@ -273,12 +369,21 @@ def main() -> int:
         "latency_p95_ms": round(statistics.median(r["p95"] for r in latency), 1),
         "latency_quiet_p50_ms": round(statistics.median(r["p50"] for r in quiet), 1),
         "latency_quiet_p95_ms": round(statistics.median(r["p95"] for r in quiet), 1),
-        "peak_rss_mb": round(max(r["rss_mb"] for r in throughput + latency + quiet), 1),
+        "peak_rss_mb": round(max(r["rss_mb"] for r in throughput + burst + latency + quiet), 1),
         "runs": {"windows_per_s": [round(r["rate"]) for r in throughput],
+                 "cpu_ms_per_window": [round(r["cpu_ms"], 2) for r in throughput],
+                 "burst_per_s": [round(r["rate"]) for r in burst],
+                 "burst_cpu_ms_per_window": [round(r["cpu_ms"], 2) for r in burst],
+                 "latency_p50_ms": [round(r["p50"], 1) for r in latency],
+                 "latency_quiet_p50_ms": [round(r["p50"], 1) for r in quiet],
                  "latency_p95_ms": [round(r["p95"], 1) for r in latency],
                  "latency_quiet_p95_ms": [round(r["p95"], 1) for r in quiet],
                  "results_timed": [r["results"] for r in latency]},
     }
+    figures["burst_share_of_analysis"] = round(
+        figures["burst_per_s"] / max(figures["analysis_alone_per_s"], 1), 2)
+    figures["burst_cpu_x_analysis"] = round(
+        figures["burst_cpu_ms_per_window"] / max(figures["analysis_alone_cpu_ms"], 1e-9), 2)
     figures["ratio_model_to_raw_invoke"] = round(
         compute["model_ms"] / max(compute["raw_invoke_ms"], 1e-9), 2)
     report("inference benchmark", figures, GOALS, args.runs, args.json)

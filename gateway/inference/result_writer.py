@@ -2,9 +2,10 @@
 
 Queue workers compute a window's outcome, hand it here and go on with the next
 window. The writer takes whatever is waiting (lingering up to `LINGER_S` for
-more, at most `MAX_BATCH`), saves all of it in ONE synchronous=FULL transaction
-in arrival order (each save judges the device memory the saves before it left,
-so per-device state evolves in order), and only after the COMMIT reports each
+more while results keep it busy, none when it is idle; at most `MAX_BATCH`),
+saves all of it in ONE synchronous=FULL transaction in arrival order (each save
+judges the device memory the saves before it left, so per-device state evolves
+in order), and only after the COMMIT reports each
 result (publisher and uplink wake-ups, metrics). One fsync per batch instead of
 one per window: on an SD card that is what kept the intake writer starved of
 the store's write lock. While it lingers it holds no lock at all.
@@ -45,11 +46,16 @@ from gateway.inference.results import Judge, Outcome, ResultStore, StoredWindow
 from gateway.inference.verdict import Verdict
 from gateway.logs import kv
 from gateway.service.loop import UNWATCHED, Loop, Pulse
-from gateway.store.group_commit import IDLE_BEAT_S, commit_until_done, linger_for_more
+from gateway.store.group_commit import (
+    IDLE_BEAT_S,
+    LingerUnderLoad,
+    commit_until_done,
+    linger_for_more,
+)
 
 log = logging.getLogger("gateway.inference")
 MAX_BATCH = 200  # results per transaction
-LINGER_S = 0.005  # how long a batch waits for more; adds at most this to a result's latency
+LINGER_S = 0.005  # how long a batch waits for more while busy; an idle writer does not wait
 # Results waiting for the writer: two batches' worth, so a full batch can gather while the
 # last one commits. When full, workers wait (their next windows stay in the queue).
 QUEUE_SIZE = 2 * MAX_BATCH
@@ -99,6 +105,7 @@ class ResultWriter:
         self.retry, self._requeue = retry, requeue
         self._on_result, self._on_analysed = on_result, on_analysed
         self.max_batch, self.linger_s = max_batch, linger_s
+        self._linger = LingerUnderLoad(linger_s)
         self.stats = ResultWriterStats()
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self._handed = self._reported = 0
@@ -174,7 +181,7 @@ class ResultWriter:
         if first is _WAKE:
             return []
         batch = [first]
-        linger_for_more(self._queue, batch, self.max_batch, 0 if stopping else self.linger_s,
+        linger_for_more(self._queue, batch, self.max_batch, 0 if stopping else self._linger.now(),
                         _WAKE)
         return batch
 
@@ -188,6 +195,7 @@ class ResultWriter:
         started = time.monotonic()
         ((_, saved),) = commit_until_done(entries, self.store.save_batch,
                                           partial(self._commit_failed, len(batch)))
+        self._linger.committed()
         self.stats.batches += 1
         log.debug("results committed", extra=kv(results=len(batch),
                                                 ms=round((time.monotonic() - started) * 1000, 3)))

@@ -25,10 +25,16 @@ from typing import Literal, NamedTuple
 from gateway.inference.baseline import Fit
 from gateway.inference.verdict import DeviceMemory, Observation, Verdict
 from gateway.store import counters
-from gateway.store.database import failed_in_the_database, immediate, open_database
+from gateway.store.database import (
+    BUSY_TIMEOUT_MS,
+    failed_in_the_database,
+    immediate,
+    open_database,
+)
 from gateway.store.record_ids import record_id, store_id_of
 
 ERROR_CHARS = 500
+CLAIM_POLL_S = 0.0002  # how often a claim looks for the write lock while another holds it
 
 
 def now_ms() -> int:
@@ -109,8 +115,13 @@ class ResultStore:
         # the page cache); after a power cut, one attempt more or less does not matter.
         self.conn.execute("PRAGMA synchronous = NORMAL")
         try:
-            with immediate(self.conn):
+            _begin_soon(self.conn, BUSY_TIMEOUT_MS / 1000)
+            try:
                 row = self.conn.execute(_CLAIM, (window_id, now_ms())).fetchone()
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
         finally:
             self.conn.execute("PRAGMA synchronous = FULL")
         return Claim(*row)
@@ -304,6 +315,28 @@ class ResultStore:
             "last_ts_ms, updated_at_ms, alarm) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (*key, memory.state, memory.recent, verdict.score, window.captured_at_ms, stamp,
              memory.alarm))
+
+
+def _begin_soon(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """BEGIN IMMEDIATE, looking for the write lock every CLAIM_POLL_S while a writer holds it.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10... ms between looks: a claim that met the
+    intake or result writer's commit (an fsync of a millisecond or two) slept 3-8 ms, 16 % of
+    the worker's time in a burst (py-spy, issue 14), with the window's analysis waiting."""
+    deadline = time.monotonic() + timeout_s
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                busy = (getattr(e, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise
+            time.sleep(CLAIM_POLL_S)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def _counts(saved: Iterable[tuple[StoredWindow, Verdict | None | Exception]]) -> Counter[str]:

@@ -207,7 +207,7 @@ class Analyser:
         if window.stream == "audio":
             if model is None:  # lost since the claim was checked: try again later
                 raise ModelUnavailable("the audio model is not loaded")
-            outcome = _audio_outcome(window.payload, model, partial(self._check_time, started))
+            outcome = audio_outcome(window.payload, model, partial(self._check_time, started))
         else:
             outcome = _vibration_outcome(window.payload,
                                          self.rules.machines.get(window.device_id))
@@ -269,7 +269,7 @@ def _pieces(payload: bytes, info: WavInfo) -> Iterator[np.ndarray]:
         yield decode_frames(payload, info, start, stop)
 
 
-def _audio_outcome(payload: bytes, model: AudioScorer,
+def audio_outcome(payload: bytes, model: AudioScorer,
                    check: Callable[[float], None]) -> Outcome:
     info = inspect_wav(payload)
     scored = model.score_window(_pieces(payload, info), info.sample_rate, check)

@@ -2,7 +2,8 @@
 
 Records from every source queue up here; the writer takes whatever is waiting
 (lingering for more, at most `max_batch`: up to `max_delay_ms` while a window is
-in the batch, `telemetry_delay_ms` while only telemetry is), commits it in
+in the batch and the writer is busy, not at all for a window when it is idle,
+`telemetry_delay_ms` while only telemetry is), commits it in
 one FULL-synchronous transaction, and only then calls each record's
 `on_durable` (for MQTT: the PUBACK). A commit the database fails (disk full, I/O,
 lock timeout) is retried with backoff, never acknowledged, never dropped; a record
@@ -27,7 +28,12 @@ from gateway.logs import RateLimitedLog, kv
 from gateway.records import Record, Rejection, Window, storable_text
 from gateway.service.loop import UNWATCHED, Loop, Pulse
 from gateway.store.database import IntakeStore
-from gateway.store.group_commit import IDLE_BEAT_S, commit_until_done, linger_for_more
+from gateway.store.group_commit import (
+    IDLE_BEAT_S,
+    LingerUnderLoad,
+    commit_until_done,
+    linger_for_more,
+)
 from gateway.store.reserve import DiskGuard, out_of_space
 
 log = logging.getLogger("gateway.intake")
@@ -115,6 +121,8 @@ class IntakeWriter:
         self.on_windows = on_windows
         self.max_batch = settings.max_batch
         self.max_delay_s = settings.max_delay_ms / 1000
+        # A window's result is awaited: it lingers only while windows keep the writer busy.
+        self._window_linger = LingerUnderLoad(self.max_delay_s)
         # Never shorter than a window's: a batch of telemetry waits at least as long.
         self.telemetry_delay_s = max(settings.telemetry_delay_ms, settings.max_delay_ms) / 1000
         self._sample_bytes = settings.rejected_sample_bytes
@@ -181,9 +189,12 @@ class IntakeWriter:
 
     def _linger_of(self, item: tuple[Record, OnDurable | None]) -> float:
         """How long a record may wait for company: windows are analysed and their results
-        awaited (a short linger); telemetry and rejections only wait for their PUBACK, and
-        each commit costs the card a few pages whatever it holds (a long one)."""
-        return self.max_delay_s if isinstance(item[0], Window) else self.telemetry_delay_s
+        awaited (a short linger, none while the writer is idle); telemetry and rejections
+        only wait for their PUBACK, and each commit costs the card a few pages whatever it
+        holds (a long one)."""
+        if isinstance(item[0], Window):
+            return self._window_linger.now()
+        return self.telemetry_delay_s
 
     def _short_of_disk(self) -> bool:
         return self._disk is not None and self._disk.short()
@@ -213,6 +224,7 @@ class IntakeWriter:
             batch, lambda part: self.store.write_batch([self._admit(record) for record, _ in part]),
             partial(self._commit_failed, len(batch)), self._set_aside)
         self._window_budget.give(window_bytes)
+        self._window_linger.committed()
         batch = [item for part, _ in committed for item in part]
         duplicates = sum(outcome.duplicates for _, outcome in committed)
         self._after_commit(batch, duplicates, time.monotonic() - started)

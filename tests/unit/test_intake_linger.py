@@ -12,7 +12,7 @@ from gateway.config import IntakeSection
 from gateway.intake.writer import IntakeWriter
 from gateway.records import Telemetry, Window, content_digest
 from gateway.store.database import IntakeStore
-from gateway.store.group_commit import linger_for_more
+from gateway.store.group_commit import LingerUnderLoad, linger_for_more
 from tests.support import wait_for
 
 STOP = object()
@@ -92,4 +92,27 @@ def test_a_telemetry_linger_shorter_than_the_window_linger_is_the_window_linger(
     store = IntakeStore(tmp_path / "gateway.db")
     writer = IntakeWriter(store, IntakeSection(max_delay_ms=20.0, telemetry_delay_ms=1.0))
     assert writer.telemetry_delay_s == writer.max_delay_s == 0.02
+    store.close()
+
+
+def test_a_linger_is_paid_only_while_the_writer_is_busy():
+    linger = LingerUnderLoad(LONG_S)
+    assert linger.now() == 0.0  # nothing committed lately: commit at once
+    linger.committed()
+    assert linger.now() == LONG_S  # a commit just ended: more is coming, wait for company
+
+
+def test_an_idle_writer_commits_a_lone_window_at_once(tmp_path):
+    store = IntakeStore(tmp_path / "gateway.db")
+    writer = IntakeWriter(store, IntakeSection(max_delay_ms=1000.0, telemetry_delay_ms=5000.0))
+    assert writer._linger_of((window(1), None)) == 0.0
+    assert writer._linger_of((telemetry(1), None)) == 5.0  # telemetry keeps its own linger
+    acked: list[str] = []
+    writer.start()
+    try:
+        writer.submit(window(1), lambda: acked.append("w1"))
+        wait_for(lambda: acked == ["w1"], 30, what="the lone window acknowledged")
+    finally:
+        writer.stop()
+    assert writer.stats.batches == 1
     store.close()

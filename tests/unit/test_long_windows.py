@@ -64,7 +64,7 @@ def whole_window_features(samples: np.ndarray, rate: int, model: AudioModel):
 
 
 def worker_outcome(payload: bytes, model: AudioModel, check=lambda analysed_s: None):
-    return worker_module._audio_outcome(payload, model, check)
+    return worker_module.audio_outcome(payload, model, check)
 
 
 @pytest.mark.parametrize(("seconds", "rate", "channels", "encoding"),

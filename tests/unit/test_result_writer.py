@@ -249,3 +249,21 @@ def test_results_not_committed_when_the_process_dies_are_analysed_again(tmp_path
     # Only the window that really used up its attempts is given up.
     (ref, tries, error), = rows(path, "SELECT ref, attempts, error FROM dead_letters")
     assert (ref, tries) == (str(spent), 3) and "never finished" in error
+
+
+def test_an_idle_writer_commits_a_lone_result_without_lingering(tmp_path, model):
+    """A quiet site: nothing else is coming, so waiting for company only delays the result.
+    The linger here is an hour; the result is committed and reported all the same."""
+    path = tmp_path / "gateway.db"
+    ids = make_store(path, rounds=1)
+    alerted: list[bool] = []
+    writer = ResultWriter(path, retry(), linger_s=3600.0, on_result=alerted.append)
+    worker = analyser(path, model, writer)
+    writer.start()
+    try:
+        assert worker.handle(ids[0]) is None
+        assert writer.flush(timeout_s=60)  # an hour's linger would still be waiting
+        assert alerted == [False]
+        assert rows(path, "SELECT window_id FROM results") == [(ids[0],)]
+    finally:
+        assert writer.stop()

@@ -7,6 +7,8 @@ real LiteRT model; here some factories give scorers that fail on cue.
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 import time
 from types import SimpleNamespace
 
@@ -20,7 +22,7 @@ from gateway.inference.results import ResultStore, dumps
 from gateway.inference.verdict import VerdictRules
 from gateway.inference.worker import RetryPolicy
 from gateway.intake.payloads import audio_window
-from gateway.store.database import IntakeStore
+from gateway.store.database import BUSY_TIMEOUT_MS, IntakeStore
 from gateway.wav import encode_wav
 from tests.support import CommittedAnalyser
 
@@ -223,3 +225,23 @@ def test_the_analysis_stores_no_json_that_is_not_json():
         dumps({"score": float("inf")})
     with pytest.raises(ValueError):
         dumps([float("nan")])
+
+
+def test_a_claim_waits_for_a_writer_holding_the_lock_and_then_counts_once(store_path):
+    """The claim looks for the write lock itself (SQLite's busy handler slept milliseconds
+    between looks): it still waits for the writer, never fails or counts twice."""
+    store = ResultStore(store_path)
+    holder = sqlite3.connect(store_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a writer's transaction in progress
+    claims: list = []
+    claiming = threading.Thread(target=lambda: claims.append(store.claim(1)), daemon=True)
+    claiming.start()
+    claiming.join(0.3)
+    assert claiming.is_alive() and claims == []  # it cannot finish while the lock is held
+    holder.execute("COMMIT")
+    claiming.join(30)
+    assert claims == [("trying", 1)]
+    assert rows(store_path, "SELECT attempts FROM analysis") == [(1,)]
+    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+    holder.close()
+    store.close()
