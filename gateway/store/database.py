@@ -48,6 +48,13 @@ BUSY_TIMEOUT_MS = 10_000
 # the intake writer, inserting into the digest indexes at random, keeps the default.
 CACHE_KIB = 512
 INTAKE_CACHE_KIB = 2048
+# Page size of a new store. A WAL frame is one page, so every page a commit touches costs
+# a page of writes: smaller pages cost less per small row (telemetry, counters, an index
+# leaf) and the same per large one (raw audio in overflow pages). Measured in
+# docs/performance.md ("Wear"). SQLite fixes the size when the file is created: an
+# existing store keeps its own (only a VACUUM outside WAL mode would change it, and the
+# daemon does not VACUUM).
+PAGE_SIZE = 1024
 
 
 ROWS_PER_STATEMENT = 100
@@ -201,6 +208,7 @@ def open_database(path: Path, *, read_only: bool = False,
             return Database(_connect(path, True, cache_kib), execute_plugins=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         db = Database(_connect(path, False, cache_kib), execute_plugins=False)
+        db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first write: a new file
         db.enable_wal()
         db.execute("PRAGMA synchronous = FULL")
         migrations.apply(db)
