@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -33,6 +32,7 @@ from huey.storage import SqliteStorage
 from gateway.config import Config
 from gateway.logs import kv
 from gateway.service.loop import UNWATCHED, Loop, Pulse
+from gateway.store.database import file_problems
 
 log = logging.getLogger("gateway.queue")
 TASK_NAME = "analyse_window"
@@ -124,14 +124,7 @@ def set_aside_if_damaged(path: Path) -> None:
     dequeue. Reads the file once (small: tasks leave it as they are taken)."""
     if not path.exists():
         return
-    try:
-        conn = sqlite3.connect(path)
-        try:
-            problems = [row[0] for row in conn.execute("PRAGMA integrity_check(3)")]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as e:
-        problems = [str(e)]
+    problems = file_problems(path, "integrity_check")
     if problems == ["ok"]:
         return
     aside = path.with_name(path.name + ".damaged")

@@ -217,6 +217,19 @@ def open_database(path: Path, *, read_only: bool = False,
         raise StoreError(f"cannot open store {path}: {e}") from e
 
 
+def file_problems(path: Path, check: str = "quick_check") -> list[str]:
+    """What SQLite's `check` (quick_check, integrity_check) finds wrong with a database
+    file, up to three; ["ok"] when it is whole."""
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            return [row[0] for row in conn.execute(f"PRAGMA {check}(3)")]
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        return [str(e)]
+
+
 def check_store(path: Path) -> None:
     """At start: a store that is there must be whole. A file cut to 0 bytes would be taken
     for a new, empty store and a damaged one fail later with a traceback, again at every
@@ -230,14 +243,7 @@ def check_store(path: Path) -> None:
             "and its -wal and -shm files out of the data dir, and start the service again")
     if size == 0:
         raise StoreError(f"store {path} is empty (0 bytes): it was cut short; {keep}")
-    try:
-        conn = sqlite3.connect(path)
-        try:
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        problems = [str(e)]
+    problems = file_problems(path)
     if problems != ["ok"]:
         found = "; ".join(" ".join(p.split()) for p in problems)[:300]
         raise StoreError(f"store {path} is damaged ({found}); {keep}")
