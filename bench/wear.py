@@ -21,6 +21,7 @@ writes (an assumption: 3,000 is typical of the pSLC/MLC "high endurance" class; 
 TLC card manages ~500-1,000), ignoring the card's own write amplification.
 
     .venv/bin/python -m bench.wear [--steady-s 60] [--idle-s 120] [--card-gb 32] [--json F]
+    .venv/bin/python -m bench.wear --only audio [--runs 3] [--page-size 1024]  # one phase
 
 Where the bytes go (per file, WAL frames per commit, by table and index): bench/wear_breakdown.py.
 """
