@@ -100,7 +100,11 @@ class Publisher:
 
     def _last_round(self) -> None:
         self._publish_waiting()
-        self._mark(self._db.conn, force=True)
+        try:
+            self._mark(self._db.conn, force=True)
+        except Exception as e:  # at stop: what was not marked goes out again after the start
+            log.warning("marking published results failed at stop; they are published "
+                        "again after the start", extra=kv(error=repr(e)))
 
     def _publish_waiting(self) -> None:
         try:
