@@ -21,6 +21,7 @@ writes (an assumption: 3,000 is typical of the pSLC/MLC "high endurance" class; 
 TLC card manages ~500-1,000), ignoring the card's own write amplification.
 
     .venv/bin/python -m bench.wear [--steady-s 60] [--idle-s 120] [--card-gb 32] [--json F]
+    .venv/bin/python -m bench.wear --only audio [--runs 3] [--page-size 1024]  # one phase
 
 Where the bytes go (per file, WAL frames per commit, by table and index): bench/wear_breakdown.py.
 """
@@ -31,6 +32,8 @@ import argparse
 import json
 import os
 import platform
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -134,8 +137,23 @@ def settled(data_dir: Path, proc: subprocess.Popen, kind: str, expected: int) ->
     raise RuntimeError(f"{kind}: not settled in time")
 
 
-def phase(name: str, seconds: float, telemetry: bool, audio: bool) -> dict:
+def precreate_store(data_dir: Path, page_size: int) -> None:
+    """An empty store with `page_size` (0: leave it to the daemon): the daemon migrates it
+    and keeps its page size, so a page size can be measured without changing the code."""
+    if not page_size:
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(data_dir / "gateway.db")
+    try:
+        conn.execute(f"PRAGMA page_size = {int(page_size)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+    finally:
+        conn.close()
+
+
+def phase(name: str, seconds: float, telemetry: bool, audio: bool, page_size: int = 0) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"bench-wear-{name}-", dir="/var/tmp"))
+    precreate_store(root / "data", page_size)
     receiver, url = start_receiver(root)
     journal = root / "journal.log"
     try:
@@ -217,6 +235,24 @@ def summarise(phases: dict, card_gb: float, pe_cycles: float) -> dict:
     }
 
 
+PHASES = {"telemetry": (True, False), "audio": (False, True), "sizing": (True, True)}
+
+
+def only(name: str, seconds: float, runs: int, page_size: int) -> int:
+    """Bytes per message of one phase over `runs` runs, and their median."""
+    telemetry, audio = PHASES[name]
+    per_msg = []
+    for _ in range(runs):
+        p = phase(name, seconds, telemetry, audio, page_size)
+        messages = p["telemetry"] + p["audio"]
+        payload = p["telemetry_bytes"] + p["audio_bytes"]
+        per_msg.append(p["daemon"] / messages)
+        print(f"{name}: {p['daemon'] / messages:,.0f} B per message "
+              f"({p['daemon'] / payload:.2f}x the payload), {messages} messages", flush=True)
+    print(f"{name}: median of {runs}: {statistics.median(per_msg):,.0f} B per message")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steady-s", type=float, default=60.0)
@@ -224,9 +260,18 @@ def main() -> int:
     parser.add_argument("--card-gb", type=float, default=32.0)
     parser.add_argument("--pe-cycles", type=float, default=3000.0,
                         help="full-card writes the card endures (an assumption; see the doc)")
-    parser.add_argument("--runs", type=int, default=1, help="accepted for run_all; one run")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="with --only: runs of that phase (the median is printed); "
+                        "otherwise accepted for run_all, one run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--only", choices=PHASES, help="one phase, --runs times: its bytes "
+                        "per message (median), to compare one change")
+    parser.add_argument("--page-size", type=int, default=0,
+                        help="start from an empty store of this page size (default: the "
+                        "daemon's own)")
     args = parser.parse_args()
+    if args.only:
+        return only(args.only, args.steady_s, args.runs, args.page_size)
     phases = {"idle": phase("idle", args.idle_s, False, False),
               "telemetry": phase("telemetry", args.steady_s, True, False),
               "audio": phase("audio", args.steady_s, False, True),

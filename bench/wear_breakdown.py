@@ -18,7 +18,7 @@ From the trace:
 - checkpoints: pages copied from the WAL into the database file, by table or index.
 
     .venv/bin/python -m bench.wear_breakdown [--phase telemetry] [--seconds 30] [--history N]
-        [--intake 'telemetry_delay_ms = 1000'] [--json F]
+        [--intake 'telemetry_delay_ms = 1000'] [--page-size N] [--json F]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from bench.wear import (
     REPO,
     daemon_config,
     load_until_settled,
+    precreate_store,
     start_receiver,
     wait_subscribed,
     write_bytes,
@@ -91,8 +92,10 @@ def _unhex(text: str) -> str:
     return bytes.fromhex(text.replace("\\x", "")).decode() if text.startswith("\\x") else text
 
 
-def parse_trace(lines: list[str], page_size: int = 4096) -> Trace:
+def parse_trace(lines: list[str], page_sizes: dict[str, int] | None = None) -> Trace:
+    """`page_sizes`: each database file's page size (4096 when not given)."""
     trace = Trace()
+    page_sizes = page_sizes or {}
     for line in lines:
         match = _CALL.match(line)
         if not match:
@@ -112,9 +115,17 @@ def parse_trace(lines: list[str], page_size: int = 4096) -> Trace:
         offset_n = int(offset)
         if path.endswith("-wal") and written == FRAME_HEADER and offset_n >= WAL_HEADER:
             trace.wals[path].frame(bytes.fromhex(data.replace("\\x", "")))
-        elif path.endswith(".db") and written == page_size:
-            trace.checkpointed[path][offset_n // page_size + 1] += 1
+        elif path.endswith(".db") and written == page_sizes.get(path, 4096):
+            trace.checkpointed[path][offset_n // written + 1] += 1
     return trace
+
+
+def page_size_of(db_path: Path) -> int:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return conn.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        conn.close()
 
 
 def page_owners(db_path: Path) -> dict[int, str]:
@@ -190,9 +201,11 @@ def prefill(data_dir: Path, rows: int) -> None:
     db.close()
 
 
-def run_phase(name: str, seconds: float, history: int = 0, intake: str = "") -> dict:
+def run_phase(name: str, seconds: float, history: int = 0, intake: str = "",
+              page_size: int = 0) -> dict:
     telemetry, audio = PHASES[name]
     root = Path(tempfile.mkdtemp(prefix=f"bench-wearbd-{name}-", dir="/var/tmp"))
+    precreate_store(root / "data", page_size)
     prefill(root / "data", history)
     receiver, url = start_receiver(root)
     journal, trace_file = root / "journal.log", root / "strace.txt"
@@ -240,15 +253,17 @@ def _measure(root, proc, port, journal, trace_file, seconds, telemetry, audio) -
     lines = trace_file.read_text().splitlines()[start_line:]
     data = root / "data"
     owners = {str(p): page_owners(p) for p in data.glob("*.db")}
+    page_sizes = {str(p): page_size_of(p) for p in data.glob("*.db")}
     messages = sent.get("telemetry", 0) + sent.get("audio", 0)
     return {"seconds": round(elapsed, 1), "sent": sent, "proc_io_write_bytes": io_bytes,
-            **summarise(parse_trace(lines), owners, messages)}
+            "page_sizes": {Path(p).name: n for p, n in page_sizes.items()},
+            **summarise(parse_trace(lines, page_sizes), owners, messages)}
 
 
 def print_breakdown(name: str, result: dict) -> None:
     seconds, messages = result["seconds"], result["messages"]
     print(f"\n== {name}: {messages} messages in {seconds} s; /proc io write_bytes "
-          f"{result['proc_io_write_bytes']:,} B")
+          f"{result['proc_io_write_bytes']:,} B; page sizes {result['page_sizes']}")
     print("  file                         bytes   B/msg  writes fsyncs")
     for file, f in result["files"].items():
         print(f"  {file:<24} {f['bytes']:>11,} {f['bytes_per_msg']:>7,} {f['writes']:>7} "
@@ -274,12 +289,14 @@ def main() -> int:
                         help="telemetry rows already in the store (e.g. 500000: ~5 h of 30 boxes)")
     parser.add_argument("--intake", default="", help="extra [intake] config lines, e.g. "
                         "'telemetry_delay_ms = 1000'")
+    parser.add_argument("--page-size", type=int, default=0,
+                        help="start from an empty store of this page size")
     parser.add_argument("--json", type=Path, help="also write the breakdown here")
     args = parser.parse_args()
     results = {}
     for name in args.phase or ["telemetry"]:
         results[name] = run_phase(name, args.seconds, args.history,
-                                  args.intake.replace("\\n", "\n"))
+                                  args.intake.replace("\\n", "\n"), args.page_size)
         print_breakdown(name, results[name])
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

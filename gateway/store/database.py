@@ -48,6 +48,13 @@ BUSY_TIMEOUT_MS = 10_000
 # the intake writer, inserting into the digest indexes at random, keeps the default.
 CACHE_KIB = 512
 INTAKE_CACHE_KIB = 2048
+# Page size of a new store. A WAL frame is one page, so every page a commit touches costs
+# a page of writes: smaller pages cost less per small row (telemetry, counters, an index
+# leaf) and the same per large one (raw audio in overflow pages). Measured in
+# docs/performance.md ("Wear"). SQLite fixes the size when the file is created: an
+# existing store keeps its own (only a VACUUM outside WAL mode would change it, and the
+# daemon does not VACUUM).
+PAGE_SIZE = 1024
 
 
 ROWS_PER_STATEMENT = 100
@@ -201,12 +208,26 @@ def open_database(path: Path, *, read_only: bool = False,
             return Database(_connect(path, True, cache_kib), execute_plugins=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         db = Database(_connect(path, False, cache_kib), execute_plugins=False)
+        db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first write: a new file
         db.enable_wal()
         db.execute("PRAGMA synchronous = FULL")
         migrations.apply(db)
         return db
     except (sqlite3.Error, OSError) as e:
         raise StoreError(f"cannot open store {path}: {e}") from e
+
+
+def file_problems(path: Path, check: str = "quick_check") -> list[str]:
+    """What SQLite's `check` (quick_check, integrity_check) finds wrong with a database
+    file, up to three; ["ok"] when it is whole."""
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            return [row[0] for row in conn.execute(f"PRAGMA {check}(3)")]
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        return [str(e)]
 
 
 def check_store(path: Path) -> None:
@@ -222,14 +243,7 @@ def check_store(path: Path) -> None:
             "and its -wal and -shm files out of the data dir, and start the service again")
     if size == 0:
         raise StoreError(f"store {path} is empty (0 bytes): it was cut short; {keep}")
-    try:
-        conn = sqlite3.connect(path)
-        try:
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        problems = [str(e)]
+    problems = file_problems(path)
     if problems != ["ok"]:
         found = "; ".join(" ".join(p.split()) for p in problems)[:300]
         raise StoreError(f"store {path} is damaged ({found}); {keep}")

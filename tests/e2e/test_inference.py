@@ -247,6 +247,35 @@ def test_sigkill_during_analysis_leaves_exactly_one_result_per_window(tmp_path, 
         gateway.terminate()
 
 
+def test_a_queue_file_damaged_by_a_power_cut_is_set_aside_and_no_window_is_lost(
+        tmp_path, broker, publisher):
+    # The queue file commits without fsync (wear): a power cut may damage it. Its tasks are
+    # re-derived from the store, so the next start sets it aside and analyses every window.
+    config = _config(tmp_path, broker, "gw-qcut")
+    data_dir = tmp_path / "data"
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    publisher.publish_all([("sensors/box-4/audio", _wav("box-4", i)) for i in range(150)])
+    wait_for(lambda: _count(data_dir, "windows") == 150, what="the windows stored")
+    gateway.kill()
+    assert _count(data_dir, "results") < 150, "the kill came too late to leave tasks queued"
+    queue_file = data_dir / "queue.db"
+    with queue_file.open("r+b") as f:  # a torn first page: not a database any more ...
+        f.write(b"\xff" * 512)
+    wal = data_dir / "queue.db-wal"
+    if wal.exists():  # ... and its WAL lost (else SQLite may read page 1 from there)
+        wal.write_bytes(b"")
+    gateway.start()
+    try:
+        wait_for(lambda: _count(data_dir, "results") == 150, timeout_s=60,
+                 what="every window analysed after the restart")
+        assert "the analysis queue file was damaged" in gateway.log_text()
+        assert (data_dir / "queue.db.damaged").exists()
+        assert _count(data_dir, "dead_letters") == 0
+        assert _count(data_dir, "outbox", "kind = 'result'") == 150
+    finally:
+        gateway.terminate()
+
+
 def test_sigterm_during_analysis_commits_every_computed_result(tmp_path, broker, publisher):
     config = _config(tmp_path, broker, "gw-term")
     data_dir = tmp_path / "data"

@@ -94,3 +94,75 @@ def test_a_broker_that_stops_answering_costs_one_ack_timeout_per_round_not_per_m
     unpublished = open_database(store, read_only=True).conn.execute(
         "SELECT count(*) FROM results WHERE published = 0").fetchone()[0]
     assert unpublished == 20  # nothing acknowledged, nothing marked
+
+
+def _add_result(path, n: int) -> None:
+    db = open_database(path)
+    with db.conn:
+        db.conn.execute(
+            "INSERT INTO results (window_id, record_id, device_id, stream, ts_ms, model, score, "
+            "threshold, anomaly, details, created_at_ms) VALUES (?, ?, 'box-1', 'audio', ?, 'm', "
+            "0.5, 1.0, 0, '{}', ?)", (n, f"s-{n}", n, n))
+    db.close()
+
+
+def _marked(path) -> int:
+    conn = open_database(path, read_only=True).conn
+    try:
+        return conn.execute("SELECT count(*) FROM results WHERE published = 1").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _running_publisher(path, broker):
+    watcher = Subscriber(broker.port, "gateway/gw-m/#")
+    box = Box(broker.port)
+    wait_for(lambda: box.publish("gateway/gw-m/probe", b"{}") and any(
+        t.endswith("/probe") for t, _, _ in watcher.messages), what="watcher subscribed")
+    publisher = Publisher(path, "gateway/gw-m", box.client.publish, box.client.is_connected)
+    publisher.start()
+    return publisher, box, watcher
+
+
+def _result_ids(watcher) -> list[str]:
+    return [json.loads(p)["id"] for t, p, _ in list(watcher.messages) if t.endswith("/result")]
+
+
+def test_results_published_one_round_each_are_marked_together_and_sent_once(
+        tmp_path, broker, monkeypatch):
+    # Wear: a mark commit per round was two pages per window, rounds being one result each.
+    monkeypatch.setattr(publisher_module, "MARK_EVERY_S", 3600.0)  # only the stop marks them
+    store = tmp_path / "gateway.db"
+    open_database(store).close()
+    publisher, box, watcher = _running_publisher(store, broker)
+    try:
+        for n in range(1, 11):  # each in its own round: published before the next comes
+            _add_result(store, n)
+            publisher.wake()
+            wait_for(lambda n=n: len(_result_ids(watcher)) >= n, what=f"result {n} published")
+        assert _marked(store) == 0  # acknowledged, remembered, not yet marked ...
+        publisher.wake()
+        time.sleep(0.3)  # ... and a further round does not send them again
+        assert publisher.stop()
+        assert _result_ids(watcher) == [f"s-{n}" for n in range(1, 11)]
+        assert _marked(store) == 10  # the stop marked all ten
+    finally:
+        publisher.stop()
+        box.close()
+        watcher.close()
+
+
+def test_acknowledged_results_are_marked_when_due_without_another_result(
+        tmp_path, broker, monkeypatch):
+    monkeypatch.setattr(publisher_module, "MARK_EVERY_S", 0.2)
+    store = tmp_path / "gateway.db"
+    _store_with_results(store, 3)
+    publisher, box, watcher = _running_publisher(store, broker)
+    try:
+        publisher.wake()
+        wait_for(lambda: _marked(store) == 3, what="the three marked while running")
+        assert sorted(_result_ids(watcher)) == ["s-1", "s-2", "s-3"]
+    finally:
+        publisher.stop()
+        box.close()
+        watcher.close()

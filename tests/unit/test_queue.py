@@ -15,7 +15,12 @@ import tomllib
 import pytest
 
 from gateway.config import load_config
-from gateway.inference.queue import AnalysisQueue, JsonSerializer, build_huey
+from gateway.inference.queue import (
+    QUEUE_CHECKPOINT_PAGES,
+    AnalysisQueue,
+    JsonSerializer,
+    build_huey,
+)
 from tests.support import REPO, wait_for
 
 _ids = itertools.count()
@@ -226,3 +231,32 @@ def test_a_worker_that_dies_is_replaced_and_the_queue_goes_on(config):
         wait_for(lambda: handled == [2], what="a new worker handling the next window")
     finally:
         assert queue.stop(5)
+
+
+def test_a_damaged_queue_file_is_set_aside_and_a_new_one_works(tmp_path, caplog):
+    path = tmp_path / "config.toml"
+    path.write_text(f'[gateway]\nid = "q-damaged"\ndata_dir = "{tmp_path / "data"}"\n')
+    config = load_config(path)
+    config.gateway.data_dir.mkdir()
+    config.queue_path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    huey = build_huey(config)
+    AnalysisQueue(huey).enqueue([7])
+    assert huey.serializer.deserialize(huey.storage.dequeue()).args == (7,)
+    huey.storage.close()
+    damaged = config.gateway.data_dir / "queue.db.damaged"
+    assert damaged.read_bytes().startswith(b"SQLite format 3\x00\xff")
+    assert "queue file was damaged" in caplog.text
+    caplog.clear()
+    build_huey(config).storage.close()  # a whole file is kept as it is
+    assert "damaged" not in caplog.text
+
+
+def test_the_queue_file_commits_without_fsync_and_checkpoints_early(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(f'[gateway]\nid = "q-pragmas"\ndata_dir = "{tmp_path / "data"}"\n')
+    huey = build_huey(load_config(path))
+    conn = huey.storage.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 0
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == QUEUE_CHECKPOINT_PAGES
+    huey.storage.close()

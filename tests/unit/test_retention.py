@@ -157,8 +157,8 @@ def oldest_first(cleared: set[int], in_age_order: list[int]) -> bool:
 def test_over_budget_normal_raw_goes_first_then_anomalous_then_intake_is_refused(site):
     # Normal and anomalous windows interleaved in time, ten minutes apart, oldest first.
     normal, anomalous, pending = [], [], set()
-    for i in range(18):
-        window_id = site.window(age_ms=(60 - i) * 10 * MINUTE)
+    for i in range(18):  # 52 KiB: over the 1 MB budget by a few windows at any page size
+        window_id = site.window(age_ms=(60 - i) * 10 * MINUTE, size=52 * KIB)
         (anomalous if i % 4 == 0 else normal).append(window_id)
         record_id = site.result(window_id, anomaly=int(i % 4 == 0))
         if i < 17:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from gateway.records import Rejection, Telemetry, Window, content_digest
 from gateway.store.database import (
     CACHE_KIB,
     INTAKE_CACHE_KIB,
+    PAGE_SIZE,
     REJECTED_BYTES,
     IntakeStore,
     open_database,
@@ -128,3 +130,19 @@ def test_the_rejections_kept_are_bounded_in_bytes_too(tmp_path):
     rows, size = _rejected_bytes(store)
     assert size <= REJECTED_BYTES and rows < 1500
     store.close()
+
+
+def test_a_new_store_gets_the_page_size_and_an_existing_one_keeps_its_own(tmp_path):
+    new = open_database(tmp_path / "new.db")
+    assert new.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    new.close()
+    other = 8192 if PAGE_SIZE != 8192 else 4096
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.execute(f"PRAGMA page_size = {other}")
+    conn.execute("CREATE TABLE t (x)")  # the file exists: its page size is fixed
+    conn.close()
+    old = open_database(tmp_path / "old.db")  # migrated, not rebuilt
+    assert old.execute("PRAGMA page_size").fetchone()[0] == other
+    assert old.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert "telemetry" in old.table_names()
+    old.close()
