@@ -107,6 +107,12 @@ class ResultStore:
     def close(self) -> None:
         self.db.close()
 
+    def stream_of(self, window_id: int) -> str | None:
+        """The stored window's stream (None if there is no such window)."""
+        row = self.conn.execute("SELECT stream FROM windows WHERE id = ?",
+                                (window_id,)).fetchone()
+        return row[0] if row else None
+
     def claim(self, window_id: int) -> Claim | None:
         """Count one more attempt at the window; None if there is no such window."""
         if not self.conn.execute("SELECT 1 FROM windows WHERE id = ?", (window_id,)).fetchone():

@@ -158,7 +158,7 @@ class Analyser:
             log.error("cannot start analysis; retrying",
                       extra=kv(window_id=window_id, error=repr(e)))
             return self.retry.delay(1)
-        if model is None and _stream_of(store, window_id) == "audio":
+        if model is None and store.stream_of(window_id) == "audio":
             return None  # unanalysed, not claimed: the sweep queues it again for later
         try:
             claim = store.claim(window_id)
@@ -225,11 +225,6 @@ class Analyser:
         if elapsed > self.time_limit_s:
             raise AnalysisTimeout(f"stopped after {elapsed:.1f} s, limit {self.time_limit_s:g} "
                                   f"s, with {analysed_s:.1f} s of the window analysed")
-
-
-def _stream_of(store: ResultStore, window_id: int) -> str | None:
-    row = store.db.execute("SELECT stream FROM windows WHERE id = ?", (window_id,)).fetchone()
-    return row[0] if row else None
 
 
 class WindowJudge:
