@@ -198,18 +198,6 @@ class ResultStore:
             if stream:
                 counters.bump(self.conn, {counters.analysed(stream[0], "dead"): 1})
 
-    def save(self, window: StoredWindow, outcome: Outcome, judge: Judge) -> Verdict | None:
-        """Write the result and everything it changes in its own transaction; return its
-        verdict, or None if the window already had a result.
-
-        `judge(memory) -> Verdict` runs inside the transaction, on the device memory as it is
-        now, so two workers finishing windows of one device cannot lose an update.
-        """
-        with immediate(self.conn):
-            verdict = self._save(window, outcome, judge)
-            counters.bump(self.conn, _counts([(window, verdict)]))
-        return verdict
-
     def save_batch(self, entries: Iterable[tuple[StoredWindow, Outcome, Judge]]
                    ) -> list[Verdict | None | Exception]:
         """Save many windows' results in ONE transaction (one fsync), in the order given; per
@@ -277,14 +265,10 @@ class ResultStore:
              outcome.model, verdict.score, verdict.threshold, anomaly, dumps(details), now_ms()))
 
     def _insert_alert(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
-        data = {"stream": window.stream, "state": verdict.alert, "score": verdict.score,
-                "reason": verdict.reason}
-        record_id = self._record("alert", window.device_id, window.captured_at_ms, data)
-        self.conn.execute(
-            "INSERT INTO alerts (record_id, device_id, stream, state, ts_ms, score, reason, "
-            "window_id, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record_id, window.device_id, window.stream, verdict.alert, window.captured_at_ms,
-             verdict.score, verdict.reason, window.id, now_ms()))
+        alert = {"device_id": window.device_id, "stream": window.stream,
+                 "state": verdict.alert, "ts": window.captured_at_ms, "score": verdict.score,
+                 "reason": verdict.reason}
+        insert_alert(self.conn, self.store_id, alert, window.id, now_ms())
 
     def _remember(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
         memory, stamp, key = verdict.memory, now_ms(), (window.device_id, window.stream)
@@ -394,19 +378,20 @@ def unanalysed(conn: sqlite3.Connection, new_before_ms: int, trying_before_ms: i
 
 
 
-def save_stream_alert(conn: sqlite3.Connection, store_id: str, alert: dict) -> str:
-    """An alert about a stream rather than a window (the silence check's: no window, no
-    score): its outbox record, the same data as the analysis' alerts, and its row; inside the
-    caller's transaction. Returns its record id."""
+def insert_alert(conn: sqlite3.Connection, store_id: str, alert: dict, window_id: int | None,
+                 created_at_ms: int) -> str:
+    """An alert's outbox record and its row, inside the caller's transaction; the one writer
+    of `alerts`, for the analysis' alerts and the silence check's (no window, no score).
+    `alert` holds device_id, stream, state, ts, score and reason. Returns its record id."""
     data = {k: alert[k] for k in ("stream", "state", "score", "reason")}
-    seq = conn.execute(_OUTBOX, ("alert", alert["device_id"], alert["ts"], alert["ts"],
+    seq = conn.execute(_OUTBOX, ("alert", alert["device_id"], alert["ts"], created_at_ms,
                                  dumps(data))).fetchone()[0]
     alert_id = record_id(store_id, seq)
     conn.execute(
         "INSERT INTO alerts (record_id, device_id, stream, state, ts_ms, score, reason, "
-        "created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "window_id, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (alert_id, alert["device_id"], alert["stream"], alert["state"], alert["ts"],
-         alert["score"], alert["reason"], alert["ts"]))
+         alert["score"], alert["reason"], window_id, created_at_ms))
     return alert_id
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.inference.results import analysis_state, save_stream_alert
+from gateway.inference.results import analysis_state, insert_alert
 from gateway.logs import kv
 from gateway.store.activity import Activity, read_silent, save_activity
 from gateway.store.database import immediate, open_database
@@ -82,7 +82,7 @@ class SilenceCheck:
                 alert = {"device_id": device, "stream": stream,
                          "state": state or analysis_state(conn, device, stream),
                          "ts": now_ms, "score": None, "reason": reason}
-                alerts.append({"id": save_stream_alert(conn, store_id, alert), **alert})
+                alerts.append({"id": insert_alert(conn, store_id, alert, None, now_ms), **alert})
         return alerts
 
     def close(self) -> None:
