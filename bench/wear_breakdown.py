@@ -50,6 +50,7 @@ from bench.wear import (
     write_bytes,
 )
 from gateway.devtools.local_broker import LocalMosquitto
+from gateway.records import telemetry_key
 from gateway.store.database import open_database
 
 PHASES = {"idle": (False, False), "telemetry": (True, False), "audio": (False, True),
@@ -184,7 +185,8 @@ def prefill(data_dir: Path, rows: int) -> None:
     """A store with history: `rows` telemetry messages of 30 boxes already stored (and
     uploaded), so that inserts land in indexes of a realistic size. A fresh store's indexes
     have a handful of pages that every commit shares; a store weeks old spreads each
-    commit's random digests and per-device keys over many more."""
+    commit's random keys over many more. Rows are keyed as the intake keys them
+    (records.telemetry_key: the box's time stamp, then a digest)."""
     if not rows:
         return
     db = open_database(data_dir / "gateway.db")
@@ -196,7 +198,8 @@ def prefill(data_dir: Path, rows: int) -> None:
             "INSERT INTO telemetry (device_id, topic, ts_ms, received_at_ms, digest, data) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             ((f"box-{n % BOXES}", f"sensors/box-{n % BOXES}/telemetry", start_ms + n * 33,
-              start_ms + n * 33, rng.randbytes(32), data) for n in range(rows)))
+              start_ms + n * 33, telemetry_key(start_ms + n * 33, rng.randbytes(32)), data)
+             for n in range(rows)))
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
 

@@ -36,6 +36,22 @@ def content_digest(topic: str, payload: bytes, stamp: str = "") -> bytes:
     return digest.digest()
 
 
+STAMP_BYTES = 8
+
+
+def telemetry_key(stamp_ms: int, digest: bytes) -> bytes:
+    """The stored identity of a telemetry message (its `digest` column, UNIQUE): the box's
+    own time stamp (epoch ms, 0 when the payload carried no usable one), 8 bytes big-endian
+    and offset so that order is kept for times before 1970, then the content digest.
+
+    Both parts come from topic and payload alone, so a redelivery, however late, has the
+    same key and is stored once. And keys grow with time: a commit's messages land on the
+    last page or two of the key's index, where a bare digest (random) dirtied one random
+    page of it per message, which every checkpoint copied again (docs/performance.md,
+    "Wear"). Rows stored before migration 0009 hold the bare digest (`legacy_digest`)."""
+    return (stamp_ms + 2**63).to_bytes(STAMP_BYTES, "big") + digest
+
+
 class Window(NamedTuple):
     """One audio or vibration capture window, stored raw for later analysis."""
 
@@ -66,7 +82,7 @@ class Telemetry(NamedTuple):
     topic: str
     ts_ms: int
     received_at_ms: int
-    digest: bytes
+    digest: bytes  # telemetry_key(box time stamp, content_digest)
     data: str  # the payload's JSON text, as received
     seq: int | None = None  # the sender's sequence number, as for Window
     ts_flag: str | None = None  # as for Window

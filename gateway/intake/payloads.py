@@ -17,7 +17,15 @@ import numpy as np
 
 from gateway.config import IntakeSection
 from gateway.logs import kv
-from gateway.records import Record, Rejection, Telemetry, Window, content_digest, storable_text
+from gateway.records import (
+    Record,
+    Rejection,
+    Telemetry,
+    Window,
+    content_digest,
+    storable_text,
+    telemetry_key,
+)
 from gateway.vibration_json import AXES, Axes, axis_pieces, split_axes
 from gateway.wav import WavError, inspect_wav
 
@@ -371,7 +379,10 @@ def telemetry_record(device_id: str, msg: Inbound) -> Telemetry:
     ts_ms, flag = _json_ts_ms(doc.get("timestamp"), msg.received_at_ms, "timestamp")
     for key, value in doc.items():
         _check_telemetry_value(_field_name(key), value, 1)
+    # The key's time part: the box's own time stamp, never the receipt time (a redelivery
+    # is received later and must have the same key).
+    stamp_ms = ts_ms if doc.get("timestamp") is not None and flag != TS_UNUSABLE else 0
     return Telemetry(device_id=device_id, topic=msg.topic, ts_ms=ts_ms,
                      received_at_ms=msg.received_at_ms,
-                     digest=content_digest(msg.topic, msg.payload), data=text,
-                     seq=_seq_value(doc.get("seq")), ts_flag=flag)
+                     digest=telemetry_key(stamp_ms, content_digest(msg.topic, msg.payload)),
+                     data=text, seq=_seq_value(doc.get("seq")), ts_flag=flag)

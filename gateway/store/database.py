@@ -35,7 +35,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from gateway.records import Record, Rejection, Telemetry, Window
+from gateway.records import STAMP_BYTES, Record, Rejection, Telemetry, Window
 from gateway.store import counters
 from gateway.store.activity import Activity
 from gateway.store.migrations import migrations
@@ -77,17 +77,27 @@ class _Insert:
     """
 
     def __init__(self, table: str, record_type: type[Record], returning: str = "",
-                 rows_per_statement: int = ROWS_PER_STATEMENT):
+                 rows_per_statement: int = ROWS_PER_STATEMENT, unless: str = ""):
         self.returning = returning  # columns of the rows actually inserted, e.g. "id"
         self.rows_per_statement = rows_per_statement
         self.columns = record_type._fields  # records are named tuples in column order
         self._head = f"INSERT OR IGNORE INTO {table} ({', '.join(self.columns)}) VALUES "
         self._one = f"({', '.join('?' for _ in self.columns)})"
+        # unless: a condition that skips a row besides the unique keys, on the row's values
+        # as v.<column> (SQLite names them column1, column2 ... in a VALUES list)
+        self._unless = unless
+        for n, column in enumerate(self.columns, 1):
+            self._unless = self._unless.replace(f"v.{column}", f"v.column{n}")
         self._sql: dict[int, str] = {}
 
     def sql(self, rows: int) -> str:
         if rows not in self._sql:
-            self._sql[rows] = self._head + ", ".join([self._one] * rows)
+            values = ", ".join([self._one] * rows)
+            if self._unless:  # "SELECT *": ON CONFLICT would be taken for an upsert's
+                values = f"SELECT * FROM (VALUES {values}) AS v WHERE NOT ({self._unless})"
+                self._sql[rows] = self._head.removesuffix("VALUES ") + values
+            else:
+                self._sql[rows] = self._head + values
         return self._sql[rows]
 
     def run(self, conn: sqlite3.Connection, records: list, returned: list) -> int:
@@ -119,7 +129,17 @@ _INSERTS = {
     _TELEMETRY: _Insert("telemetry", Telemetry),
     counters.REJECTED: _Insert("rejected", Rejection, returning="topic, reason"),
 }
-_NUMBERED_TELEMETRY = _Insert("telemetry", Telemetry, returning=_SEQ_RETURNING)
+_NUMBERED = "numbered telemetry"  # numbered ones return their rows for the sequence tracker
+_INSERTS_AND_NUMBERED = {**_INSERTS, _NUMBERED: _Insert("telemetry", Telemetry,
+                                                        returning=_SEQ_RETURNING)}
+# While rows stored before migration 0009 remain (their digest column holds the bare content
+# digest, not records.telemetry_key), a message is also a duplicate of such a row.
+_BARE_DIGEST_STORED = (f"EXISTS (SELECT 1 FROM telemetry t WHERE t.digest = "
+                       f"substr(v.digest, {STAMP_BYTES + 1}))")
+_OVER_BARE_DIGESTS = {
+    False: _Insert("telemetry", Telemetry, unless=_BARE_DIGEST_STORED),
+    True: _Insert("telemetry", Telemetry, returning=_SEQ_RETURNING, unless=_BARE_DIGEST_STORED),
+}
 
 _TELEMETRY_TO_OUTBOX = (
     "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
@@ -273,6 +293,9 @@ class IntakeStore:
         self.rejected_keep = max(1, min(rejected_keep, REJECTED_BYTES // row_bytes))
         self.db = open_database(path, cache_kib=INTAKE_CACHE_KIB)
         self.sequences = SequenceTracker(self.db.conn)
+        # Telemetry rows up to this id hold bare digests (migration 0009); 0 once none is left.
+        self.bare_digests_to = int(self.db.execute(
+            "SELECT value FROM meta WHERE key = 'telemetry_bare_digests_to'").fetchone()[0])
         self.activity = Activity(self.db.conn)
 
     def write_batch(self, records: list[Record]) -> BatchOutcome:
@@ -293,13 +316,14 @@ class IntakeStore:
         # by another writer in between (results, uplink, retention) fails it at once.
         with immediate(conn):
             last_telemetry = conn.execute("SELECT max(id) FROM telemetry").fetchone()[0] or 0
+            inserts = self._inserts(conn)
             for name, group in groups.items():
                 if group:
-                    stored[name] = _INSERTS[name].run(conn, group, returned[name])
+                    stored[name] = inserts[name].run(conn, group, returned[name])
             numbered_rows: list = []
             if numbered:
                 stored[_TELEMETRY] = stored.get(_TELEMETRY, 0) + \
-                    _NUMBERED_TELEMETRY.run(conn, numbered, numbered_rows)
+                    inserts[_NUMBERED].run(conn, numbered, numbered_rows)
             if stored.get(_TELEMETRY):
                 # Each new telemetry message becomes an upstream record in the same transaction.
                 conn.execute(_TELEMETRY_TO_OUTBOX, (last_telemetry,))
@@ -314,6 +338,19 @@ class IntakeStore:
         window_ids = [row[0] for row in returned[_AUDIO] + returned[_VIBRATION]]
         return BatchOutcome(stored=stored, duplicates=len(records) - sum(stored.values()),
                             window_ids=window_ids)
+
+    def _inserts(self, conn: sqlite3.Connection) -> dict[str, _Insert]:
+        """The inserts for this batch: with the bare digest look-up while rows stored before
+        migration 0009 remain (retention deletes oldest first: once the oldest row is newer,
+        none is left)."""
+        if self.bare_digests_to:
+            oldest = conn.execute("SELECT min(id) FROM telemetry").fetchone()[0]
+            if oldest is None or oldest > self.bare_digests_to:
+                self.bare_digests_to = 0
+        if not self.bare_digests_to:
+            return _INSERTS_AND_NUMBERED
+        return {**_INSERTS_AND_NUMBERED, _TELEMETRY: _OVER_BARE_DIGESTS[False],
+                _NUMBERED: _OVER_BARE_DIGESTS[True]}
 
     def _count_sequences(self, conn: sqlite3.Connection, returned: dict[str, list],
                          telemetry_rows: list) -> dict:

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.config import IntakeSection
 from gateway.intake.payloads import Inbound, parse_message
-from gateway.records import Rejection, Telemetry, Window, content_digest
+from gateway.records import Rejection, Telemetry, Window, content_digest, telemetry_key
 from gateway.wav import encode_wav
 
 RX = 1_732_350_005_000  # received_at_ms used throughout: a few seconds after the BRIEF example
@@ -86,7 +86,9 @@ def test_brief_telemetry_example_is_accepted_as_is():
     assert record.ts_ms == 1732350000123
     assert record.received_at_ms == RX
     assert record.data == BRIEF_TELEMETRY
-    assert record.digest == content_digest(record.topic, BRIEF_TELEMETRY.encode())
+    # keyed by the box's own time stamp, then the content digest (records.telemetry_key)
+    assert record.digest == telemetry_key(1732350000123,
+                                          content_digest(record.topic, BRIEF_TELEMETRY.encode()))
 
 
 def test_telemetry_without_device_id_or_timestamp_uses_received_time():
