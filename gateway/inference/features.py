@@ -268,17 +268,32 @@ def iso_zone(velocity_mm_s: float) -> str:
     return "D"
 
 
+def analysed_length(samples: int) -> int:
+    """How many of an axis's samples the analysis keeps (centred_scaled says why)."""
+    return samples if samples <= LONG_AXIS else smooth_at_most(samples)
+
+
+def window_dtype(samples: int) -> type[np.floating]:
+    """What a decoded window of `samples` per axis is held as. float32 for one analysed in
+    segments: its samples are rounded to 24 bits (sensor ADCs give 16-24), every figure is
+    still computed in float64 a segment at a time (segments.py), and the largest message's
+    window is 8.4 MB instead of 16.8. A window of normal length stays float64, its figures
+    bit for bit."""
+    return np.float32 if is_segmented(analysed_length(samples)) else np.float64
+
+
 def centred_scaled(data: np.ndarray, in_place: bool = False) -> tuple[np.ndarray, float]:
-    """A float64 copy of (3, n) acceleration without each axis's mean (gravity), divided by its
-    peak, and that peak: 1e200 m/s^2 must give large figures, not inf. Done in place and axis
-    by axis so a long window costs one copy, not a handful of full-size temporaries.
+    """(3, n) acceleration without each axis's mean (gravity), divided by its peak, and that
+    peak: 1e200 m/s^2 must give large figures, not inf. A float64 copy, or done in place
+    (float32 stays float32, see window_dtype) and axis by axis so a long window costs one
+    copy, not a handful of full-size temporaries.
 
     A window longer than LONG_AXIS keeps only its first smooth_at_most(n) samples: a prime
     length (699,007, the most a 4 MiB message holds, is one) sends pocketfft to Bluestein's
     algorithm, whose buffers took 100 MB per transform and 15 times as long."""
-    keep = data.shape[1] if data.shape[1] <= LONG_AXIS else smooth_at_most(data.shape[1])
+    keep = analysed_length(data.shape[1])
     accel = data[:, :keep] if in_place else np.array(data[:, :keep], dtype=np.float64)
-    accel -= accel.mean(axis=1, keepdims=True)
+    accel -= accel.mean(axis=1, keepdims=True, dtype=np.float64)  # a float32 sum drifts
     peak = max(float(np.max(np.abs(axis))) for axis in accel)
     if not np.isfinite(peak):
         raise FeatureError("vibration samples are too large to analyse")
@@ -368,8 +383,13 @@ def vibration_features(xyz: np.ndarray, sample_rate: float) -> VibrationFeatures
 
 
 def checked_vibration(xyz: np.ndarray, sample_rate: float) -> np.ndarray:
-    """xyz as float64 (no copy if it is), FeatureError unless it can be analysed."""
-    data = np.asarray(xyz, dtype=np.float64)
+    """xyz as float64 (no copy if it is; nor of a float32 window analysed in segments, see
+    window_dtype), FeatureError unless it can be analysed."""
+    data = np.asarray(xyz)
+    kept_float32 = data.dtype == np.float32 and data.ndim == 2 and \
+        window_dtype(data.shape[1]) == np.float32
+    if not kept_float32:
+        data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2 or data.shape[0] != 3:
         raise FeatureError(f"vibration must be (3, samples) for x, y, z, got {data.shape}")
     if not (np.isfinite(sample_rate) and sample_rate > 0) or not np.isfinite(data).all():

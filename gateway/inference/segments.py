@@ -30,9 +30,10 @@ def segment_starts(samples: int, length: int = SEGMENT) -> np.ndarray:
 
 
 def segments(row: np.ndarray, length: int = SEGMENT) -> Iterator[np.ndarray]:
-    """Overlapping views of `row` (no copies), as segment_starts places them."""
+    """Overlapping views of `row` (no copies), as segment_starts places them; of a float32
+    row (features.window_dtype), float64 copies: every figure is computed in float64."""
     for start in segment_starts(row.size, length):
-        yield row[start : start + length]
+        yield np.asarray(row[start : start + length], dtype=np.float64)
 
 
 def hann(length: int = SEGMENT) -> np.ndarray:
@@ -55,9 +56,10 @@ def mean_power(row: np.ndarray, window: np.ndarray, keep: np.ndarray | None = No
 
 
 def blocks(row: np.ndarray, length: int = SEGMENT) -> Iterator[np.ndarray]:
-    """Consecutive views of `row` that do not overlap, for sums over its samples."""
+    """Consecutive views of `row` that do not overlap, for sums over its samples (float64,
+    as segments gives them)."""
     for start in range(0, row.size, length):
-        yield row[start : start + length]
+        yield np.asarray(row[start : start + length], dtype=np.float64)
 
 
 def mean_of_powers(row: np.ndarray, exponent: int) -> float:

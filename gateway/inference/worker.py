@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from gateway.inference.attempts import RetryPolicy, failed_attempt
 from gateway.inference.audio_features import WindowFeatures
-from gateway.inference.features import FeatureError
+from gateway.inference.features import FeatureError, window_dtype
 from gateway.inference.model import PIECE_S, ModelError
 from gateway.inference.result_writer import PendingResult, ResultWriter
 from gateway.inference.results import Outcome, ResultStore, StoredWindow
@@ -185,7 +185,11 @@ class Analyser:
         started = time.monotonic()
         try:
             window = store.load_window(window_id)
-            outcome = self._analyse(window, model, started)
+            samples = _decoded(window)
+            # The window goes on without its payload: a vibration window's stored JSON (4 MiB
+            # at most) is not held beside its array through the analysis.
+            window = window._replace(payload=None)
+            outcome = self._analyse(window, samples, model, started)
         except PERMANENT as e:
             store.dead_letter(window_id, f"{type(e).__name__}: {e}", attempt)
             log.error("window cannot be analysed; moved to the dead-letter list",
@@ -200,17 +204,14 @@ class Analyser:
             attempt=attempt, seconds=time.monotonic() - started))
         return None
 
-    def _analyse(self, window: StoredWindow, model: AudioScorer | None,
+    def _analyse(self, window: StoredWindow, samples: Samples, model: AudioScorer | None,
                  started: float) -> Outcome:
-        if window.payload is None:
-            raise PermanentError("the raw data was deleted (retention) before analysis")
-        if window.stream == "audio":
-            if model is None:  # lost since the claim was checked: try again later
-                raise ModelUnavailable("the audio model is not loaded")
-            outcome = audio_outcome(window.payload, model, partial(self._check_time, started))
+        if isinstance(samples, Vibration):
+            outcome = _vibration_outcome(samples, self.rules.machines.get(window.device_id))
+        elif model is None:  # lost since the claim was checked: try again later
+            raise ModelUnavailable("the audio model is not loaded")
         else:
-            outcome = _vibration_outcome(window.payload,
-                                         self.rules.machines.get(window.device_id))
+            outcome = audio_outcome(samples, model, partial(self._check_time, started))
         elapsed = time.monotonic() - started
         if elapsed > self.time_limit_s:
             raise AnalysisTimeout(f"took {elapsed:.1f} s, limit {self.time_limit_s:g} s")
@@ -278,9 +279,29 @@ def audio_outcome(payload: bytes, model: AudioScorer,
                    observation=Observation(_finite_features(scored.condition)), details=details)
 
 
-def _vibration_outcome(payload: bytes, kinematics: Kinematics | None = None) -> Outcome:
-    xyz, rate = decode_vibration(payload)
-    severity, condition = vibration_analysis(xyz, rate, kinematics)  # centres xyz in place
+class Vibration(NamedTuple):
+    """A vibration window decoded: its (3, n) samples in m/s² and their rate."""
+
+    xyz: np.ndarray
+    rate: float
+
+
+Samples = Vibration | bytes  # what the analysis reads: decoded vibration, or the audio's WAV
+
+
+def _decoded(window: StoredWindow) -> Samples:
+    """The samples of a loaded window: a vibration window decoded at once (so its payload
+    can go), an audio window's WAV as stored (decoded a piece at a time by the analysis)."""
+    if window.payload is None:
+        raise PermanentError("the raw data was deleted (retention) before analysis")
+    if window.stream == "audio":
+        return window.payload
+    return Vibration(*decode_vibration(window.payload))
+
+
+def _vibration_outcome(window: Vibration, kinematics: Kinematics | None = None) -> Outcome:
+    # centres and scales the window's array in place: the caller gives it up
+    severity, condition = vibration_analysis(window.xyz, window.rate, kinematics)
     details = _finite(severity.as_dict())
     details.update(condition.context, level_db=round(condition.level_db, 2))
     severe = ""
@@ -293,17 +314,30 @@ def _vibration_outcome(payload: bytes, kinematics: Kinematics | None = None) -> 
 
 
 def decode_vibration(payload: bytes) -> tuple[np.ndarray, float]:
-    """The stored vibration JSON (validated at intake) as a (3, n) array in m/s²: its axes
-    read one by one into the array, never as lists of Python numbers (17-67 MB for a 4 MiB
-    message), unless the message is not in the plain form (vibration_json)."""
+    """decode_window as float64 if its float32 window would overflow (|x| > 3.4e38: intake
+    refuses far less, but a window stored before that bound must read as it always did)."""
+    with np.errstate(over="ignore"):  # a float32 overflow gives inf, caught just below
+        xyz, rate = decode_window(payload)
+    if xyz.dtype != np.float64 and not np.isfinite(xyz).all():
+        xyz, rate = decode_window(payload, np.float64)
+    return xyz, rate
+
+
+def decode_window(payload: bytes, dtype: type[np.floating] | None = None
+                  ) -> tuple[np.ndarray, float]:
+    """The stored vibration JSON (validated at intake) as a (3, n) array in m/s² of
+    features.window_dtype (float32 for a window analysed in segments): its axes read one by
+    one into the array, never as lists of Python numbers (17-67 MB for a 4 MiB message),
+    unless the message is not in the plain form (vibration_json)."""
     try:
         plain = split_axes(payload, _JSON)
         if plain is None:
             doc = json.loads(payload)
-            xyz = np.array([doc["x"], doc["y"], doc["z"]], dtype=np.float64)
+            xyz = np.array([doc["x"], doc["y"], doc["z"]],
+                           dtype=dtype or window_dtype(len(doc["x"])))
         else:
             doc = plain.doc
-            xyz = _axes_array(payload, [plain.spans[name] for name in ("x", "y", "z")])
+            xyz = _axes_array(payload, [plain.spans[name] for name in ("x", "y", "z")], dtype)
         rate = float(doc["sample_rate"])
     except (ValueError, KeyError, TypeError) as e:
         raise PermanentError(f"vibration payload unreadable: {e}") from e
@@ -312,10 +346,11 @@ def decode_vibration(payload: bytes) -> tuple[np.ndarray, float]:
     return xyz, rate
 
 
-def _axes_array(payload: bytes, spans: list[tuple[int, int]]) -> np.ndarray:
+def _axes_array(payload: bytes, spans: list[tuple[int, int]],
+                dtype: type[np.floating] | None) -> np.ndarray:
     """The axes as rows of one array, each read into its row a piece at a time."""
     frames = axis_length(payload, spans[0])
-    xyz = np.empty((len(spans), frames), np.float64)
+    xyz = np.empty((len(spans), frames), dtype or window_dtype(frames))
     for row, span in enumerate(spans):
         at = 0
         for piece in axis_pieces(payload, span):

@@ -206,3 +206,33 @@ def test_the_analysis_reads_a_large_message_into_one_array_and_little_else():
     assert peak < xyz.nbytes + 2 * 1024 * 1024
     reference = np.array([json.loads(payload)[k] for k in AXES]) * STANDARD_GRAVITY
     assert xyz.tobytes() == reference.tobytes()
+
+
+LARGEST_AXIS = (4 * 1024 * 1024 - 100) // 6  # "d," a sample, three axes, a few keys
+
+
+def _largest_message(samples: int = LARGEST_AXIS, big: str = "") -> bytes:
+    """One-digit samples: about the most JSON numbers a 4 MiB message holds."""
+    digits = np.random.default_rng(8).integers(0, 10, samples).astype(str)
+    axis = big + ",".join(digits)
+    return f'{{"sample_rate": 25600, "x": [{axis}], "y": [{axis}], "z": [{axis}]}}'.encode()
+
+
+def test_the_largest_message_is_read_into_a_float32_window_and_little_else():
+    """A window analysed in segments is held as float32 (features.window_dtype): 2 bytes of
+    array per byte of the largest message's JSON, where float64 took 4."""
+    payload = _largest_message()
+    (xyz, rate), peak = _peak_bytes(lambda: decode_vibration(payload))
+    assert xyz.dtype == np.float32 and xyz.shape == (3, LARGEST_AXIS)
+    assert peak < 3 * len(payload), f"{peak / len(payload):.2f} times the payload"
+    with patch.object(worker, "split_axes", lambda payload, decoder: None):
+        by_json = decode_vibration(payload)[0]
+    assert xyz.tobytes() == by_json.tobytes()
+    assert xyz.tobytes() == np.array([json.loads(payload)[k] for k in AXES],
+                                     np.float32).tobytes()
+
+
+def test_a_window_too_large_for_float32_is_read_as_float64():
+    payload = _largest_message(300_000, big="1e39,")
+    xyz, _ = decode_vibration(payload)
+    assert xyz.dtype == np.float64 and (xyz[:, 0] == 1e39).all() and np.isfinite(xyz).all()

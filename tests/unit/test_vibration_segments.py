@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gateway.inference import segments
-from gateway.inference.features import vibration_features
+from gateway.inference.features import vibration_features, window_dtype
 from gateway.inference.vibration_features import (
     Kinematics,
     bearing_orders,
@@ -111,6 +111,20 @@ def test_a_long_window_describes_the_machine_as_a_whole_window_does():
     outer = next(n for n in long_values if n.startswith("envelope at outer race"))
     ball = next(n for n in long_values if n.startswith("envelope at ball"))
     assert long_values[outer] > long_values[ball] + 20  # the defect's line stands out
+
+
+def test_a_long_window_held_as_float32_gives_the_figures_of_float64():
+    """The decoded largest window is float32 (features.window_dtype), its figures computed in
+    float64 a segment at a time: they match the float64 window's to far below any alert."""
+    xyz = machine(699_007)
+    assert window_dtype(xyz.shape[1]) == np.float32 and window_dtype(RATE) == np.float64
+    wide = vibration_analysis(xyz.copy(), RATE, KINEMATICS)
+    narrow = vibration_analysis(xyz.astype(np.float32), RATE, KINEMATICS)
+    figures = narrow[0].as_dict()
+    assert figures.pop("iso_zone") == wide[0].iso_zone
+    assert figures == pytest.approx(
+        {k: v for k, v in wide[0].as_dict().items() if k != "iso_zone"}, rel=1e-6)
+    assert narrow[1].values == pytest.approx(wide[1].values, abs=1e-4)  # dB and logs
 
 
 def test_a_long_window_is_analysed_in_memory_bounded_by_a_segment():
