@@ -5,8 +5,10 @@ machine; the per-device baseline (baseline.py) turns each into "how many of this
 spreads away from its normal". docs/inference.md defines each feature:
 
 - per band (4 mel bands each): the median level over the window's frames (a door or a
-  dropped tool lifts a few frames, not the median) and how much it varies from frame to
-  frame (rattles and intermittent hiss vary, steady flow does not);
+  dropped tool lifts a few frames, not the median), the level of its loud frames (the 90th
+  percentile frame: knocks that recur on one stroke in a few, liquid slugging, a loose part,
+  lift it; one door in a window of 32 frames a second does not) and how much it varies
+  from frame to frame (rattles and intermittent hiss vary, steady flow does not);
 - tonal lines: the rotation speed (the strongest line between 10 and 70 Hz, or its half or
   third when clear lines stand there, refined between bins), the levels of its 1x, 2x, 3x
   lines and of 4x-8x together; the 50 and 60 Hz mains families (1x, 2x, 3x-10x);
@@ -43,6 +45,7 @@ SUBHARMONIC_DB = 10.0  # lines at 1/2 (1/3, 2/3) of the strongest, this close to
 LINE_OVER_FLOOR_DB = 10.0  # ... and this far above their neighbourhood: the shaft speed
 BLOCKS = 8  # transient-robust statistics: per eighth of each second ...
 KEEP_BLOCK = 3  # ... the 3rd largest of the eighths kept (ignores one or two room events)
+LOUD_FRAMES_PERCENTILE = 90.0
 POWER_FLOOR = 1e-20  # -200 dB: keeps the logs finite on digital silence
 # Smallest spread the baseline may assume per kind of feature: below it a change is round-off.
 FLOOR_DB, FLOOR_LOG, FLOOR_HZ = 0.5, 0.05, 0.3
@@ -78,7 +81,8 @@ def band_names(params: MelParams) -> tuple[str, ...]:
 
 
 def _band_features(logmel_db: np.ndarray, params: MelParams):
-    """Per band: mean level over frames and its frame-to-frame spread (both dB); flatness."""
+    """Per band: the median frame's level, the frame-to-frame spread, the loud frames' level
+    (all dB); the flatness."""
     power = 10.0 ** (logmel_db.astype(np.float64) / 10.0)
     bands = power.shape[1] // MELS_PER_BAND * MELS_PER_BAND
     grouped = power[:, :bands].reshape(power.shape[0], -1, MELS_PER_BAND).sum(axis=2)
@@ -89,8 +93,10 @@ def _band_features(logmel_db: np.ndarray, params: MelParams):
         power.mean(axis=1), POWER_FLOOR)
     # The level is the median frame's: a room event (a door, a dropped tool) lifts a few
     # frames and so the mean, not the median. The variation keeps every frame: it is there
-    # for the intermittent (rattles), as is the flatness.
-    return np.median(levels, axis=0), levels.std(axis=0), float(np.mean(_db(flat)))
+    # for the intermittent (rattles), as is the flatness, and so are the loud frames: the
+    # median hides knocks in a fifth of the frames, the 90th percentile frame hears them.
+    return (np.median(levels, axis=0), levels.std(axis=0), float(np.mean(_db(flat))),
+            np.percentile(levels, LOUD_FRAMES_PERCENTILE, axis=0))
 
 
 def _segments(y: np.ndarray, rate: int) -> np.ndarray:
@@ -260,8 +266,9 @@ def _envelope_features(spectrum: _Spectrum, rate: int) -> tuple[list[float], lis
 @lru_cache(maxsize=8)
 def _names(params: MelParams) -> tuple[tuple[str, ...], tuple[str, ...]]:
     bands = band_names(params)
-    names = [f"band {b} level" for b in bands] + [f"band {b} variation" for b in bands]
-    units = ["dB"] * (2 * len(bands))
+    names = [f"band {b} {what}" for what in ("level", "variation", "loud frames")
+             for b in bands]
+    units = ["dB"] * (3 * len(bands))
     names += ["flatness", "rotation 1x line", "rotation 2x line", "rotation 3x line",
               "rotation 4-8x lines"]
     units += ["dB", "dB", "dB", "dB", "dB"]
@@ -307,12 +314,13 @@ def combined_condition(head: np.ndarray, logmel_db: np.ndarray, sum_squares: flo
     their count (the overall level). For a window in one piece this is audio_condition."""
     rate = params.sample_rate
     y = np.asarray(head, dtype=np.float64)
-    levels, variation, flatness = _band_features(logmel_db, params)
+    levels, variation, flatness, loud = _band_features(logmel_db, params)
     spectrum = _Spectrum(_segments(y, rate), rate)
     tonal, rotation = _tonal_features(spectrum)
     envelope, envelope_hz = _envelope_features(spectrum, rate)
     level = float(_db(sum_squares / samples))
-    values = np.array([*levels, *variation, flatness, *tonal, *envelope, level], np.float64)
+    values = np.array([*levels, *variation, *loud, flatness, *tonal, *envelope, level],
+                      np.float64)
     names, units = _names(params)
     floors = _floors(units)
     if not np.isfinite(values).all():

@@ -34,7 +34,8 @@ from numpy.typing import ArrayLike
 # under another version is learned afresh (verdict.judge), as the stored one would
 # compare this window's features with differently defined ones. 2: band levels as the
 # median frame, kurtosis and modulation depth per eighth of a second, the refined speed.
-FEATURES_VERSION = 2
+# 3: each band's loud frames (90th percentile frame level) beside its median frame.
+FEATURES_VERSION = 3
 MAD_TO_SIGMA = 1.4826
 OFF_DROP_DB = 12.0  # this far below the running level: the compressor is off
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off

@@ -110,6 +110,20 @@ def test_a_band_level_moves_with_that_band_only():
     assert sorted(moved.values())[-2] < 3
 
 
+def test_knocks_in_a_fifth_of_the_frames_lift_the_loud_frames_not_the_median_level():
+    steady, _ = features(noise(5))
+    burst = np.zeros(RATE)
+    for start in (2000, 7000, 12000):  # three short 300 Hz knocks: 6 of 32 frames hear them
+        burst[start:start + 400] += 0.3 * np.exp(-np.arange(400) / 60.0) * np.sin(
+            2 * np.pi * 300 * np.arange(400) / RATE)
+    knocked, _ = features(noise(5) + burst)
+    band = next(k for k in steady if k.startswith("band 0.2-") and k.endswith(" level"))
+    loud = band.replace(" level", " loud frames")
+    assert knocked[loud] - steady[loud] > 10
+    assert knocked[band] - steady[band] < 3  # the median frame hardly hears them
+    assert steady[loud] > steady[band]  # the 90th percentile frame is above the median one
+
+
 def test_silence_gives_finite_features():
     values, condition = features(np.zeros(RATE))
     assert np.isfinite(condition.values).all() and condition.level_db < -150
