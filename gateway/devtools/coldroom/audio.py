@@ -68,6 +68,9 @@ def healthy_voice(unit, m: Moment, rng) -> Voice:
     spectrum = noise_spectrum(rng, m.n, m.rate,
                               flow * (machine.flow_pa * m.state.load * m.state.wear))
     spectrum += valve_impacts(unit, m, rng, level / machine.level_pa)
+    fan = unit.fan
+    spectrum += noise_spectrum(rng, m.n, m.rate, fan.broadband_pa * response(
+        unit, m, "fan", lambda: band(m.freqs, 0.7 * fan.blades * fan.hz, 2500.0, 1)))
     return Voice(level, orders, unit.fan.orders(int(min(200, 0.45 * m.rate / unit.fan.hz))),
                  spectrum, np.zeros_like(spectrum), np.zeros(m.n), motor_hum(unit, m),
                  (m.speed / max(m.shaft_hz, 1e-9)) ** 2)

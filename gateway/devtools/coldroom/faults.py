@@ -12,9 +12,9 @@ contribution grows with it (0 adds nothing). Every unit carries a fault in its o
   (ultrasonic for small holes), louder while the compressor runs on a discharge-side leak,
   and louder while it is off on a suction-side one (pressures equalise).
 - rattle: a panel whose fastener lost its preload; severity = lost preload share (its gap
-  closes from 1.75 to 0.6 of the panel's driven motion). Contact when the driven motion
-  exceeds the gap: intermittent impacts (once per revolution or per compression, with the
-  beat of the drive), ringing the panel.
+  closes from the panel's largest driven excursion in the window to a quarter of it).
+  Contact when the driven motion exceeds the gap: intermittent impacts (once per revolution
+  or per compression, with the beat of the drive), ringing the panel.
 - imbalance: added unbalance; severity 1 = ten times the rotor's permissible residual (ISO
   1940 G6.3). 1x grows linearly, 2x and 3x from the mounts' stiffening (s^2, s^3), and the
   rocking housing modulates everything it radiates at 1x.
@@ -26,8 +26,8 @@ contribution grows with it (0 adds nothing). Every unit carries a fault in its o
   severity = crack length / reed width. It flutters at its own frequency after opening
   and that cylinder pumps less (orders that are not multiples of the cylinder count grow).
 - floodback: liquid refrigerant returning in the suction gas; severity = liquid mass share
-  / 10 %. Hydraulic knocks on a share of compressions ringing the shell's low modes, and
-  the crackle of flashing liquid.
+  / 10 %. Hydraulic knocks on a share (0.8 s^2, scroll and screw 0.3 s^2) of compressions
+  ringing the shell's low modes, and the crackle of flashing liquid.
 - fan_damage: a bent or chipped condenser fan blade; severity = share of the blade's
   effective area lost (1 = 40 %). Fan orders between the blade-pass harmonics, fan 1x
   imbalance, and beyond severity 0.3 the blade tip touching its shroud once a fan turn.
@@ -109,14 +109,14 @@ def rattle(unit, m: Moment, voice: Voice, severity: float, rng) -> None:
         2 * np.pi * unit.machine.events * revs + fixed[1]) + 0.25 * np.sin(
         2 * np.pi * 0.37 * (m.t_s % 1000 + t) + fixed[2])) * np.minimum(
         1.0, m.speed[::step] / max(m.shaft_hz, 1e-9))
-    gap = 1.75 - 1.15 * severity
+    gap = (1.0 - 0.75 * severity) * float(drive.max())  # the closest approach closes first
     above = drive > gap
     hits = np.flatnonzero(above[1:] & ~above[:-1]) + 1
     if hits.size == 0:
         return
     per_turn = m.rate / step / max(m.shaft_hz, 1e-9) / (2 * np.pi)  # samples per radian
     closing = (drive[hits] - drive[hits - 1]) * per_turn  # closing speed, ~0..2
-    peaks = 1.2 * _level(unit) * unit.traits.transmission["rattle"] * closing * rng.uniform(
+    peaks = 0.6 * _level(unit) * unit.traits.transmission["rattle"] * closing * rng.uniform(
         0.6, 1.4, hits.size)
     modes = unit.traits.rattle_modes
     spec = impulse_spectrum(m.n, m.rate, t[hits], peaks, modes[0][0], modes[0][1])
@@ -132,7 +132,7 @@ def imbalance(unit, m: Moment, voice: Voice, severity: float, rng) -> None:
     for order, power, share in ((1, 1, 1.0), (2, 2, 0.3), (3, 3, 0.1)):
         if order < voice.orders.size:
             voice.orders[order] += force * share * severity ** power * np.exp(1j * order * phase)
-    voice.modulation = voice.modulation * (1 + 0.15 * severity * np.minimum(
+    voice.modulation = voice.modulation * (1 + 0.25 * severity * np.minimum(
         1.0, unit.traits.transmission["imbalance"]) * np.cos(2 * np.pi * m.revs + phase))
 
 
@@ -187,11 +187,12 @@ def floodback(unit, m: Moment, voice: Voice, severity: float, rng) -> None:
     machine = unit.machine
     first, last = m.rev_span()
     events = (np.arange(first, last)[:, None] + np.array(machine.event_angles)[None, :]).ravel()
-    share = min(1.0, (0.7 if machine.family in ("reciprocating", "rotary") else 0.3) * severity)
+    share = min(1.0, (0.8 if machine.family in ("reciprocating", "rotary") else 0.3)
+                * severity ** 2)  # a slug needs more liquid than the clearance volume holds
     knocks = events[rng.random(events.size) < share]
     gain = unit.traits.transmission["floodback"]
     low = machine.shell_modes[:2]
-    peaks = 1.5 * _level(unit) * gain * severity * rng.uniform(0.5, 1.5, knocks.size)
+    peaks = 0.8 * _level(unit) * gain * severity * rng.uniform(0.5, 1.5, knocks.size)
     spec = impulse_spectrum(m.n, m.rate, m.times_at_revs(knocks), peaks, low[0][0], low[0][1])
     voice.spectrum += spec * response(unit, m, "knock", lambda: modal_gain(m.freqs, low))
     crackle = rng.uniform(0, m.n / m.rate, rng.poisson(300 * severity * m.n / m.rate))
@@ -209,7 +210,7 @@ def fan_damage(unit, m: Moment, voice: Voice, severity: float, rng) -> None:
     count = voice.fan_orders.size
     voice.fan_orders = voice.fan_orders - 0.6 * severity * gain * blade_orders(
         fan, count, unit.traits.damaged_blade)
-    for order, share in ((1, 1.0), (2, 0.3)):
+    for order, share in ((1, 3.0), (2, 1.0)):  # the fan's own unbalance
         if order < count:
             voice.fan_orders[order] += fan.tone_pa * gain * share * severity
     rub = severity - 0.3
@@ -218,7 +219,7 @@ def fan_damage(unit, m: Moment, voice: Voice, severity: float, rng) -> None:
         turns = np.arange(np.ceil(fan_revs[0]), fan_revs[-1])
         times = (turns - fan_revs[0]) / fan.hz
         ring_hz = rng_for(unit.device_id, "shroud").uniform(1500, 4000)
-        spec = impulse_spectrum(m.n, m.rate, times, 0.8 * _level(unit) * gain * rub
+        spec = impulse_spectrum(m.n, m.rate, times, 1.5 * _level(unit) * gain * rub
                                 * rng.uniform(0.5, 1.5, times.size), ring_hz, 20.0)
         voice.spectrum += spec * response(unit, m, "shroud", lambda: modal_gain(
             m.freqs, [(ring_hz, 20.0, 1.0)]))

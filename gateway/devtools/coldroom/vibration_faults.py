@@ -64,12 +64,12 @@ def looseness(unit, m: Moment, parts: Parts, severity: float, rng) -> None:
         return
     fixed = rng_for(unit.device_id, "looseness").uniform(0, 2 * np.pi, 10)
     for k in range(2, min(9, parts.radial.size)):
-        parts.radial[k] += tone_accel(0.8 * severity / k, k * m.shaft_hz) * np.exp(
+        parts.radial[k] += tone_accel(1.5 * severity / k, k * m.shaft_hz) * np.exp(
             1j * fixed[k])
     first, last = m.rev_span()
     landings = np.arange(first, last) + fixed[0] / (2 * np.pi)
     weaker = 1.0 - 0.8 * severity * (np.arange(first, last) % 2)  # every other landing
-    peaks = 4.0 * severity * weaker * smooth_gains(rng, landings.size, 0.25)
+    peaks = 8.0 * severity * weaker * smooth_gains(rng, landings.size, 0.25)
     ring_hz, q, _ = unit.accel.modes[0]
     spec = impulse_spectrum(m.n, m.rate, m.times_at_revs(landings), peaks, ring_hz, q)
     spec = spec * response(unit, m, "mode0", lambda: modal_gain(m.freqs, unit.accel.modes[:1]))
