@@ -90,7 +90,7 @@ def leak(unit, m: Moment, voice: Voice, severity: float, rng) -> None:
         return
     peak_hz = 37_500.0 / np.sqrt(severity)  # Strouhal 0.2 of a sonic jet, d ~ sqrt(flow)
     f = m.freqs
-    density = 4e-3 * _level(unit) * severity * unit.traits.transmission["leak"] * (
+    density = 1.2e-2 * _level(unit) * severity * unit.traits.transmission["leak"] * (
         f / 8000.0) / np.sqrt(1 + (f / peak_hz) ** 2) * band(f, 400, 40_000, 1)
     discharge = unit.traits.leak_side == "discharge"
     if m.running:
@@ -105,19 +105,25 @@ def rattle(unit, m: Moment, voice: Voice, severity: float, rng) -> None:
     step = 4
     fixed = rng_for(unit.device_id, "rattle").uniform(0, 2 * np.pi, 3)
     revs, t = m.revs[::step], m.t[::step]
+    # the panel's motion: driven at 1x and at the compression rate, plus its own random sway
+    # (broadband excitation of its low mode, ~0.3 s correlation), with a slow beat
+    sway = np.interp(t, np.linspace(0, t[-1], 8), rng.standard_normal(8))
     drive = (np.cos(2 * np.pi * revs + fixed[0]) + 0.45 * np.cos(
         2 * np.pi * unit.machine.events * revs + fixed[1]) + 0.25 * np.sin(
-        2 * np.pi * 0.37 * (m.t_s % 1000 + t) + fixed[2])) * np.minimum(
+        2 * np.pi * 0.37 * (m.t_s % 1000 + t) + fixed[2]) + 0.35 * sway) * np.minimum(
         1.0, m.speed[::step] / max(m.shaft_hz, 1e-9))
     gap = (1.0 - 0.75 * severity) * float(drive.max())  # the closest approach closes first
     above = drive > gap
     hits = np.flatnonzero(above[1:] & ~above[:-1]) + 1
     if hits.size == 0:
         return
+    ends = np.searchsorted(np.flatnonzero(~above), hits)  # each contact's end
+    leave = np.append(np.flatnonzero(~above), above.size)[ends]
+    pressed = np.array([drive[a:b].max() - gap for a, b in zip(hits, leave, strict=True)])
     per_turn = m.rate / step / max(m.shaft_hz, 1e-9) / (2 * np.pi)  # samples per radian
     closing = (drive[hits] - drive[hits - 1]) * per_turn  # closing speed, ~0..2
-    peaks = 0.6 * _level(unit) * unit.traits.transmission["rattle"] * closing * rng.uniform(
-        0.6, 1.4, hits.size)
+    peaks = 0.6 * _level(unit) * unit.traits.transmission["rattle"] * (
+        closing + pressed) * rng.uniform(0.6, 1.4, hits.size)
     modes = unit.traits.rattle_modes
     spec = impulse_spectrum(m.n, m.rate, t[hits], peaks, modes[0][0], modes[0][1])
     voice.spectrum += spec * response(unit, m, "rattle", lambda: modal_gain(m.freqs, modes))

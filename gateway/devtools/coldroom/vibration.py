@@ -20,7 +20,7 @@ Faults, severity 0..1 as a physical quantity:
 - looseness: a foot's lost bolt preload (severity = share lost): the foot lifts and lands once
   a turn, every other landing weaker as the looseness grows (half orders), ringing the lowest
   structural mode (8 m/s² peak at severity 1), with 2x-8x harmonics of the 1x motion
-  (1.5 mm/s / k at severity 1)."""
+  (1.5 mm/s / k at severity 1) and half orders 0.5x-2.5x (0.6 s^2 mm/s / (k + 1))."""
 
 from __future__ import annotations
 

@@ -73,6 +73,9 @@ def looseness(unit, m: Moment, parts: Parts, severity: float, rng) -> None:
     ring_hz, q, _ = unit.accel.modes[0]
     spec = impulse_spectrum(m.n, m.rate, m.times_at_revs(landings), peaks, ring_hz, q)
     spec = spec * response(unit, m, "mode0", lambda: modal_gain(m.freqs, unit.accel.modes[:1]))
+    rocking = sum(tone_accel(0.6 * severity ** 2 / (k + 1), (k + 0.5) * m.shaft_hz)
+                  * np.cos(2 * np.pi * (k + 0.5) * m.revs + fixed[k + 5]) for k in range(3))
+    spec = spec + np.fft.rfft(rocking)  # the half orders of landing every other turn
     for axis, share in enumerate((0.5, 1.0, 0.3)):  # the foot lifts vertically (y)
         parts.spectra[axis] = parts.spectra[axis] + spec * share
 
