@@ -238,7 +238,7 @@ class Boxes:
 
     def vibration(self, sent: Sent, xyz: np.ndarray, rate: int,
                   payload: dict | None = None) -> None:
-        """`payload`: the generator's own JSON document for `xyz` (default: the rig's)."""
+        """`payload`: the generator's own JSON text for `xyz` (default: the rig's)."""
         sent.levels = vibration_levels(xyz, rate)
         self.sent[(sent.device, "vibration", sent.ts_ms)] = sent
         if payload is None:

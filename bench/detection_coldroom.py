@@ -12,6 +12,8 @@ looseness as coldroom_shaft_*. Audio may be stereo: the peer hears the channels'
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from bench.detection_figures import (
@@ -60,7 +62,7 @@ def send_extras(boxes, args, start_s: float, plan) -> None:
             xyz = coldroom.vibration_window(unit, t_s, kind, severity, running)
             boxes.vibration(Sent(f"coldvib-{index:02d}", "vibration", int(t_s) * 1000, phase,
                                  kind, severity, running), xyz, unit.vib_rate,
-                            payload=coldroom.vibration_payload(unit, xyz, int(t_s)))
+                            payload=json.dumps(coldroom.vibration_payload(unit, xyz, int(t_s))))
     for index in range(args.week_units):
         unit = coldroom.unit_for(f"coldweek-{index:02d}", seed=args.seed)
         week = coldroom.device_week(unit, start_s + 20 * 86_400, args.week_cadence_s,
