@@ -9,7 +9,8 @@ the `ts` user property; vibration: JSON); a subscriber collects the published `r
 `rig` (gateway.devtools.compressor_rig, written without reading synth.py) and `synth`
 (gateway.devtools.synth, the generator the shipped model was trained on, through its public
 functions; profile seed 7 and ids it was not trained on); and, only when asked for, `plant`
-(bench/detection_plant.py: a third, held-out generator). Per generator and unit, one
+(bench/detection_plant.py: a third, held-out generator) and `coldroom`
+(bench/detection_coldroom.py: a fourth, held out from all tuning). Per generator and unit, one
 window a minute of simulated time:
 
 1. baseline: --baseline windows following the unit's duty cycle (so some are "off");
@@ -48,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import detection_plant
+from bench import detection_coldroom, detection_plant
 from bench.detection_figures import (
     SEVERITIES,
     Sent,
@@ -86,6 +87,7 @@ GOALS = {
     "synth_onset_to_alert_worst": ("<=", 3),
 }  # a literal: bench/run_all reads it without importing this script
 GOALS.update(detection_plant.GOALS)
+GOALS.update(detection_coldroom.GOALS)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -228,15 +230,19 @@ class Boxes:
             self._pending.pop(0).wait_for_publish(120)
 
     def audio(self, sent: Sent, samples: np.ndarray, rate: int) -> None:
-        sent.levels = audio_levels(samples, rate)
+        """`samples`: (frames,) or (frames, channels); the peer hears the channels' mean."""
+        sent.levels = audio_levels(samples if samples.ndim == 1 else samples.mean(axis=1), rate)
         self.sent[(sent.device, "audio", sent.ts_ms)] = sent
         self._track(self.publisher.publish(f"sensors/{sent.device}/audio",
-                                           encode_wav(samples[:, None], rate), ts_ms=sent.ts_ms))
+                                           encode_wav(samples, rate), ts_ms=sent.ts_ms))
 
-    def vibration(self, sent: Sent, xyz: np.ndarray, rate: int) -> None:
+    def vibration(self, sent: Sent, xyz: np.ndarray, rate: int,
+                  payload: dict | None = None) -> None:
+        """`payload`: the generator's own JSON text for `xyz` (default: the rig's)."""
         sent.levels = vibration_levels(xyz, rate)
         self.sent[(sent.device, "vibration", sent.ts_ms)] = sent
-        payload = rig.vibration_payload(xyz, rate, sent.ts_ms / 1000)
+        if payload is None:
+            payload = rig.vibration_payload(xyz, rate, sent.ts_ms / 1000)
         self._track(self.publisher.publish(f"sensors/{sent.device}/vibration", payload))
 
     def flush(self) -> None:
@@ -320,13 +326,16 @@ def run(args) -> tuple[dict, dict, list[dict], float]:
         stack.callback(boxes.close)
         for name in args.generators.split(","):
             source = {"rig": RigSource, "synth": SynthSource,
-                      "plant": detection_plant.PlantSource}[name](args.seed)
+                      "plant": detection_plant.PlantSource,
+                      "coldroom": detection_coldroom.ColdroomSource}[name](args.seed)
             send_audio(boxes, source, args, START_S)
         if "rig" in args.generators:
             send_vibration(boxes, args, START_S)
             send_week(boxes, args, START_S + 20 * 86_400)
         if "plant" in args.generators:
             detection_plant.send_extras(boxes, args, START_S, audio_plan)
+        if "coldroom" in args.generators:
+            detection_coldroom.send_extras(boxes, args, START_S, audio_plan)
         boxes.flush()
         wait_results(inbox, len(boxes.sent), proc)
         with inbox._lock:
@@ -349,7 +358,8 @@ def summarise(args, sent: dict, results: dict, alerts: list[dict]) -> tuple[dict
     figures, tables = {}, {}
     for name in args.generators.split(","):
         kinds = {"rig": rig.AUDIO_FAULTS, "synth": synth.FAULT_KINDS,
-                 "plant": detection_plant.PlantSource.kinds}[name]
+                 "plant": detection_plant.PlantSource.kinds,
+                 "coldroom": detection_coldroom.ColdroomSource.kinds}[name]
         mine = {d: w for d, w in devices.items() if d.startswith(f"{name}-")}
         flat, tables[name] = auc_figures(name, scored_rows(mine, results), kinds)
         figures.update(flat)
@@ -361,10 +371,11 @@ def summarise(args, sent: dict, results: dict, alerts: list[dict]) -> tuple[dict
                                                     VIBRATION_BEARING)
         figures.update(flat)
         figures.update(week_figures(devices, results, alerts, args.week_cadence_s))
-    if "plant" in args.generators:
-        flat, more = detection_plant.figures(devices, results, alerts, args)
-        figures.update(flat)
-        tables.update(more)
+    for name, module in (("plant", detection_plant), ("coldroom", detection_coldroom)):
+        if name in args.generators.split(","):
+            flat, more = module.figures(devices, results, alerts, args)
+            figures.update(flat)
+            tables.update(more)
     models = sorted({r.get("model", "?") for r in results.values()})
     return {"models": ", ".join(models), "windows_sent": len(sent),
             "results_received": len(results), **figures}, tables

@@ -4,6 +4,7 @@ the device-week. Pure functions: no broker, no daemon (tests/unit/test_detection
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 
@@ -235,6 +236,27 @@ def week_figures(devices: dict[str, list[Sent]], results: dict, alerts: list[dic
             "rig_week_off_share": _round(sum(not w.running for w in windows) / len(windows))
             if windows else None,
             "rig_week_results_missing": sum(r is None for r in judged)}
+
+
+def week_figures_of(generator: str, device_prefix: str, devices: dict[str, list[Sent]],
+                    results: dict, alerts: list[dict], cadence_s: float) -> dict:
+    """week_figures for another generator's device-weeks: week_figures knows its devices as
+    rigweek-* and names its figures rig_*, so it is handed these devices under those names
+    and the figures are renamed back to `generator`_*."""
+    alias = {d: f"rigweek-{d}" for d in devices if d.startswith(device_prefix)}
+    if not alias:
+        return {}
+    mine = {alias[d]: [dataclasses.replace(w, device=alias[d]) for w in devices[d]]
+            for d in alias}
+    found = {(alias[k[0]], *k[1:]): r for k, r in results.items() if k[0] in alias}
+    raised = [{**a, "device_id": alias[a["device_id"]]} for a in alerts
+              if a["device_id"] in alias]
+    out = {}
+    for key, value in week_figures(mine, found, raised, cadence_s).items():
+        if isinstance(value, dict):
+            value = {d.removeprefix("rigweek-"): v for d, v in value.items()}
+        out[f"{generator}_" + key.removeprefix("rig_")] = value
+    return out
 
 
 def _of_device(device: str, windows: list[Sent], judged: list) -> tuple[list, list]:

@@ -9,11 +9,15 @@ audio (baseline following the duty cycle, shuffled test windows, onsets)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-from bench.detection_figures import Sent, auc_figures, onset_figures, scored_rows, week_figures
+from bench.detection_figures import (
+    Sent,
+    auc_figures,
+    onset_figures,
+    scored_rows,
+    week_figures_of,
+)
 from gateway.devtools import plant_sounds as plant
 
 VIBRATION_KINDS = ("bearing_outer", "bearing_inner", "bearing_ball")
@@ -68,24 +72,7 @@ def figures(devices: dict, results: dict, alerts: list[dict], args) -> tuple[dic
                               VIBRATION_KINDS)
     flat.update(onset_figures("plant_vibration", vibration, alerts, VIBRATION_KINDS,
                               args.onset))
-    flat.update(_week(devices, results, alerts, args.week_cadence_s))
+    flat.update(week_figures_of("plant", "plantweek-", devices, results, alerts,
+                                args.week_cadence_s))
     return flat, {"plant_vibration": table}
 
-
-def _week(devices: dict, results: dict, alerts: list[dict], cadence_s: float) -> dict:
-    """week_figures knows its devices as rigweek-* and names its figures rig_*: it is handed
-    the plant's week under those names, and the figures are renamed back."""
-    alias = {d: f"rigweek-{d}" for d in devices if d.startswith("plantweek-")}
-    if not alias:
-        return {}
-    mine = {alias[d]: [dataclasses.replace(w, device=alias[d]) for w in devices[d]]
-            for d in alias}
-    found = {(alias[k[0]], *k[1:]): r for k, r in results.items() if k[0] in alias}
-    raised = [{**a, "device_id": alias[a["device_id"]]} for a in alerts
-              if a["device_id"] in alias]
-    out = {}
-    for key, value in week_figures(mine, found, raised, cadence_s).items():
-        if isinstance(value, dict):
-            value = {d.removeprefix("rigweek-"): v for d, v in value.items()}
-        out["plant_" + key.removeprefix("rig_")] = value
-    return out
