@@ -1,12 +1,14 @@
 """Sync benchmark: records per second the uploader drains from a backlog to the cloud.
 
 Method: a store is filled with N telemetry records (the BRIEF.md payload with varying values,
-~190 bytes of JSON each) in the outbox, then the real `Uplink` drains it with `run_once` until
-the outbox is empty, to the reference receiver (`gateway.devtools.receiver.server`, ids only)
-in another process. The uploader runs in its own process pinned to one core, the receiver on
-the other; the uploader's peak RSS (VmHWM) is read at the end. The practical limit is a bare
-`requests` POST loop of the same gzip bodies (built beforehand) to the same receiver. Bytes per
-record are the gzip bodies' sizes over N; gzip levels 1 and 6 are compared on the same bodies.
+~190 bytes of JSON each) in the telemetry table, as the intake stores them (uploaded from
+there above the uploader's watermark, store/outbox.py), then the real `Uplink` drains it
+with `run_once` until nothing waits, to the reference receiver
+(`gateway.devtools.receiver.server`, ids only) in another process. The uploader runs in its
+own process pinned to one core, the receiver on the other; the uploader's peak RSS (VmHWM)
+is read at the end. The practical limit is a bare `requests` POST loop of the same gzip
+bodies (built beforehand) to the same receiver. Bytes per record are the gzip bodies' sizes
+over N; gzip levels 1 and 6 are compared on the same bodies.
 Figures are medians over --runs runs.
 
     .venv/bin/python -m bench.sync [--runs 3] [--records 1000000] [--json F]
@@ -33,7 +35,7 @@ from gateway.config import SyncSection
 from gateway.delivery.uplink import Uplink, new_session, records_url
 from gateway.store.database import open_database
 from gateway.store.outbox import read_batch
-from gateway.store.record_ids import store_id_of
+from gateway.store.record_ids import advance_seq, store_id_of
 
 REPO = Path(__file__).resolve().parent.parent
 CORES = sorted(os.sched_getaffinity(0))
@@ -47,8 +49,9 @@ GOALS = {"drain_per_s": (">=", 20_000), "wire_bytes_per_record": ("<=", 80),
 # The BRIEF.md payload, values varying as real readings do (so gzip is not flattered).
 _FILL = """
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :count - 1)
-INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data)
-SELECT 'telemetry', 'box-' || (i % 30), 1732350000000 + i * 100, 1732350000000 + i * 100,
+INSERT INTO telemetry (id, device_id, topic, ts_ms, received_at_ms, digest, data)
+SELECT i + 1, 'box-' || (i % 30), 'sensors/box-' || (i % 30) || '/telemetry',
+  1732350000000 + i * 100, 1732350000000 + i * 100, randomblob(32),
   printf('{"device_id": "box-%d", "timestamp": %.3f, "temperature": %.1f, '
          || '"vibration": {"x": %.3f, "y": %.3f, "z": %.3f}, "power_consumption": %.1f, '
          || '"audio_level": %d, "sensor_quality": %.2f}',
@@ -78,6 +81,7 @@ def build_store(path: Path, count: int) -> None:
     db = open_database(path)
     with db.atomic():
         db.execute(_FILL, {"count": count})
+        advance_seq(db.conn, count)  # the rows' ids are their records' seqs
     db.close()
 
 

@@ -52,6 +52,8 @@ from bench.wear import (
 from gateway.devtools.local_broker import LocalMosquitto
 from gateway.records import telemetry_key
 from gateway.store.database import open_database
+from gateway.store.outbox import MARK
+from gateway.store.record_ids import advance_seq
 
 PHASES = {"idle": (False, False), "telemetry": (True, False), "audio": (False, True),
           "sizing": (True, True)}
@@ -200,6 +202,10 @@ def prefill(data_dir: Path, rows: int) -> None:
             ((f"box-{n % BOXES}", f"sensors/box-{n % BOXES}/telemetry", start_ms + n * 33,
               start_ms + n * 33, telemetry_key(start_ms + n * 33, rng.randbytes(32)), data)
              for n in range(rows)))
+        # uploaded: the rows' ids are records' seqs, and the uploader's watermark is past them
+        last = db.conn.execute("SELECT max(id) FROM telemetry").fetchone()[0]
+        advance_seq(db.conn, last)
+        db.conn.execute("UPDATE sync_state SET value = ? WHERE key = ?", (str(last), MARK))
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
 

@@ -4,15 +4,17 @@ SQLite lets one transaction write at a time; each writer below holds its own con
 (owned by one thread), takes the write lock up front (`immediate`) and keeps its
 transactions short, and waits out the others (busy timeout). In the daemon:
 
-- the intake writer (`IntakeStore`, here): windows, telemetry, rejected, their outbox
-  records, counters, seq_state; synchronous=FULL, because a message is acknowledged to the
-  broker once its transaction commits and must then survive a power cut (group commit:
-  many records per transaction pay for one fsync);
+- the intake writer (`IntakeStore`, here): windows, telemetry (each row numbered from the
+  upstream records' sequence, store/record_ids.py: it is uploaded from its own table),
+  rejected, counters, seq_state, and the outbox's sequence gap records; synchronous=FULL,
+  because a message is acknowledged to the broker once its transaction commits and must
+  then survive a power cut (group commit: many records per transaction pay for one fsync);
 - the analysis (`inference/results.py`, the queue workers' claims and the result writer's
   group commit): analysis, results, alerts, baselines, baseline_vectors, device_states,
   dead_letters, outbox, counters;
 - the publisher (`store/published.py`): the `published` flag of results and alerts;
-- the uploader (`store/outbox.py`): outbox deletes, sync_state, dead_letters, counters;
+- the uploader (`store/outbox.py`): outbox deletes, sync_state (the telemetry watermark),
+  dead_letters, counters;
 - retention (`store/retention.py`): deletes of synced rows and raw payloads, meta;
 - the silence check (`service/silence.py`): device_activity, alerts, outbox;
 - the daemon's main connection: meta (`store/daemon_state.py`), and migrations at start.
@@ -30,13 +32,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, count
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from gateway.records import STAMP_BYTES, Record, Rejection, Telemetry, Window
-from gateway.store import counters
+from gateway.store import counters, record_ids
 from gateway.store.activity import Activity
 from gateway.store.migrations import migrations
 from gateway.store.sequences import SequenceTracker
@@ -77,10 +79,12 @@ class _Insert:
     """
 
     def __init__(self, table: str, record_type: type[Record], returning: str = "",
-                 rows_per_statement: int = ROWS_PER_STATEMENT, unless: str = ""):
+                 rows_per_statement: int = ROWS_PER_STATEMENT, unless: str = "",
+                 with_id: bool = False):
         self.returning = returning  # columns of the rows actually inserted, e.g. "id"
         self.rows_per_statement = rows_per_statement
-        self.columns = record_type._fields  # records are named tuples in column order
+        # records are named tuples in column order; with_id: each row is (id, *record)
+        self.columns = ("id",) * with_id + record_type._fields
         self._head = f"INSERT OR IGNORE INTO {table} ({', '.join(self.columns)}) VALUES "
         self._one = f"({', '.join('?' for _ in self.columns)})"
         # unless: a condition that skips a row besides the unique keys, on the row's values
@@ -126,26 +130,21 @@ _TELEMETRY = counters.received("telemetry")
 _INSERTS = {
     _AUDIO: _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
     _VIBRATION: _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
-    _TELEMETRY: _Insert("telemetry", Telemetry),
+    _TELEMETRY: _Insert("telemetry", Telemetry, with_id=True),
     counters.REJECTED: _Insert("rejected", Rejection, returning="topic, reason"),
 }
 _NUMBERED = "numbered telemetry"  # numbered ones return their rows for the sequence tracker
-_INSERTS_AND_NUMBERED = {**_INSERTS, _NUMBERED: _Insert("telemetry", Telemetry,
+_INSERTS_AND_NUMBERED = {**_INSERTS, _NUMBERED: _Insert("telemetry", Telemetry, with_id=True,
                                                         returning=_SEQ_RETURNING)}
 # While rows stored before migration 0009 remain (their digest column holds the bare content
 # digest, not records.telemetry_key), a message is also a duplicate of such a row.
 _BARE_DIGEST_STORED = (f"EXISTS (SELECT 1 FROM telemetry t WHERE t.digest = "
                        f"substr(v.digest, {STAMP_BYTES + 1}))")
 _OVER_BARE_DIGESTS = {
-    False: _Insert("telemetry", Telemetry, unless=_BARE_DIGEST_STORED),
-    True: _Insert("telemetry", Telemetry, returning=_SEQ_RETURNING, unless=_BARE_DIGEST_STORED),
+    False: _Insert("telemetry", Telemetry, unless=_BARE_DIGEST_STORED, with_id=True),
+    True: _Insert("telemetry", Telemetry, returning=_SEQ_RETURNING, unless=_BARE_DIGEST_STORED,
+                  with_id=True),
 }
-
-_TELEMETRY_TO_OUTBOX = (
-    "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
-    "SELECT 'telemetry', device_id, ts_ms, received_at_ms, data FROM telemetry "
-    "WHERE id > ? ORDER BY id"
-)
 
 
 # SQLite's primary result codes that say the database failed (busy, locked, out of memory,
@@ -300,22 +299,26 @@ class IntakeStore:
 
     def write_batch(self, records: list[Record]) -> BatchOutcome:
         """Store records in one transaction; one already stored (same digest) is skipped."""
-        groups: dict[str, list[Record]] = {name: [] for name in _INSERTS}
+        groups: dict[str, list] = {name: [] for name in _INSERTS}  # records, then rows
         for record in records:
             if isinstance(record, Rejection):
                 record = _kept_rejection(record, self.sample_bytes)
             groups[_counter_of(record)].append(record)
-        numbered = [r for r in groups[_TELEMETRY] if r.seq is not None]  # type: ignore[union-attr]
+        numbered = [r for r in groups[_TELEMETRY] if r.seq is not None]
         if numbered:
             groups[_TELEMETRY] = [r for r in groups[_TELEMETRY]
-                                  if r.seq is None]  # type: ignore[union-attr]
+                                  if r.seq is None]
+        telemetry = len(groups[_TELEMETRY]) + len(numbered)
         stored: dict[str, int] = {}
         returned: dict[str, list] = {name: [] for name in _INSERTS}
         conn = self.db.conn
         # IMMEDIATE: this transaction reads before it writes, and with a deferred one a commit
         # by another writer in between (results, uplink, retention) fails it at once.
         with immediate(conn):
-            last_telemetry = conn.execute("SELECT max(id) FROM telemetry").fetchone()[0] or 0
+            if telemetry:  # each message is an upstream record: its row id is its seq
+                numbers = count(record_ids.last_seq(conn) + 1)
+                groups[_TELEMETRY] = [(next(numbers), *r) for r in groups[_TELEMETRY]]
+                numbered = [(next(numbers), *r) for r in numbered]
             inserts = self._inserts(conn)
             for name, group in groups.items():
                 if group:
@@ -324,9 +327,8 @@ class IntakeStore:
             if numbered:
                 stored[_TELEMETRY] = stored.get(_TELEMETRY, 0) + \
                     inserts[_NUMBERED].run(conn, numbered, numbered_rows)
-            if stored.get(_TELEMETRY):
-                # Each new telemetry message becomes an upstream record in the same transaction.
-                conn.execute(_TELEMETRY_TO_OUTBOX, (last_telemetry,))
+            if stored.get(_TELEMETRY):  # before the gap records below take their seqs
+                record_ids.advance_seq(conn, next(numbers) - 1)
             sequences = self._count_sequences(conn, returned, numbered_rows)
             # Once per name for the whole batch, with the batch's totals.
             counters.bump(conn, {**stored, **_rejection_counters(returned[counters.REJECTED])})

@@ -317,3 +317,44 @@ def telemetry_time_ordered_key(db: Database) -> None:
     # duplicate. Nothing is rewritten: the migration costs the same for any store size.
     db.execute("INSERT INTO meta (key, value) SELECT 'telemetry_bare_digests_to', "
                "coalesce(max(id), 0) FROM telemetry")
+
+
+@migrations(name="0011_telemetry_uploaded_from_its_table")
+def telemetry_uploaded_from_its_table(db: Database) -> None:
+    # Wear (docs/performance.md, "Wear", round 4): each telemetry message was written twice,
+    # its row and an outbox copy (deleted after the upload, its pages freed and written again).
+    # From here a telemetry row's id is drawn from the outbox's sequence (record_ids.last_seq)
+    # and is its record id's seq; the uploader reads rows above a watermark in sync_state
+    # (`telemetry_synced_to`), advanced in the transactions that record the cloud's answer.
+    # Rows up to this id were copied: their copies still waiting go as they are, under their
+    # ids, and the watermark starts above those rows, so none goes twice.
+    copied_to = db.execute("SELECT coalesce(max(id), 0) FROM telemetry").fetchone()[0]
+    seq_to = db.execute("SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = "
+                        "'outbox'), 0), coalesce((SELECT max(seq) FROM outbox), 0))").fetchone()[0]
+    # Retention kept the rows of waiting copies by finding the first copy's row (by device,
+    # time, receipt time and data, through telemetry_received). Found once here: the rows
+    # from it on stay while any copy made before this migration waits.
+    copies = db.execute("SELECT device_id, ts_ms, created_at_ms, data FROM outbox "
+                        "WHERE kind = 'telemetry' ORDER BY seq LIMIT 100").fetchall()
+    kept_from = copied_to + 1 if not copies else 0  # 0: only rowless copies seen, keep all
+    for copy in copies:
+        row = db.execute("SELECT min(id) FROM telemetry WHERE device_id = ? AND ts_ms = ? "
+                         "AND received_at_ms = ? AND data = ?", copy).fetchone()[0]
+        if row is not None:
+            kept_from = row
+            break
+    db.conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+        ("telemetry_copied_to", str(copied_to)), ("telemetry_copies_seq_to", str(seq_to)),
+        ("telemetry_copies_kept_from", str(kept_from))])
+    db.execute("INSERT INTO sync_state (key, value) VALUES ('telemetry_synced_to', ?) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(copied_to),))
+    # The sequence goes past every row id, so a new row's id is above the copied ones too.
+    db.execute("DELETE FROM sqlite_sequence WHERE name = 'outbox'")
+    db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)",
+               (max(seq_to, copied_to),))
+    # Its only reader was that look-up; kept, it cost a page per commit (and its checkpoint).
+    # FAST: Debian's SQLite would otherwise zero every freed page of it (written twice).
+    secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]
+    db.execute("PRAGMA secure_delete = FAST")
+    db.execute("DROP INDEX telemetry_received")
+    db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")

@@ -18,7 +18,7 @@ from typing import Literal, NamedTuple, TypedDict
 
 from gateway.store.counters import Counters, read_counters
 from gateway.store.daemon_state import CardWear, DaemonState, read_daemon_state
-from gateway.store.outbox import SyncStatus, read_sync_status
+from gateway.store.outbox import SyncStatus, pending_records, read_sync_status
 from gateway.store.retention import read_refusal
 from gateway.store.sequences import SequenceGap, read_gaps
 
@@ -45,7 +45,7 @@ class Overview:
     counters: Counters
     pending_inference: int  # windows without a result, not given up
     dead_letters: dict[str, int]  # stage -> n, every stage present
-    upload_backlog: int  # records in the outbox
+    upload_backlog: int  # records waiting for the cloud (outbox, telemetry above the mark)
     card_wear: CardWear | None  # as the daemon last wrote it; None before it has
 
 
@@ -93,7 +93,7 @@ def read_overview(conn: sqlite3.Connection) -> Overview:
             "SELECT count(*) FROM windows w LEFT JOIN analysis a ON a.window_id = w.id "
             "WHERE a.state IS NULL OR a.state = 'trying'").fetchone()[0],
         dead_letters=dead,
-        upload_backlog=conn.execute("SELECT count(*) FROM outbox").fetchone()[0],
+        upload_backlog=pending_records(conn),
         card_wear=read_card_wear(conn))
 
 

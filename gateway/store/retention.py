@@ -7,7 +7,8 @@ kept aside; raw payloads of normal windows; local copies the cloud accepted (res
 telemetry) and bare window metadata; raw payloads of dead-lettered windows; of anomalous windows. If
 that is not enough, raw intake is refused (`raw_refused`, persisted in `meta` for `gateway
 status`) until usage is under the low-water mark. Raw data waiting for analysis goes only
-when the file system itself runs short. A record still in the outbox is never deleted.
+when the file system itself runs short. A record still waiting for the cloud (in the outbox,
+a telemetry row above the uploader's watermark, or in the dead-letter list) is never deleted.
 
 SQLite does not give deleted space back to the file system, it reuses free pages; so "used"
 is the files minus the store's free pages, and "free" the file system's plus them. No
@@ -36,7 +37,8 @@ from typing import NamedTuple
 from gateway.config import RetentionSection
 from gateway.logs import kv
 from gateway.store.database import BUSY_TIMEOUT_MS, immediate, open_database
-from gateway.store.record_ids import sql_seq_of
+from gateway.store.outbox import pending_records, telemetry_mark
+from gateway.store.record_ids import sql_record_id, sql_seq_of, store_id_of
 from gateway.store.reserve import RESERVE_MAX_BYTES, DiskGuard, fs_free_bytes, out_of_space
 
 log = logging.getLogger("gateway.retention")
@@ -47,7 +49,6 @@ CHUNK_ROWS = 500  # per transaction: 5-35 ms on a PC (measured); the intake wait
 CHUNK_PAUSE_S = 0.05
 LOW_WATER = 0.95  # deleting for space goes this far under the budget, so intake has headroom
 CHECKPOINT_BUSY_MS = 50  # a TRUNCATE checkpoint holds off writers while it waits for readers
-ORPHAN_LOOKS = 100
 DAY_MS = 86_400_000
 MB = 1024 * 1024
 FAR_FUTURE_MS = 2**62
@@ -79,10 +80,18 @@ _ACCEPTED = (
     + sql_seq_of("{t}.record_id") + ") AND NOT EXISTS "
     "(SELECT 1 FROM dead_letters d WHERE d.stage = 'sync' AND d.ref = {t}.record_id)"
 )
-_FIRST_PENDING_TELEMETRY = ("SELECT device_id, ts_ms, created_at_ms, data FROM outbox "
-                            "WHERE kind = 'telemetry' ORDER BY seq LIMIT ?")
-_TELEMETRY_OF = ("SELECT min(id) FROM telemetry WHERE device_id = ? AND ts_ms = ? "
-                 "AND received_at_ms = ? AND data = ?")
+# A telemetry row stored since migration 0011 is its own record (its id is the seq): accepted
+# once under the uploader's watermark and neither in the outbox (put back from the dead-letter
+# list) nor in the dead-letter list. A row stored before went up as an outbox copy: see
+# Retention._telemetry_params.
+_TELEMETRY_ACCEPTED = (
+    "CASE WHEN {t}.id <= :copied_to THEN {t}.id < :copies_kept_from "
+    "ELSE {t}.id <= :synced_to AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.seq = {t}.id) "
+    "AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.stage = 'sync' AND d.ref = "
+    + sql_record_id(":store_id", "{t}.id") + ") END"
+)
+_COPY_WAITS = ("SELECT EXISTS (SELECT 1 FROM outbox WHERE kind = 'telemetry' AND seq <= "
+               "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'telemetry_copies_seq_to'))")
 
 
 class _Table(NamedTuple):
@@ -115,8 +124,7 @@ class _Table(NamedTuple):
 # In this order, so that a result goes before the metadata of its window.
 _SYNCED = (
     _Table("rejected", "id", "received_at_ms", "1"),
-    # Telemetry rows have no outbox seq: see Retention._telemetry_mark for the watermark.
-    _Table("telemetry", "id", "received_at_ms", "{t}.id < :telemetry_mark"),
+    _Table("telemetry", "id", "received_at_ms", _TELEMETRY_ACCEPTED),
     _Table("alerts", "id", "created_at_ms", _ACCEPTED),
     # A result stays while its window keeps raw data: it says which class that data is.
     _Table("results", "window_id", "created_at_ms", _ACCEPTED + " AND NOT EXISTS (SELECT 1 "
@@ -200,6 +208,7 @@ class Retention:
         # 12x the time, against 0.3 MB). FAST zeroes only what is written anyway.
         self.conn.execute("PRAGMA secure_delete = FAST")
         self.page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        self.store_id = store_id_of(self.conn)
         self._refused = threading.Event()
         if read_refusal(self.conn):  # a restart keeps refusing until a run finds room
             self._refused.set()
@@ -286,8 +295,7 @@ class Retention:
             before = now - int(days * DAY_MS)
             while self._clear_raw(cls, self._raw_candidates(cls, before), deleted):
                 pass
-        params = {"before": now - int(s.synced_days * DAY_MS),
-                  "telemetry_mark": self._telemetry_mark()}
+        params = {"before": now - int(s.synced_days * DAY_MS), **self._telemetry_params()}
         for table in _SYNCED:
             after, done = 0, False
             while not done:
@@ -325,7 +333,7 @@ class Retention:
 
     def _synced_for_space(self, deleted: Counter, tables: tuple[_Table, ...]) -> None:
         """A chunk of each table in turn, oldest first, until there is room or none is left."""
-        params = {"before": FAR_FUTURE_MS, "telemetry_mark": self._telemetry_mark()}
+        params = {"before": FAR_FUTURE_MS, **self._telemetry_params()}
         cursors = {table: 0 for table in tables}
         while cursors and self._need(self.usage()) > 0:
             for table in list(cursors):
@@ -380,23 +388,21 @@ class Retention:
             yield
         time.sleep(CHUNK_PAUSE_S)
 
-    def _telemetry_mark(self) -> int:
-        """Telemetry rows with a lower id are out of the outbox (accepted by the cloud).
-
-        A telemetry row and its outbox copy are inserted in one transaction in the same order
-        (ids and seqs both grow), and a pending row is never deleted. So the first pending
-        telemetry copy by seq belongs to the lowest pending telemetry id; it is found by its
-        columns (device, ts, receipt time, data). A copy with no row left (put back from the
-        dead-letter list after its row aged out) protects nothing and is passed over.
-        """
-        pending = self.conn.execute(_FIRST_PENDING_TELEMETRY, (ORPHAN_LOOKS,)).fetchall()
-        if not pending:
-            return self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM telemetry").fetchone()[0]
-        for row in pending:
-            match = self.conn.execute(_TELEMETRY_OF, row).fetchone()[0]
-            if match is not None:
-                return match
-        return 0  # only orphans at the head: keep every row this time
+    def _telemetry_params(self) -> dict:
+        """What _TELEMETRY_ACCEPTED needs. Rows up to `copied_to` were uploaded as outbox
+        copies (before migration 0011); the migration found the row of the first copy still
+        waiting (`copies_kept_from`), and those rows stay while any copy made before it
+        waits (copies and rows were made in the same order, and a waiting row is never
+        deleted). Every other row goes by the uploader's watermark."""
+        meta = dict(self.conn.execute(
+            "SELECT key, CAST(value AS INTEGER) FROM meta WHERE key IN "
+            "('telemetry_copied_to', 'telemetry_copies_kept_from')"))
+        copied_to = meta["telemetry_copied_to"]
+        copy_waits = self.conn.execute(_COPY_WAITS).fetchone()[0]
+        return {"copied_to": copied_to, "store_id": self.store_id,
+                "copies_kept_from": meta["telemetry_copies_kept_from"] if copy_waits
+                else copied_to + 1,
+                "synced_to": telemetry_mark(self.conn)}
 
     def _checkpoint(self) -> bool:
         """Copy the WAL into the file and truncate it, so it cannot grow without bound. Waits
@@ -442,7 +448,7 @@ class Retention:
         if usage.free < self.min_free:
             parts.append(f"only {usage.free // MB} MB free on the file system, below "
                          f"retention.min_free_mb = {self.section.min_free_mb}")
-        waiting = self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        waiting = pending_records(self.conn)
         return "; ".join(parts) + (f"; all raw data that may go is gone and {waiting} records "
                                    "wait for the cloud")
 

@@ -8,6 +8,8 @@ import json
 import pytest
 
 from gateway.devtools.receiver.server import serve
+from gateway.store.database import open_database
+from gateway.store.outbox import pending_records
 from tests.support import GatewayProcess, status_json, store_rows, wait_for, write_config
 
 TOKEN = "e2e-token-1234"
@@ -34,9 +36,16 @@ def config_for(tmp_path, broker, receiver, name: str):
                               f'interval_s = 1\nbatch_records = 50\nbackoff_max_s = 2\n')
 
 
-def outbox_ids(data_dir) -> int:
-    rows = store_rows(data_dir, "SELECT count(*) FROM outbox")
-    return rows[0][0] if rows else -1
+def waiting(data_dir) -> int:
+    """Records waiting for the cloud (the outbox's, and telemetry rows above the uploader's
+    watermark: telemetry is uploaded from its own table); -1 before the store exists."""
+    if not (data_dir / "gateway.db").exists():
+        return -1
+    db = open_database(data_dir / "gateway.db", read_only=True)
+    try:
+        return pending_records(db.conn)
+    finally:
+        db.close()
 
 
 def assert_exactly_once(receiver, expected: int) -> None:
@@ -79,12 +88,12 @@ def test_sigkill_mid_upload_loses_and_duplicates_nothing(tmp_path, broker, recei
                           for i in range(400))
     wait_for(lambda: 0 < len(receiver.records) < 400, timeout_s=30, what="upload under way")
     gateway.kill()
-    kept = outbox_ids(data_dir)
+    kept = waiting(data_dir)
     assert kept > 0, "the kill came too late to interrupt the upload"
     receiver.faults.clear()
     gateway.start()
     try:
-        wait_for(lambda: outbox_ids(data_dir) == 0, timeout_s=30, what="the rest uploaded")
+        wait_for(lambda: waiting(data_dir) == 0, timeout_s=30, what="the rest uploaded")
         assert_exactly_once(receiver, 400)
         assert status_json(config)["pending_sync"] == 0
     finally:

@@ -16,6 +16,8 @@ from gateway.config import IntakeSection, RetentionSection
 from gateway.intake.writer import DISK_FULL, IntakeWriter
 from gateway.records import Rejection, Telemetry, Window, content_digest
 from gateway.store.database import IntakeStore, open_database
+from gateway.store.outbox import Batch, Outbox, telemetry_mark
+from gateway.store.record_ids import seq_of
 from gateway.store.retention import MB, Retention, read_refusal
 from tests.support import fill_file_system, small_file_system
 
@@ -109,16 +111,30 @@ class Site:
                                                 "LIMIT ?", (count,))}
 
     def accept(self, record_id: str | None = None, telemetry_id: int | None = None) -> None:
-        """The cloud accepted a record (or everything, given neither)."""
-        with self.conn:
+        """The cloud accepted a record, the telemetry up to a row (the uploader sends it
+        oldest first), or everything, given neither; settled as the uploader settles it."""
+        uploader = Outbox(self.path)
+        try:
             if record_id:
-                self.conn.execute("DELETE FROM outbox WHERE seq = ?",
-                                  (int(record_id.rsplit("-", 1)[1]),))
+                uploader.accept(Batch([seq_of(record_id)], [b"{}"], [False]))
             elif telemetry_id:
-                self.conn.execute("DELETE FROM outbox WHERE kind = 'telemetry' AND data = "
-                                  "(SELECT data FROM telemetry WHERE id = ?)", (telemetry_id,))
+                rows = [r[0] for r in self.conn.execute(
+                    "SELECT id FROM telemetry WHERE id <= ? AND id > ? ORDER BY id",
+                    (telemetry_id, telemetry_mark(self.conn)))]
+                uploader.accept(Batch(rows, [b"{}"] * len(rows), [True] * len(rows)))
             else:
-                self.conn.execute("DELETE FROM outbox")
+                while batch := uploader.read_batch(1000, 1 << 30):
+                    uploader.accept(batch)
+        finally:
+            uploader.close()
+
+    def refuse(self, telemetry_id: int) -> None:
+        """The cloud refused the next telemetry row: set aside in the dead-letter list."""
+        uploader = Outbox(self.path)
+        try:
+            uploader.dead_letter(Batch([telemetry_id], [b"{}"], [True]), "HTTP 422: no")
+        finally:
+            uploader.close()
 
     def raw(self) -> set[int]:
         return {r[0] for r in self.conn.execute(
@@ -277,9 +293,9 @@ def test_age_limits_per_class(site):
     site.accept(alerts["synced_old"])
     site.accept(alerts["synced_young"])
     t = {name: site.telemetry(age_ms=int(days * DAY)) for name, days in [
-        ("synced_old", 7), ("pending_old", 6.5), ("synced_after_pending", 6), ("young", 1)]}
-    for name in ("synced_old", "synced_after_pending", "young"):
-        site.accept(telemetry_id=t[name])
+        ("synced_old", 7), ("refused_old", 6.8), ("pending_old", 6.5), ("young", 1)]}
+    site.accept(telemetry_id=t["synced_old"])
+    site.refuse(t["refused_old"])
     rejected = {}
     for name, days in [("old", 6), ("young", 1)]:
         topic, at = "sensors/box-1/audio", NOW - int(days * DAY)
@@ -302,8 +318,8 @@ def test_age_limits_per_class(site):
     assert site.ids("windows") == set(w.values()) - gone
     assert site.ids("analysis", "window_id") == set(w.values()) - gone - {w["waiting_old"]}
     assert site.ids("alerts", "record_id") == {alerts["pending_old"], alerts["synced_young"]}
-    # The accepted row after a pending one stays too: the watermark is the oldest pending.
-    assert site.ids("telemetry") == {t["pending_old"], t["synced_after_pending"], t["young"]}
+    # Under the uploader's watermark, a row the cloud refused stays like one not sent yet.
+    assert site.ids("telemetry") == {t["refused_old"], t["pending_old"], t["young"]}
     assert site.ids("rejected") == {rejected["young"]}
     assert report.deleted == {"raw_normal": 5, "raw_anomaly": 1, "raw_dead": 1, "results": 1,
                               "windows": 1, "alerts": 1, "telemetry": 1, "rejected": 1}

@@ -17,6 +17,7 @@ from gateway.store.database import (
     IntakeStore,
     open_database,
 )
+from gateway.store.outbox import pending_records
 
 KIB = 1024
 
@@ -72,7 +73,10 @@ def test_a_batch_stores_windows_and_telemetry_once_each(tmp_path):
     assert again.duplicates == 8 and again.window_ids == []
     conn = store.db.conn
     assert conn.execute("SELECT count(*) FROM windows").fetchone()[0] == 3
-    assert conn.execute("SELECT count(*) FROM outbox WHERE kind = 'telemetry'").fetchone()[0] == 5
+    assert conn.execute("SELECT count(*) FROM telemetry").fetchone()[0] == 5
+    # each once for the cloud too: the rows themselves wait, with no outbox copy
+    assert pending_records(conn) == 5
+    assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
     store.close()
 
 

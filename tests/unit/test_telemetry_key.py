@@ -108,7 +108,7 @@ def test_an_old_store_migrates_keeping_rows_ids_and_duplicates(tmp_path):
     assert [p["id"] for p in pieces[:8]] == [f"{store_id}-{seq}" for seq in range(16, 24)]
     # and retention still keeps their rows (the first pending one is row 16)
     retention = Retention(RetentionSection(), tmp_path, path)
-    assert retention._telemetry_mark() == 16
+    assert retention._telemetry_params()["copies_kept_from"] == 16
     retention.close()
     store.close()
 

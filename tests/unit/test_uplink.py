@@ -1,7 +1,7 @@
 """The real uploader against the real reference receiver on 127.0.0.1 and a real SQLite store.
 
 After every scenario the same contract is checked: each record id is at the server, none is
-missing, the outbox is empty, and no record of a batch whose 2xx answer reached the gateway
+missing, nothing waits any more, and no record of a batch whose 2xx answer reached the gateway
 was ever sent again.
 """
 
@@ -41,8 +41,8 @@ from gateway.logs import KeyValueFormatter
 from gateway.ops.doctor import check_uplink
 from gateway.records import Telemetry, content_digest
 from gateway.store.database import IntakeStore, open_database
-from gateway.store.outbox import read_batch, read_sync_status
-from gateway.store.record_ids import store_id_of
+from gateway.store.outbox import pending_records, read_batch, read_sync_status
+from gateway.store.record_ids import advance_seq, last_seq, store_id_of
 from tests.support import REPO, wait_for
 
 TOKEN = "tok-9f8e7d6c5b4a"  # distinctive, so a leak into a log line is found
@@ -85,19 +85,42 @@ def make_uplink(receiver, store):
 
 
 def add_records(store: Path, n: int, poison_at: tuple[int, ...] = (), pad: int = 0) -> list[str]:
-    """n outbox rows of all three kinds, oldest first; returns their upstream ids in order."""
+    """n records of all three kinds, oldest first, as the store holds them: results and alerts
+    in the outbox, telemetry in its own table (numbered from the same sequence); returns
+    their upstream ids in order."""
     db = open_database(store)
     try:
         kinds = ("telemetry", "result", "alert")
-        rows = [(kinds[i % 3], f"box-{i % 7}", 1_732_350_000_000 + i, 1_732_350_000_000 + i,
-                 json.dumps({"n": i, "note": "poison" if i in poison_at else "x" * pad}))
-                for i in range(n)]
+        seqs = []
         with db.atomic():
-            first = db.conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
-            db.conn.executemany("INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data)"
-                                " VALUES (?, ?, ?, ?, ?)", rows)
+            for i in range(n):
+                kind, device, at = kinds[i % 3], f"box-{i % 7}", 1_732_350_000_000 + i
+                data = json.dumps({"n": i, "note": "poison" if i in poison_at else "x" * pad})
+                if kind == "telemetry":
+                    seq = last_seq(db.conn) + 1
+                    topic = f"sensors/{device}/telemetry"
+                    db.conn.execute(
+                        "INSERT INTO telemetry (id, device_id, topic, ts_ms, received_at_ms, "
+                        "digest, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (seq, device, topic, at, at, content_digest(topic, data.encode()), data))
+                    advance_seq(db.conn, seq)
+                else:
+                    seq = db.conn.execute(
+                        "INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
+                        "VALUES (?, ?, ?, ?, ?) RETURNING seq", (kind, device, at, at, data)
+                    ).fetchone()[0]
+                seqs.append(seq)
         store_id = store_id_of(db.conn)
-        return [f"{store_id}-{seq}" for seq in range(first + 1, first + n + 1)]
+        return [f"{store_id}-{seq}" for seq in seqs]
+    finally:
+        db.close()
+
+
+def pending(store: Path) -> int:
+    """Records waiting for the cloud (outbox rows and telemetry above the watermark)."""
+    db = open_database(store, read_only=True)
+    try:
+        return pending_records(db.conn)
     finally:
         db.close()
 
@@ -126,7 +149,7 @@ def log_lines(caplog) -> str:
 
 def assert_exactly_once(receiver, store: Path, expected: list[str]) -> None:
     # The server holds a batch a moment before the uploader deletes it from the outbox.
-    wait_for(lambda: rows(store, "SELECT count(*) FROM outbox") == [(0,)], what="empty outbox")
+    wait_for(lambda: pending(store) == 0, what="nothing pending")
     assert sorted(receiver.records) == sorted(expected)
     delivered: set[str] = set()
     for entry in receiver.requests:
@@ -137,8 +160,8 @@ def assert_exactly_once(receiver, store: Path, expected: list[str]) -> None:
 
 def upload_until_empty(uplink: Uplink, store: Path, timeout_s: float = 20.0) -> None:
     uplink.start()
-    wait_for(lambda: rows(store, "SELECT count(*) FROM outbox") == [(0,)], timeout_s,
-             what="outbox drained")
+    wait_for(lambda: pending(store) == 0, timeout_s,
+             what="all uploaded")
 
 
 # --- batches ---------------------------------------------------------------------------------
@@ -241,7 +264,7 @@ def test_server_down_then_up(receiver, store, make_uplink):
     status = sync_status(store)
     assert status["pending_total"] == 500 and "Connection refused" in status["last_error"]
     receiver.come_up()
-    wait_for(lambda: rows(store, "SELECT count(*) FROM outbox") == [(0,)], what="drained")
+    wait_for(lambda: pending(store) == 0, what="drained")
     assert_exactly_once(receiver, store, ids)
     assert sync_status(store)["consecutive_failures"] == 0
 
@@ -317,7 +340,7 @@ def test_409_means_the_cloud_has_them(receiver, store, make_uplink):
     receiver.faults.set(status=409, status_times=1)
     outcome = make_uplink().run_once()
     assert (outcome.accepted, outcome.failure) == (30, None)
-    assert rows(store, "SELECT count(*) FROM outbox") == [(0,)]
+    assert pending(store) == 0
 
 
 def test_an_unexpected_4xx_keeps_everything(receiver, store, make_uplink):
@@ -326,7 +349,7 @@ def test_an_unexpected_4xx_keeps_everything(receiver, store, make_uplink):
     uplink = make_uplink()
     outcome = uplink.run_once()
     assert (outcome.failure, outcome.accepted) == ("transient", 0)
-    assert rows(store, "SELECT count(*) FROM outbox") == [(30,)]
+    assert pending(store) == 30
     assert uplink.run_once().accepted == 30
     assert_exactly_once(receiver, store, ids)
 
@@ -366,7 +389,7 @@ def test_a_poisoned_record_is_set_aside_and_the_rest_goes(receiver, store, make_
     assert error.startswith(f"HTTP {status}: ") and bad in error  # the server's answer
     assert json.loads(payload) == {"id": bad, "kind": "telemetry", "device_id": "box-6",
                                    "ts": 1_732_350_000_237, "data": {"n": 237, "note": "poison"}}
-    assert rows(store, "SELECT count(*) FROM outbox") == [(0,)]
+    assert pending(store) == 0
     assert rows(store, "SELECT value FROM counters WHERE name = 'synced'") == [(499,)]
     assert sync_status(store)["dead_letters"] == 1
     delivered: set[str] = set()
@@ -580,7 +603,7 @@ def test_sigkill_mid_upload_resends_at_most_the_batch_in_flight(receiver, store)
         assert 0 < len(receiver.records) < 2000
         process = start_uploader(receiver, store)
         wait_for(lambda: len(receiver.records) == 2000, timeout_s=30, what="drain after restart")
-        wait_for(lambda: rows(store, "SELECT count(*) FROM outbox") == [(0,)], what="empty")
+        wait_for(lambda: pending(store) == 0, what="empty")
     finally:
         process.kill()
         process.wait(10)
