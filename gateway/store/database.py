@@ -39,6 +39,7 @@ from gateway.records import Record, Rejection, Telemetry, Window
 from gateway.store import counters
 from gateway.store.activity import Activity
 from gateway.store.migrations import migrations
+from gateway.store.segments import ROLL_BYTES, SegmentWriter, raw_dir_of
 from gateway.store.sequences import SequenceTracker
 
 BUSY_TIMEOUT_MS = 10_000
@@ -77,10 +78,11 @@ class _Insert:
     """
 
     def __init__(self, table: str, record_type: type[Record], returning: str = "",
-                 rows_per_statement: int = ROWS_PER_STATEMENT):
+                 rows_per_statement: int = ROWS_PER_STATEMENT, extra: tuple[str, ...] = ()):
         self.returning = returning  # columns of the rows actually inserted, e.g. "id"
         self.rows_per_statement = rows_per_statement
-        self.columns = record_type._fields  # records are named tuples in column order
+        # Records are named tuples in column order; `extra` columns follow their fields.
+        self.columns = record_type._fields + extra
         self._head = f"INSERT OR IGNORE INTO {table} ({', '.join(self.columns)}) VALUES "
         self._one = f"({', '.join('?' for _ in self.columns)})"
         self._sql: dict[int, str] = {}
@@ -113,9 +115,14 @@ class _Insert:
 _SEQ_RETURNING = "id, device_id, seq, received_at_ms"
 _AUDIO, _VIBRATION = counters.received("audio"), counters.received("vibration")
 _TELEMETRY = counters.received("telemetry")
+# A window row: the record without its payload (NULL), then where its raw bytes are.
+_RAW_REF = ("raw_segment", "raw_offset", "raw_length", "raw_crc")
+_PAYLOAD = Window._fields.index("payload")
+_WINDOWS = _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1,
+                   extra=_RAW_REF)
 _INSERTS = {
-    _AUDIO: _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
-    _VIBRATION: _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
+    _AUDIO: _WINDOWS,
+    _VIBRATION: _WINDOWS,
     _TELEMETRY: _Insert("telemetry", Telemetry),
     counters.REJECTED: _Insert("rejected", Rejection, returning="topic, reason"),
 }
@@ -264,7 +271,7 @@ class IntakeStore:
     """Writes batches of intake records. Owned by exactly one thread: the intake writer."""
 
     def __init__(self, path: Path, rejected_keep: int = 10_000,
-                 rejected_sample_bytes: int = 256):
+                 rejected_sample_bytes: int = 256, raw_segment_bytes: int = ROLL_BYTES):
         self.path = path
         self.sample_bytes = rejected_sample_bytes
         # Rows kept aside, bounded by count and by bytes: each row is at most this big.
@@ -272,6 +279,7 @@ class IntakeStore:
             rejected_sample_bytes + 64
         self.rejected_keep = max(1, min(rejected_keep, REJECTED_BYTES // row_bytes))
         self.db = open_database(path, cache_kib=INTAKE_CACHE_KIB)
+        self.segments = SegmentWriter(raw_dir_of(path), roll_bytes=raw_segment_bytes)
         self.sequences = SequenceTracker(self.db.conn)
         self.activity = Activity(self.db.conn)
 
@@ -286,6 +294,9 @@ class IntakeStore:
         if numbered:
             groups[_TELEMETRY] = [r for r in groups[_TELEMETRY]
                                   if r.seq is None]  # type: ignore[union-attr]
+        for name in (_AUDIO, _VIBRATION):
+            # Rows, no longer records: where each window's raw bytes are, not the bytes.
+            groups[name] = self._window_rows(groups[name])  # type: ignore[assignment,arg-type]
         stored: dict[str, int] = {}
         returned: dict[str, list] = {name: [] for name in _INSERTS}
         conn = self.db.conn
@@ -315,6 +326,18 @@ class IntakeStore:
         return BatchOutcome(stored=stored, duplicates=len(records) - sum(stored.values()),
                             window_ids=window_ids)
 
+    def _window_rows(self, windows: list[Window]) -> list[tuple]:
+        """The rows of the windows not stored yet, their raw bytes appended to a segment and
+        durable first: the commit that follows (and acknowledges them) never points a row at
+        bytes a power cut could take. A window stored already (a broker redelivery) is not
+        written again; only the intake writer inserts windows, so the look-up cannot go
+        stale before the commit."""
+        new = [w for w in windows if self.db.conn.execute(
+            "SELECT 1 FROM windows WHERE digest = ?", (w.digest,)).fetchone() is None]
+        refs = self.segments.append([w.payload for w in new])
+        return [(*w[:_PAYLOAD], None, *w[_PAYLOAD + 1:], *ref)
+                for w, ref in zip(new, refs, strict=True)]
+
     def _count_sequences(self, conn: sqlite3.Connection, returned: dict[str, list],
                          telemetry_rows: list) -> dict:
         """Sequence gaps of the rows just inserted, oldest first (by row id)."""
@@ -336,3 +359,4 @@ class IntakeStore:
         with suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
+        self.segments.close()

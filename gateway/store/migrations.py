@@ -304,3 +304,21 @@ def telemetry_by_receipt(db: Database) -> None:
     # one commit appends to one page at the index's end.
     db.execute("DROP INDEX telemetry_device_time")
     db.execute("CREATE INDEX telemetry_received ON telemetry (received_at_ms)")
+
+
+@migrations(name="0010_raw_segments")
+def raw_segments(db: Database) -> None:
+    # Wear (docs/performance.md, "Wear"): a window's raw bytes go to an append-only segment
+    # file (store/segments.py), written once, instead of the payload BLOB that the WAL and
+    # then the checkpoint each wrote. The row says where they are, with their CRC-32. Rows
+    # stored before keep their BLOB (nothing is rewritten); retention may also move long-kept
+    # raw back into the BLOB, out of a segment that is otherwise dead.
+    for column in ("raw_segment", "raw_offset", "raw_length", "raw_crc"):
+        db.execute(f"ALTER TABLE windows ADD COLUMN {column} INTEGER")
+    # Retention's index of the windows that still have raw data, wherever it is.
+    db.execute("DROP INDEX windows_raw")
+    db.execute("CREATE INDEX windows_raw ON windows (received_at_ms) "
+               "WHERE payload IS NOT NULL OR raw_segment IS NOT NULL")
+    # Which windows a segment still holds: retention deletes a segment none references.
+    db.execute("CREATE INDEX windows_segment ON windows (raw_segment) "
+               "WHERE raw_segment IS NOT NULL")
