@@ -7,7 +7,8 @@ transactions short, and waits out the others (busy timeout). In the daemon:
 - the intake writer (`IntakeStore`, here): windows, telemetry, rejected, their outbox
   records, counters, seq_state; synchronous=FULL, because a message is acknowledged to the
   broker once its transaction commits and must then survive a power cut (group commit:
-  many records per transaction pay for one fsync);
+  many records per transaction pay for one fsync). A window's raw bytes go to a segment
+  file first (store/segments.py), fsync'd before that commit; the row says where;
 - the analysis (`inference/results.py`, the queue workers' claims and the result writer's
   group commit): analysis, results, alerts, baselines, baseline_vectors, device_states,
   dead_letters, outbox, counters;
