@@ -62,6 +62,8 @@ FRAME_HEADER = 24
 # pid syscall(fd<path>, "bytes"..., count, offset) = result; strace -f -y -xx -s 24
 _CALL = re.compile(r'^(\d+)\s+(pwrite64|write|fsync|fdatasync)\((\d+)<([^>]*)>'
                    r'(?:, "((?:\\x[0-9a-f]{2})*)"(?:\.\.\.)?, (\d+)(?:, (\d+))?)?\)\s+= (-?\d+)')
+# Raw segments are appended with writev (store/segments.py): only the path and the result.
+_WRITEV = re.compile(r'^(\d+)\s+writev\((\d+)<([^>]*)>, .*\)\s+= (-?\d+)$')
 
 
 @dataclass
@@ -95,6 +97,11 @@ def _unhex(text: str) -> str:
     return bytes.fromhex(text.replace("\\x", "")).decode() if text.startswith("\\x") else text
 
 
+def _segment_file(path: str) -> str:
+    """All raw segment files count as one."""
+    return str(Path(path).parent / "raw segments") if path.endswith(".seg") else path
+
+
 def parse_trace(lines: list[str], page_sizes: dict[str, int] | None = None) -> Trace:
     """`page_sizes`: each database file's page size (4096 when not given)."""
     trace = Trace()
@@ -102,9 +109,14 @@ def parse_trace(lines: list[str], page_sizes: dict[str, int] | None = None) -> T
     for line in lines:
         match = _CALL.match(line)
         if not match:
+            vector = _WRITEV.match(line)
+            if vector and int(vector.group(4)) > 0:
+                path = _segment_file(_unhex(vector.group(3)))
+                trace.bytes_by_file[path] += int(vector.group(4))
+                trace.writes_by_file[path] += 1
             continue
         _pid, call, _fd, path, data, _count, offset, result = match.groups()
-        path = _unhex(path)
+        path = _segment_file(_unhex(path))
         if call in ("fsync", "fdatasync"):
             trace.fsyncs_by_file[path] += 1
             continue
@@ -222,7 +234,7 @@ def run_phase(name: str, seconds: float, history: int = 0, intake: str = "",
         with LocalMosquitto(root / "broker") as broker, journal.open("wb") as out:
             proc = subprocess.Popen(
                 ["strace", "-f", "--seccomp-bpf", "-y", "-xx", "-s", str(FRAME_HEADER),
-                 "-e", "trace=pwrite64,write,fsync,fdatasync", "-o", str(trace_file), "--",
+                 "-e", "trace=pwrite64,write,writev,fsync,fdatasync", "-o", str(trace_file), "--",
                  runtime_python(), "-m", "gateway", "run", "-c",
                  str(daemon_config(root, broker.port, url, intake))],
                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT)

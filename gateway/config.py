@@ -212,6 +212,9 @@ class StorageSection:
     card_gb: float = opt(0.0, _range(0, 100_000))  # 0: the data dir's file system size
     # An assumption: the pSLC/MLC "high endurance" class; a plain TLC card manages 500-1,000.
     card_endurance_writes: int = opt(3_000, _range(1, 1_000_000))
+    # After analysis, the raw data of normal windows is kept for every Nth window of a
+    # device only (1: all of it, what the cloud and the ML team need; docs/retention.md).
+    keep_normal_raw_every: int = opt(1, _range(1, 1_000_000))
 
 
 @dataclass(frozen=True)

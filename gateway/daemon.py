@@ -54,6 +54,7 @@ from gateway.store.daemon_state import DaemonState, write_daemon_state
 from gateway.store.database import IntakeStore, check_store, open_database
 from gateway.store.read_model import last_receipt_ms
 from gateway.store.retention import Retention
+from gateway.store.segments import roll_bytes_for
 
 log = logging.getLogger("gateway.daemon")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -160,7 +161,8 @@ class Daemon:
         _on_stop(stack, "run lock", self.lock.release)
         check_store(cfg.store_path)  # damaged or cut to 0 bytes: one line, exit 1, file kept
         store = IntakeStore(cfg.store_path, rejected_keep=cfg.intake.rejected_keep,
-                            rejected_sample_bytes=cfg.intake.rejected_sample_bytes)
+                            rejected_sample_bytes=cfg.intake.rejected_sample_bytes,
+                            raw_segment_bytes=roll_bytes_for(cfg.retention.disk_budget_mb << 20))
         _on_stop(stack, "store", store.close)
         main_db = open_database(cfg.store_path)
         _on_stop(stack, "main connection", main_db.close)
@@ -223,7 +225,8 @@ class Daemon:
 
     def _start_retention(self, stack: ExitStack) -> Retention:
         cfg = self.config
-        retention = Retention(cfg.retention, cfg.gateway.data_dir, cfg.store_path)
+        retention = Retention(cfg.retention, cfg.gateway.data_dir, cfg.store_path,
+                              keep_normal_raw_every=cfg.storage.keep_normal_raw_every)
         _on_stop(stack, "retention", retention.close)
         # A clean-up of a big store may take minutes: it is stuck only well past that.
         limit = max(self._silence_limit(), RETENTION_SILENCE_S)

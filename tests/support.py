@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 from gateway.devtools.local_broker import free_port
 from gateway.inference.result_writer import ResultWriter
 from gateway.inference.worker import Analyser
+from gateway.store.segments import RAW_COLUMNS, raw_dir_of, window_raw
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -188,6 +189,19 @@ def store_rows(data_dir: Path, sql: str, params=()) -> list[tuple]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def stored_raw(data_dir: Path, where: str = "1=1", params=()) -> list[tuple[int, bytes | None]]:
+    """(window id, raw bytes) of the stored windows matching where, by id, read as the
+    analysis reads them (store/segments.py: checked against their CRC-32)."""
+    path = data_dir / "gateway.db"
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(f"SELECT id, {RAW_COLUMNS} FROM windows WHERE {where} ORDER BY id",
+                            params).fetchall()
+        return [(row[0], window_raw(conn, raw_dir_of(path), row[0], row[1:])) for row in rows]
     finally:
         conn.close()
 

@@ -32,6 +32,7 @@ from gateway.store.database import (
     open_database,
 )
 from gateway.store.record_ids import record_id, store_id_of
+from gateway.store.segments import RAW_COLUMNS, raw_dir_of, window_raw
 
 ERROR_CHARS = 500
 CLAIM_POLL_S = 0.0002  # how often a claim looks for the write lock while another holds it
@@ -101,6 +102,7 @@ class ResultStore:
     def __init__(self, path: Path):
         self.db = open_database(path)
         self.conn = self.db.conn
+        self.raw_dir = raw_dir_of(path)
         self.store_id = store_id_of(self.conn)
         self._fits: dict[tuple[str, str], tuple] = {}  # (device, stream) -> (version, fit, centre)
 
@@ -133,10 +135,14 @@ class ResultStore:
         return Claim(*row)
 
     def load_window(self, window_id: int) -> StoredWindow:
+        """The window with its raw bytes, read once (store/segments.py's window_raw); raises
+        RawUnreadable when they are missing or fail their checksum."""
         row = self.conn.execute(
-            "SELECT id, device_id, stream, captured_at_ms, sample_rate, encoding, payload "
-            "FROM windows WHERE id = ?", (window_id,)).fetchone()
-        return StoredWindow(*row)
+            "SELECT id, device_id, stream, captured_at_ms, sample_rate, encoding, "
+            f"{RAW_COLUMNS} FROM windows WHERE id = ?", (window_id,)).fetchone()
+        window_id, device_id, stream, captured_at_ms, sample_rate, encoding = row[:6]
+        return StoredWindow(window_id, device_id, stream, captured_at_ms, sample_rate, encoding,
+                            window_raw(self.conn, self.raw_dir, window_id, row[6:]))
 
     def memory(self, device_id: str, stream: str, model: str,
                with_vectors: NeedsVectors = lambda memory: False) -> DeviceMemory:

@@ -47,6 +47,7 @@ from gateway.inference.verdict import (
 )
 from gateway.inference.vibration_features import Kinematics, vibration_analysis
 from gateway.logs import kv
+from gateway.store.segments import RawUnreadable
 from gateway.vibration_json import axis_length, axis_pieces, split_axes
 from gateway.wav import WavError, WavInfo, decode_frames, inspect_wav, piece_bounds
 
@@ -81,7 +82,7 @@ class AnalysisTimeout(Exception):
     """The analysis ran over its time limit."""
 
 
-PERMANENT = (PermanentError, WavError, FeatureError, ModelError)
+PERMANENT = (PermanentError, WavError, FeatureError, ModelError, RawUnreadable)
 
 
 __all__ = ["Analyser", "RetryPolicy"]

@@ -91,6 +91,8 @@ class Status(TypedDict):
     sequence_gaps: NotRequired[list[SequenceGap]]
     silent: NotRequired[list[Silent]]
     card_wear: NotRequired[CardWear]  # the running daemon's, else figures None and a note
+    # Raw payloads of normal windows cleared after analysis by [storage] keep_normal_raw_every
+    raw_dropped_by_policy: NotRequired[int]
 
 
 def collect_status(config: Config) -> Status:
@@ -197,6 +199,7 @@ def _fill_from_store(conn: sqlite3.Connection, status: Status, config: Config) -
     status["rejected"] = counts.rejected
     status["inferred"] = counts.inferred
     status["synced"] = counts.synced
+    status["raw_dropped_by_policy"] = counts.raw_dropped_by_policy
     status["pending_inference"] = overview.pending_inference
     status["sync"] = details.sync
     status["pending_sync"] = details.sync["pending_total"]
@@ -339,6 +342,9 @@ def render_status(status: Status, now_ms: int | None = None) -> str:
         f"{status['dead_letters']} dead letters",
         _sync_line(status, now_ms),
     ]
+    if status.get("raw_dropped_by_policy"):
+        lines.append(f"raw kept:   {status['raw_dropped_by_policy']} normal windows' raw data "
+                     "dropped after analysis (storage.keep_normal_raw_every)")
     if status.get("card_wear"):
         lines.append(card_wear_line(status["card_wear"]))
     if status.get("note"):

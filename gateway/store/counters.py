@@ -11,6 +11,8 @@ A counter is a row (name, value) that only grows. Names:
     analysed:<stream>:<outcome>       windows analysed, by outcome (normal, anomaly, learning,
                                       dead)
     synced                            records the cloud accepted
+    raw_dropped:policy                raw payloads of normal windows cleared after analysis by
+                                      [storage] keep_normal_raw_every
     uploads:<result>                  upload batches by result (accepted, rejected, retry,
                                       paused)
 
@@ -35,6 +37,7 @@ UploadResult = Literal["accepted", "rejected", "retry", "paused"]
 REJECTED = "rejected"
 INFERRED = "inferred"
 SYNCED = "synced"
+RAW_DROPPED_BY_POLICY = "raw_dropped:policy"
 
 _UPSERT = ("INSERT INTO counters (name, value) VALUES (?, ?) "
            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value")
@@ -79,6 +82,7 @@ class Counters:
     analysed: dict[str, dict[str, int]]  # stream -> outcome -> n
     synced: int
     uploads: dict[str, int]  # result -> n
+    raw_dropped_by_policy: int = 0
 
 
 def _nested(rows: Iterable[tuple[str, int]], prefix: str) -> dict[str, dict[str, int]]:
@@ -100,4 +104,5 @@ def read_counters(conn: sqlite3.Connection) -> Counters:
         inferred=values.get(INFERRED, 0),
         analysed=_nested(rows, "analysed"),
         synced=values.get(SYNCED, 0),
-        uploads={k.split(":", 1)[1]: v for k, v in rows if k.startswith("uploads:")})
+        uploads={k.split(":", 1)[1]: v for k, v in rows if k.startswith("uploads:")},
+        raw_dropped_by_policy=values.get(RAW_DROPPED_BY_POLICY, 0))

@@ -8,7 +8,9 @@ transactions short, and waits out the others (busy timeout). In the daemon:
   upstream records' sequence, store/record_ids.py: it is uploaded from its own table),
   rejected, counters, seq_state, and the outbox's sequence gap records; synchronous=FULL,
   because a message is acknowledged to the broker once its transaction commits and must
-  then survive a power cut (group commit: many records per transaction pay for one fsync);
+  then survive a power cut (group commit: many records per transaction pay for one fsync).
+  A window's raw bytes go to a segment file first (store/segments.py), fsync'd before
+  that commit; the row says where;
 - the analysis (`inference/results.py`, the queue workers' claims and the result writer's
   group commit): analysis, results, alerts, baselines, baseline_vectors, device_states,
   dead_letters, outbox, counters;
@@ -41,6 +43,7 @@ from gateway.records import STAMP_BYTES, Record, Rejection, Telemetry, Window
 from gateway.store import counters, record_ids
 from gateway.store.activity import Activity
 from gateway.store.migrations import migrations
+from gateway.store.segments import ROLL_BYTES, SegmentWriter, raw_dir_of
 from gateway.store.sequences import SequenceTracker
 
 BUSY_TIMEOUT_MS = 10_000
@@ -80,11 +83,12 @@ class _Insert:
 
     def __init__(self, table: str, record_type: type[Record], returning: str = "",
                  rows_per_statement: int = ROWS_PER_STATEMENT, unless: str = "",
-                 with_id: bool = False):
+                 with_id: bool = False, extra: tuple[str, ...] = ()):
         self.returning = returning  # columns of the rows actually inserted, e.g. "id"
         self.rows_per_statement = rows_per_statement
-        # records are named tuples in column order; with_id: each row is (id, *record)
-        self.columns = ("id",) * with_id + record_type._fields
+        # records are named tuples in column order; with_id: each row is (id, *record);
+        # `extra` columns follow the record's fields
+        self.columns = ("id",) * with_id + record_type._fields + extra
         self._head = f"INSERT OR IGNORE INTO {table} ({', '.join(self.columns)}) VALUES "
         self._one = f"({', '.join('?' for _ in self.columns)})"
         # unless: a condition that skips a row besides the unique keys, on the row's values
@@ -127,9 +131,14 @@ class _Insert:
 _SEQ_RETURNING = "id, device_id, seq, received_at_ms"
 _AUDIO, _VIBRATION = counters.received("audio"), counters.received("vibration")
 _TELEMETRY = counters.received("telemetry")
+# A window row: the record without its payload (NULL), then where its raw bytes are.
+_RAW_REF = ("raw_segment", "raw_offset", "raw_length", "raw_crc")
+_PAYLOAD = Window._fields.index("payload")
+_WINDOWS = _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1,
+                   extra=_RAW_REF)
 _INSERTS = {
-    _AUDIO: _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
-    _VIBRATION: _Insert("windows", Window, returning=_SEQ_RETURNING, rows_per_statement=1),
+    _AUDIO: _WINDOWS,
+    _VIBRATION: _WINDOWS,
     _TELEMETRY: _Insert("telemetry", Telemetry, with_id=True),
     counters.REJECTED: _Insert("rejected", Rejection, returning="topic, reason"),
 }
@@ -283,7 +292,7 @@ class IntakeStore:
     """Writes batches of intake records. Owned by exactly one thread: the intake writer."""
 
     def __init__(self, path: Path, rejected_keep: int = 10_000,
-                 rejected_sample_bytes: int = 256):
+                 rejected_sample_bytes: int = 256, raw_segment_bytes: int = ROLL_BYTES):
         self.path = path
         self.sample_bytes = rejected_sample_bytes
         # Rows kept aside, bounded by count and by bytes: each row is at most this big.
@@ -291,6 +300,7 @@ class IntakeStore:
             rejected_sample_bytes + 64
         self.rejected_keep = max(1, min(rejected_keep, REJECTED_BYTES // row_bytes))
         self.db = open_database(path, cache_kib=INTAKE_CACHE_KIB)
+        self.segments = SegmentWriter(raw_dir_of(path), roll_bytes=raw_segment_bytes)
         self.sequences = SequenceTracker(self.db.conn)
         # Telemetry rows up to this id hold bare digests (migration 0009); 0 once none is left.
         self.bare_digests_to = int(self.db.execute(
@@ -309,6 +319,9 @@ class IntakeStore:
             groups[_TELEMETRY] = [r for r in groups[_TELEMETRY]
                                   if r.seq is None]
         telemetry = len(groups[_TELEMETRY]) + len(numbered)
+        for name in (_AUDIO, _VIBRATION):
+            # Rows, no longer records: where each window's raw bytes are, not the bytes.
+            groups[name] = self._window_rows(groups[name])
         stored: dict[str, int] = {}
         returned: dict[str, list] = {name: [] for name in _INSERTS}
         conn = self.db.conn
@@ -354,6 +367,18 @@ class IntakeStore:
         return {**_INSERTS_AND_NUMBERED, _TELEMETRY: _OVER_BARE_DIGESTS[False],
                 _NUMBERED: _OVER_BARE_DIGESTS[True]}
 
+    def _window_rows(self, windows: list[Window]) -> list[tuple]:
+        """The rows of the windows not stored yet, their raw bytes appended to a segment and
+        durable first: the commit that follows (and acknowledges them) never points a row at
+        bytes a power cut could take. A window stored already (a broker redelivery) is not
+        written again; only the intake writer inserts windows, so the look-up cannot go
+        stale before the commit."""
+        new = [w for w in windows if self.db.conn.execute(
+            "SELECT 1 FROM windows WHERE digest = ?", (w.digest,)).fetchone() is None]
+        refs = self.segments.append([w.payload for w in new])
+        return [(*w[:_PAYLOAD], None, *w[_PAYLOAD + 1:], *ref)
+                for w, ref in zip(new, refs, strict=True)]
+
     def _count_sequences(self, conn: sqlite3.Connection, returned: dict[str, list],
                          telemetry_rows: list) -> dict:
         """Sequence gaps of the rows just inserted, oldest first (by row id)."""
@@ -375,3 +400,4 @@ class IntakeStore:
         with suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
+        self.segments.close()

@@ -319,6 +319,24 @@ def telemetry_time_ordered_key(db: Database) -> None:
                "coalesce(max(id), 0) FROM telemetry")
 
 
+@migrations(name="0010_raw_segments")
+def raw_segments(db: Database) -> None:
+    # Wear (docs/performance.md, "Wear"): a window's raw bytes go to an append-only segment
+    # file (store/segments.py), written once, instead of the payload BLOB that the WAL and
+    # then the checkpoint each wrote. The row says where they are, with their CRC-32. Rows
+    # stored before keep their BLOB (nothing is rewritten); retention may also move long-kept
+    # raw back into the BLOB, out of a segment that is otherwise dead.
+    for column in ("raw_segment", "raw_offset", "raw_length", "raw_crc"):
+        db.execute(f"ALTER TABLE windows ADD COLUMN {column} INTEGER")
+    # Retention's index of the windows that still have raw data, wherever it is.
+    db.execute("DROP INDEX windows_raw")
+    db.execute("CREATE INDEX windows_raw ON windows (received_at_ms) "
+               "WHERE payload IS NOT NULL OR raw_segment IS NOT NULL")
+    # Which windows a segment still holds: retention deletes a segment none references.
+    db.execute("CREATE INDEX windows_segment ON windows (raw_segment) "
+               "WHERE raw_segment IS NOT NULL")
+
+
 @migrations(name="0011_telemetry_uploaded_from_its_table")
 def telemetry_uploaded_from_its_table(db: Database) -> None:
     # Wear (docs/performance.md, "Wear", round 4): each telemetry message was written twice,

@@ -38,8 +38,10 @@ from gateway.config import RetentionSection
 from gateway.logs import kv
 from gateway.store.database import BUSY_TIMEOUT_MS, immediate, open_database
 from gateway.store.outbox import pending_records, telemetry_mark
+from gateway.store.raw_upkeep import HAS_RAW, NO_RAW, RawUpkeep
 from gateway.store.record_ids import sql_record_id, sql_seq_of, store_id_of
 from gateway.store.reserve import RESERVE_MAX_BYTES, DiskGuard, fs_free_bytes, out_of_space
+from gateway.store.segments import raw_dir_of, segment_bytes
 
 log = logging.getLogger("gateway.retention")
 
@@ -53,6 +55,7 @@ DAY_MS = 86_400_000
 MB = 1024 * 1024
 FAR_FUTURE_MS = 2**62
 REFUSAL_KEY = "raw_refused"
+_NOT_ROWS = ("raw_bytes", "segments", "segment_bytes", "raw_moved")  # in a run's Counter
 
 # Which windows' raw payload a class covers (alias w).
 _RAW_CLASSES = {
@@ -65,12 +68,13 @@ _RAW_CLASSES = {
 }
 # Ordered by received_at_ms through the partial index windows_raw (migration 0003).
 _RAW_CANDIDATES = (
-    "SELECT w.id, length(w.payload) FROM windows w WHERE w.payload IS NOT NULL "
+    "SELECT w.id, coalesce(length(w.payload), w.raw_length) FROM windows w WHERE " + HAS_RAW +
+    " "
     "AND w.received_at_ms < :before AND {cls} ORDER BY w.received_at_ms LIMIT :limit"
 )
 _RAW_CLEAR = (
-    "UPDATE windows AS w SET payload = NULL WHERE w.id IN (SELECT value FROM json_each(:ids)) "
-    "AND w.payload IS NOT NULL AND {cls} RETURNING id"
+    "UPDATE windows AS w SET " + NO_RAW + " WHERE w.id IN (SELECT value FROM json_each(:ids)) "
+    "AND " + HAS_RAW + " AND {cls} RETURNING id"
 )
 
 # A result or alert is accepted once its outbox row is gone (the uploader deletes it on the
@@ -128,12 +132,12 @@ _SYNCED = (
     _Table("alerts", "id", "created_at_ms", _ACCEPTED),
     # A result stays while its window keeps raw data: it says which class that data is.
     _Table("results", "window_id", "created_at_ms", _ACCEPTED + " AND NOT EXISTS (SELECT 1 "
-           "FROM windows w WHERE w.id = {t}.window_id AND w.payload IS NOT NULL)"),
+           "FROM windows w WHERE w.id = {t}.window_id AND " + HAS_RAW + ")"),
     # Only analysed windows (state done, result gone): one not analysed or dead-lettered stays.
     _Table("windows", "id", "received_at_ms",
-           "{t}.payload IS NULL AND NOT EXISTS (SELECT 1 FROM results r WHERE r.window_id = "
-           "{t}.id) AND EXISTS (SELECT 1 FROM analysis a WHERE a.window_id = {t}.id "
-           "AND a.state = 'done')",
+           "{t}.payload IS NULL AND {t}.raw_segment IS NULL AND NOT EXISTS "
+           "(SELECT 1 FROM results r WHERE r.window_id = {t}.id) AND EXISTS "
+           "(SELECT 1 FROM analysis a WHERE a.window_id = {t}.id AND a.state = 'done')",
            also="DELETE FROM analysis WHERE window_id IN (SELECT value FROM json_each(:ids))"),
 )
 
@@ -181,6 +185,8 @@ class RetentionReport:
     raw_refused: bool
     wal_truncated: bool
     seconds: float
+    segments_deleted: int = 0  # raw segment files no window referenced any more
+    raw_moved: int = 0  # raw payloads moved out of a mostly dead segment into the store
 
 
 class Retention:
@@ -188,13 +194,16 @@ class Retention:
     may be read from any thread. `data_dir` should hold `store_path`."""
 
     def __init__(self, section: RetentionSection, data_dir: Path, store_path: Path, *,
-                 free_bytes: Callable[[Path], int] = fs_free_bytes):
+                 free_bytes: Callable[[Path], int] = fs_free_bytes,
+                 keep_normal_raw_every: int = 1):
         self.section, self.data_dir, self._free_bytes = section, data_dir, free_bytes
         self.budget = section.disk_budget_mb * MB
         self.min_free = section.min_free_mb * MB
         self.low_used = int(self.budget * LOW_WATER)
         self.low_free = self.min_free + (self.budget - self.low_used)
         self._in_dir = store_path.resolve().is_relative_to(data_dir.resolve())
+        self.raw_dir = raw_dir_of(store_path)
+        self.keep_normal_raw_every = keep_normal_raw_every
         # Windows are turned away by the intake writer itself below half of min_free.
         self.disk = DiskGuard(data_dir, self.min_free // 2,
                               min(RESERVE_MAX_BYTES, self.budget // 8), free_bytes=free_bytes)
@@ -209,6 +218,7 @@ class Retention:
         self.conn.execute("PRAGMA secure_delete = FAST")
         self.page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
         self.store_id = store_id_of(self.conn)
+        self.raw = RawUpkeep(self.conn, self.raw_dir, self._chunk)
         self._refused = threading.Event()
         if read_refusal(self.conn):  # a restart keeps refusing until a run finds room
             self._refused.set()
@@ -261,9 +271,10 @@ class Retention:
         after = self.usage()
         report = RetentionReport(
             used_before=before.used, used_after=after.used, free_after=after.free,
-            budget=self.budget, deleted={k: n for k, n in deleted.items() if k != "raw_bytes"},
+            budget=self.budget, deleted={k: n for k, n in deleted.items() if k not in _NOT_ROWS},
             raw_bytes_deleted=deleted["raw_bytes"], raw_refused=self.raw_refused,
-            wal_truncated=truncated, seconds=time.monotonic() - started)
+            wal_truncated=truncated, seconds=time.monotonic() - started,
+            segments_deleted=deleted["segments"], raw_moved=deleted["raw_moved"])
         self._log(report)
         return report
 
@@ -274,6 +285,8 @@ class Retention:
         free_pages = self.conn.execute("PRAGMA freelist_count").fetchone()[0] * self.page_size
         reserve = self.disk.held
         used = dir_bytes(self.data_dir) - (free_pages if self._in_dir else 0) - reserve
+        if not self._in_dir:  # the segments are beside the store: used all the same
+            used += segment_bytes(self.raw_dir)
         used += broker_store_bytes(self.section.broker_store)
         return Usage(used=used, free=self._free_bytes(self.data_dir) + free_pages + reserve)
 
@@ -295,6 +308,10 @@ class Retention:
             before = now - int(days * DAY_MS)
             while self._clear_raw(cls, self._raw_candidates(cls, before), deleted):
                 pass
+        dropped = self.raw.apply_policy(self.keep_normal_raw_every)
+        if dropped:
+            deleted["raw_policy"] += dropped
+        self.raw.free_segments(deleted)
         params = {"before": now - int(s.synced_days * DAY_MS), **self._telemetry_params()}
         for table in _SYNCED:
             after, done = 0, False
@@ -360,6 +377,8 @@ class Retention:
                 _RAW_CLEAR.format(cls=_RAW_CLASSES[cls]), {"ids": json.dumps(list(sizes))})]
         deleted[f"raw_{cls}"] += len(cleared)
         deleted["raw_bytes"] += sum(sizes[i] for i in cleared)
+        if cleared:  # a segment's space comes back once no window references it
+            self.raw.free_segments(deleted)
         return len(cleared)
 
     def _purge_chunk(self, table: _Table, after: int, params: dict,
@@ -454,6 +473,7 @@ class Retention:
 
     def _log(self, report: RetentionReport) -> None:
         fields = kv(**report.deleted, raw_mb=round(report.raw_bytes_deleted / MB, 1),
+                    segments=report.segments_deleted, raw_moved=report.raw_moved,
                     used_mb=round(report.used_after / MB, 1), budget_mb=report.budget // MB,
                     free_mb=report.free_after // MB, raw_refused=report.raw_refused,
                     ms=round(report.seconds * 1000))

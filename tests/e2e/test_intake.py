@@ -11,7 +11,14 @@ import paho.mqtt.client as mqtt
 
 from gateway.config import load_config
 from gateway.wav import decode_wav, encode_wav
-from tests.support import Publisher, Subscriber, status_json, store_rows, wait_for
+from tests.support import (
+    Publisher,
+    Subscriber,
+    status_json,
+    store_rows,
+    stored_raw,
+    wait_for,
+)
 
 TELEMETRY = {"device_id": "test-device-7", "timestamp": 1732350000.123, "temperature": -18.2,
              "vibration": {"x": 0.2, "y": 0.1, "z": 0.3}, "power_consumption": 45.2,
@@ -44,9 +51,10 @@ def test_each_stream_round_trips_into_the_store(gateway, gateway_config, publish
 
     wait_for(lambda: _count(data_dir, "windows") == 2 and _count(data_dir, "telemetry") == 1,
              what="three messages stored")
-    (stored_audio, captured, rate, channels, encoding), = store_rows(
-        data_dir, "SELECT payload, captured_at_ms, sample_rate, channels, encoding FROM windows "
+    (captured, rate, channels, encoding), = store_rows(
+        data_dir, "SELECT captured_at_ms, sample_rate, channels, encoding FROM windows "
                   "WHERE stream = 'audio'")
+    ((_, stored_audio),) = stored_raw(data_dir, "stream = 'audio'")
     assert stored_audio == audio
     assert (captured, rate, channels, encoding) == (1732350000000, 16000.0, 2, "pcm24")
     samples, _ = decode_wav(stored_audio)

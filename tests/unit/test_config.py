@@ -153,6 +153,7 @@ WRONG_TYPES = [
     ("sync", "interval_s = false", "sync.interval_s", "got bool False"),
     ("mqtt", "host = 127", "mqtt.host", "must be a string, got int 127"),
     ("intake", "max_batch = [1]", "intake.max_batch", "got list [1]"),
+    ("storage", "keep_normal_raw_every = 2.5", "storage.keep_normal_raw_every", "got float 2.5"),
 ]
 
 
@@ -182,6 +183,8 @@ OUT_OF_RANGE = [
     ("sync", "interval_s = 0.5", "sync.interval_s", "must be at least 1"),
     ("sync", "interval_s = inf", "sync.interval_s", "must be at most 86400"),
     ("mic", "channels = 9", "mic.channels", "must be at most 8, got 9"),
+    ("storage", "keep_normal_raw_every = 0", "storage.keep_normal_raw_every",
+     "must be at least 1, got 0"),
     ("mic", "sample_rate = 4000", "mic.sample_rate", "must be at least 8000"),
     ("mic", "device_id = 'mic 1'", "mic.device_id", "must match [A-Za-z0-9_.-]{1,64}"),
 ]

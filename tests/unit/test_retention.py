@@ -19,6 +19,7 @@ from gateway.store.database import IntakeStore, open_database
 from gateway.store.outbox import Batch, Outbox, telemetry_mark
 from gateway.store.record_ids import seq_of
 from gateway.store.retention import MB, Retention, read_refusal
+from gateway.store.segments import raw_dir_of, segment_bytes
 from tests.support import fill_file_system, small_file_system
 
 NOW = 1_800_000_000_000
@@ -35,7 +36,8 @@ class Site:
     def __init__(self, data_dir: Path):
         self.dir = data_dir
         self.path = data_dir / "gateway.db"
-        self.intake = IntakeStore(self.path)
+        # Segments small beside the 1 MB budget, as the daemon makes them (roll_bytes_for).
+        self.intake = IntakeStore(self.path, raw_segment_bytes=64 * KIB)
         self.conn = self.intake.db.conn
         self.store_id = self.conn.execute(
             "SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
@@ -138,7 +140,7 @@ class Site:
 
     def raw(self) -> set[int]:
         return {r[0] for r in self.conn.execute(
-            "SELECT id FROM windows WHERE payload IS NOT NULL")}
+            "SELECT id FROM windows WHERE payload IS NOT NULL OR raw_segment IS NOT NULL")}
 
     def ids(self, table: str, key: str = "id") -> set:
         return {r[0] for r in self.conn.execute(f"SELECT {key} FROM {table}")}
@@ -154,11 +156,18 @@ def site(tmp_path):
     site.close()
 
 
-def retention(site: Site, free: int = BIG_DISK, **limits) -> Retention:
+def retention(site: Site, free: int = BIG_DISK, keep_normal_raw_every: int = 1,
+              **limits) -> Retention:
     section = RetentionSection(**{"disk_budget_mb": 1, "min_free_mb": 0, "raw_normal_days": 30.0,
                                   "raw_anomaly_days": 60.0, "synced_days": 90.0,
                                   "broker_store": "", **limits})
-    return Retention(section, site.dir, site.path, free_bytes=lambda path: free)
+    # The file system's free space as given, plus what deleting raw segment files gave back.
+    segments_at_start = segment_bytes(raw_dir_of(site.path))
+
+    def free_bytes(path: Path) -> int:
+        return free + max(0, segments_at_start - segment_bytes(raw_dir_of(site.path)))
+    return Retention(section, site.dir, site.path, free_bytes=free_bytes,
+                     keep_normal_raw_every=keep_normal_raw_every)
 
 
 def oldest_first(cleared: set[int], in_age_order: list[int]) -> bool:
@@ -426,9 +435,8 @@ def wal_size(site: Site) -> int:
 
 
 def test_the_clean_up_checkpoints_and_truncates_the_wal(site):
-    windows = [new_window(n, "audio")._replace(payload=bytes([n]) * 64 * KIB,
-                                               digest=bytes([n]) * 32) for n in range(100)]
-    site.intake.write_batch(windows)  # one transaction: the WAL holds all of it
+    # Telemetry: raw windows no longer go through the WAL (store/segments.py).
+    site.many_telemetry(3000, 2 * KIB)  # one transaction: the WAL holds all of it
     assert wal_size(site) > 6 * MB
     ret = retention(site, disk_budget_mb=16)
     try:
@@ -470,10 +478,11 @@ def test_the_clean_up_runs_on_a_full_file_system_thanks_to_its_reserve(tmp_path)
             assert cleanup.disk.held > 0  # the reserve, made at start
             site.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL holds no room either
             fill_file_system(mount / "filler")
-            with pytest.raises(sqlite3.OperationalError, match="full"):
+            with pytest.raises(OSError, match="No space left"):  # its raw segment's write
                 site.window(age_ms=0, size=256 * KIB)  # the card is really full
             report = cleanup.run_once(now_ms=NOW)
-            assert report.deleted.get("raw_normal", 0) > 0  # room made inside the store
+            assert report.deleted.get("raw_normal", 0) > 0  # room made: segments deleted
+            assert report.segments_deleted > 0
             assert oldest_first(set(windows) - site.raw(), windows)
             assert not report.raw_refused
             site.telemetry(age_ms=0)  # and the store takes writes again
