@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -297,10 +298,14 @@ def test_a_poison_window_is_dead_lettered_and_can_be_retried(tmp_path, broker):
     gateway.terminate()
     # A window whose stored bytes went bad (the only way past intake's validation).
     good = _wav("box-4", 1)
+    # Received now: a window received in 1970 is older than any retention period, and
+    # retention's first run (seconds after start) may clear a dead-lettered raw that old
+    # before the retry below reads it.
+    now_ms = int(time.time() * 1000)
     _write(data_dir, "INSERT INTO windows (device_id, stream, source, topic, captured_at_ms, "
            "received_at_ms, sample_rate, channels, frames, duration_s, encoding, digest, payload)"
-           " VALUES ('box-4', 'audio', 'mqtt', 'sensors/box-4/audio', 1, 1, 16000, 1, 16000, 1.0,"
-           " 'pcm16', x'01', ?)", (b"RIFF-not-really",))
+           " VALUES ('box-4', 'audio', 'mqtt', 'sensors/box-4/audio', ?, ?, 16000, 1, 16000, 1.0,"
+           " 'pcm16', x'01', ?)", (now_ms, now_ms, b"RIFF-not-really"))
     gateway.start()
     try:
         wait_for(lambda: status_json(config)["dead_letters"] == 1, what="a dead letter")
