@@ -299,11 +299,16 @@ def test_a_device_running_40_percent_of_the_time_learns_its_running_normal_and_i
     assert changed.details["state"] != "off" and changed.anomaly is True
 
 
-def test_around_the_off_boundary_the_state_holds_until_clearly_crossed():
-    rng = np.random.default_rng(18)
+def _learned_half_off(rng):
+    """A device learned while it ran half the time, its fan alone the other half."""
     fitted, = [v for v in run([window(rng) if i % 2 else _fan_only(rng) for i in range(60)])
                if v.refit]
-    memory = fitted.memory
+    return fitted.memory
+
+
+def test_around_the_off_boundary_the_state_holds_until_clearly_crossed():
+    rng = np.random.default_rng(18)
+    memory = _learned_half_off(rng)
     state = memory.fit.off_state
     index = list(state.index)
 
@@ -323,9 +328,7 @@ def test_around_the_off_boundary_the_state_holds_until_clearly_crossed():
 
 def test_a_room_event_while_the_machine_is_off_does_not_start_it():
     rng = np.random.default_rng(20)
-    fitted, = [v for v in run([window(rng) if i % 2 else _fan_only(rng) for i in range(60)])
-               if v.refit]
-    memory = fitted.memory
+    memory = _learned_half_off(rng)
     state = memory.fit.off_state
     # a door while off: the two bands that differ most from the off sound jump to their
     # running level and beyond, the rest stays at the off sound
