@@ -9,9 +9,10 @@ the `ts` user property; vibration: JSON); a subscriber collects the published `r
 `rig` (gateway.devtools.compressor_rig, written without reading synth.py) and `synth`
 (gateway.devtools.synth, the generator the shipped model was trained on, through its public
 functions; profile seed 7 and ids it was not trained on); and, only when asked for, `plant`
-(bench/detection_plant.py: a third, held-out generator) and `coldroom`
-(bench/detection_coldroom.py: a fourth, held out from all tuning). Per generator and unit, one
-window a minute of simulated time:
+(bench/detection_plant.py: a third, held-out generator), `coldroom`
+(bench/detection_coldroom.py: a fourth, held out from all tuning) and `rackhall`
+(bench/detection_rackhall.py: a fifth, a compressor rack's machine room, held out too).
+Per generator and unit, one window a minute of simulated time:
 
 1. baseline: --baseline windows following the unit's duty cycle (so some are "off");
 2. test: --healthy running healthy windows and --per-condition windows of each fault kind at
@@ -49,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import detection_coldroom, detection_plant
+from bench import detection_coldroom, detection_plant, detection_rackhall
 from bench.detection_figures import (
     SEVERITIES,
     Sent,
@@ -88,6 +89,7 @@ GOALS = {
 }  # a literal: bench/run_all reads it without importing this script
 GOALS.update(detection_plant.GOALS)
 GOALS.update(detection_coldroom.GOALS)
+GOALS.update(detection_rackhall.GOALS)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -327,7 +329,8 @@ def run(args) -> tuple[dict, dict, list[dict], float]:
         for name in args.generators.split(","):
             source = {"rig": RigSource, "synth": SynthSource,
                       "plant": detection_plant.PlantSource,
-                      "coldroom": detection_coldroom.ColdroomSource}[name](args.seed)
+                      "coldroom": detection_coldroom.ColdroomSource,
+                      "rackhall": detection_rackhall.RackhallSource}[name](args.seed)
             send_audio(boxes, source, args, START_S)
         if "rig" in args.generators:
             send_vibration(boxes, args, START_S)
@@ -336,6 +339,8 @@ def run(args) -> tuple[dict, dict, list[dict], float]:
             detection_plant.send_extras(boxes, args, START_S, audio_plan)
         if "coldroom" in args.generators:
             detection_coldroom.send_extras(boxes, args, START_S, audio_plan)
+        if "rackhall" in args.generators:
+            detection_rackhall.send_extras(boxes, args, START_S, audio_plan)
         boxes.flush()
         wait_results(inbox, len(boxes.sent), proc)
         with inbox._lock:
@@ -359,7 +364,8 @@ def summarise(args, sent: dict, results: dict, alerts: list[dict]) -> tuple[dict
     for name in args.generators.split(","):
         kinds = {"rig": rig.AUDIO_FAULTS, "synth": synth.FAULT_KINDS,
                  "plant": detection_plant.PlantSource.kinds,
-                 "coldroom": detection_coldroom.ColdroomSource.kinds}[name]
+                 "coldroom": detection_coldroom.ColdroomSource.kinds,
+                 "rackhall": detection_rackhall.RackhallSource.kinds}[name]
         mine = {d: w for d, w in devices.items() if d.startswith(f"{name}-")}
         flat, tables[name] = auc_figures(name, scored_rows(mine, results), kinds)
         figures.update(flat)
@@ -371,7 +377,8 @@ def summarise(args, sent: dict, results: dict, alerts: list[dict]) -> tuple[dict
                                                     VIBRATION_BEARING)
         figures.update(flat)
         figures.update(week_figures(devices, results, alerts, args.week_cadence_s))
-    for name, module in (("plant", detection_plant), ("coldroom", detection_coldroom)):
+    for name, module in (("plant", detection_plant), ("coldroom", detection_coldroom),
+                         ("rackhall", detection_rackhall)):
         if name in args.generators.split(","):
             flat, more = module.figures(devices, results, alerts, args)
             figures.update(flat)

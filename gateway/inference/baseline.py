@@ -18,9 +18,9 @@ Fitted once from the device's first healthy running windows (numpy only):
    spreads above its usual". The same threshold then means the same on every device.
 5. Windows scoring above the threshold in that pass are dropped and the fit repeated once.
 
-Drift: a window scored below `follow_below` x threshold moves the centre by `follow_rate`
-of its difference, and the centre never leaves `drift_cap` spreads of the learned one, so
-slow drift is followed and a slowly growing fault is not learned away.
+Drift: a window scored normal (below `follow_below` x threshold) moves the centre by
+`follow_rate` of its difference, and the centre never leaves `drift_cap` spreads of the
+learned one, so slow drift is followed and a slowly growing fault is not learned away.
 """
 
 from __future__ import annotations
@@ -155,16 +155,19 @@ class OffState:
         return (np.atleast_2d(values)[:, idx] - self.off) @ self.weight / span
 
     def sounds_off(self, running: np.ndarray, values: np.ndarray, was_off: bool) -> bool:
-        """Below the boundary (with hysteresis), and as near the off sound in most of the
-        state features (median distances): a fault that silences one band moves the
-        position a long way, but the rest of the spectrum still sounds like running."""
+        """Two tests: the position below the boundary (with hysteresis), and most of the
+        state features as near the off sound (median distances). A running machine stops
+        only when both say so: a fault that silences one band moves the position a long
+        way, but the rest of the spectrum still sounds like running. A stopped one runs
+        again only when both say so: a room event while it is off (a door, a voice) lifts a
+        few bands and the position with them, but the rest still sounds stopped."""
         boundary = OFF_LEAVE if was_off else OFF_ENTER
-        if float(self.position(running, values)[0]) >= boundary:
-            return False
+        below = float(self.position(running, values)[0]) < boundary
         x = np.asarray(values, np.float64)[list(self.index)]
         # on the line from off to running, these distances are in the ratio p : 1 - p
-        return bool(np.median(np.abs(x - self.off)) * (1 - boundary)
-                    < np.median(np.abs(x - running[list(self.index)])) * boundary)
+        nearer = bool(np.median(np.abs(x - self.off)) * (1 - boundary)
+                      < np.median(np.abs(x - running[list(self.index)])) * boundary)
+        return (below or nearer) if was_off else (below and nearer)
 
     def to_json(self) -> dict:
         return {"index": list(self.index), "off": self.off.tolist(),
@@ -326,7 +329,7 @@ def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
 
 def follow(fit: Fit, centre: np.ndarray, values: np.ndarray, rate: float,
            cap_sigmas: float) -> np.ndarray:
-    """The centre moved towards a clearly normal window, never beyond the cap."""
+    """The centre moved towards a normal window, never beyond the cap."""
     moved = centre + rate * (values - centre)
     reach = cap_sigmas * fit.scale
     return np.clip(moved, fit.origin - reach, fit.origin + reach)

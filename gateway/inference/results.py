@@ -103,6 +103,12 @@ class ResultStore:
         self.db = open_database(path)
         self.conn = self.db.conn
         self.raw_dir = raw_dir_of(path)
+        # Each result of a batch has a savepoint, whose sub-journal keeps the pages it
+        # changes. SQLite spills one past 64 KiB into a temp file (a baselines row with its
+        # fit is ~62 KiB) and never truncates it within the transaction: ~86 temp-file
+        # writes per window, most of the result writer's system time in a burst (strace,
+        # issue 14). In memory it holds one savepoint's pages at a time.
+        self.conn.execute("PRAGMA temp_store = MEMORY")
         self.store_id = store_id_of(self.conn)
         self._fits: dict[tuple[str, str], tuple] = {}  # (device, stream) -> (version, fit, centre)
 

@@ -13,8 +13,9 @@ Pure functions over plain values, so the rules can be tested without a store:
   anomalous, and back to `normal` only when none of them was (hysteresis);
 - an absolute limit (ISO 10816 zone C/D for vibration) makes a window anomalous whatever the
   baseline says, also while learning (where it is still learned: see _learn);
-- clearly normal windows (score below `follow_below` x threshold) pull the centre towards
-  them by `follow_rate`, never more than `drift_cap` spreads from the learned centre.
+- normal windows (score below `follow_below` x threshold, by default the threshold itself)
+  pull the centre towards them by `follow_rate`, never more than `drift_cap` spreads from
+  the learned centre: the cap, not the share, keeps a growing fault from being learned.
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ class VerdictRules:
     threshold_sigmas: float
     alert_after: int
     alert_window: int
-    follow_below: float = 0.5  # share of the threshold under which a window is clearly normal
-    follow_rate: float = 0.01  # how far each clearly normal window pulls the centre
+    # share of the threshold under which a window is followed: every normal one. Half of it
+    # left a drift faster than the following stranded between the two, unfollowed, until
+    # marginal windows voted an alert (the rig's device-week at one window every 120 s).
+    follow_below: float = 1.0
+    follow_rate: float = 0.01  # how far each followed window pulls the centre
     drift_cap: float = 3.0  # spreads the centre may move from the learned one, at most
     # configured kinematics by device id ([machines.<id>]: vibration_features.Kinematics)
     machines: Mapping = field(default_factory=dict)

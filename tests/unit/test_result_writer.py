@@ -267,3 +267,47 @@ def test_an_idle_writer_commits_a_lone_result_without_lingering(tmp_path, model)
         assert rows(path, "SELECT window_id FROM results") == [(ids[0],)]
     finally:
         assert writer.stop()
+
+
+def impossible_state(judge):
+    """A verdict the store refuses at its last write (device_states' CHECK), after the
+    baselines row, fit and all, was rewritten inside the result's savepoint."""
+    def broken(memory):
+        verdict = judge(memory)
+        return dataclasses.replace(verdict, memory=dataclasses.replace(verdict.memory,
+                                                                       state="bogus"))
+    return broken
+
+
+BASELINE = "SELECT device_id, scores, fit, centre, version FROM baselines ORDER BY device_id"
+
+
+def test_a_failed_save_that_rewrote_a_learned_baseline_is_rolled_back_whole(tmp_path, model):
+    """A learned device's baselines row holds its fit (tens of KiB): rewriting it fills more
+    sub-journal than SQLite keeps in memory by default. With the sub-journal in memory
+    (temp_store), rolling the one failed save back still restores the row exactly."""
+    path = tmp_path / "gateway.db"
+    ids = make_store(path, rounds=NORMAL + 1)
+    learned = ResultWriter(path, retry())
+    learned.start()
+    worker = analyser(path, model, learned)
+    for window_id in ids[:-2]:  # both devices' normal learned
+        worker.handle(window_id)
+    assert learned.stop()
+    before = rows(path, BASELINE)
+    assert all(fit is not None and len(fit) > 32 * 1024 for _, _, fit, _, _ in before)
+
+    bad, good = ids[-2:]  # box-a's next window fails; box-b's shares its transaction
+    writer = JudgeFailsFor(path, retry(), bad, impossible_state)
+    worker = analyser(path, model, writer)
+    for window_id in (bad, good):
+        worker.handle(window_id)
+    writer.start()
+    assert writer.stop()
+
+    assert (writer.stats.batches, writer.stats.failed, writer.stats.analysed) == (1, 1, 1)
+    assert [r[0] for r in rows(path, RESULTS)] == ids[:-2] + [good]
+    after = rows(path, BASELINE)
+    assert after[0] == before[0]  # box-a: exactly as before the failed save
+    assert after[1][:3] == before[1][:3] and after[1][4] != before[1][4]  # box-b moved on
+    assert rows(path, "SELECT state FROM analysis WHERE window_id = ?", (bad,)) == [("trying",)]
