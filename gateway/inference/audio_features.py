@@ -212,15 +212,16 @@ def _spectrum_bins(per_bin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _spectrum_levels(spectrum: _Spectrum) -> np.ndarray:
-    """Mean power of the bins in each log-spaced band, dB; a band narrower than a bin takes
-    the bin nearest its centre."""
+    """Mean power density (per Hz) of the bins in each log-spaced band, dB; a band narrower
+    than a bin takes the bin nearest its centre."""
     first, last, nearest = _spectrum_bins(spectrum.hz_per_bin)
     size = spectrum.power.size
     first, last, nearest = (np.minimum(i, size - 1) for i in (first, last, nearest))
     running = np.concatenate(([0.0], np.cumsum(spectrum.power)))
     count = last - first
     mean = (running[last] - running[first]) / np.maximum(count, 1)
-    return _db(np.where(count > 0, mean, spectrum.power[nearest]))
+    # per Hz: a bin of a shorter window is wider and holds more of a noise's power
+    return _db(np.where(count > 0, mean, spectrum.power[nearest]) / spectrum.hz_per_bin)
 
 
 def _envelope(spectrum: _Spectrum, low: float, high: float) -> tuple[np.ndarray, float]:
