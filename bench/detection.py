@@ -292,10 +292,21 @@ def send_week(boxes: Boxes, args, start_s: float) -> None:
 
 
 def wait_results(inbox: Subscriber, expected: int, proc, idle_s: float = 120.0) -> None:
+    """Until every window has its result: counted once per window (device, stream, ts), as
+    a result may arrive twice (QoS 1 is at least once), and a count of messages stopped a
+    run while the last windows still waited for their analysis."""
     last, changed = -1, time.monotonic()
+    keys: set[tuple] = set()
+    seen = 0
     while True:
         with inbox._lock:
-            count = sum(t.endswith("/result") for t, _, _ in inbox.messages)
+            fresh = inbox.messages[seen:]
+            seen += len(fresh)
+        for topic, payload, _ in fresh:
+            if topic.endswith("/result"):
+                doc = json.loads(payload)
+                keys.add((doc["device_id"], doc["stream"], int(doc["ts"])))
+        count = len(keys)
         if count >= expected:
             return
         if count != last:

@@ -316,7 +316,9 @@ def test_a_poison_window_is_dead_lettered_and_can_be_retried(tmp_path, broker):
         _write(data_dir, "UPDATE windows SET payload = ? WHERE id = 1", (good,))
         retried = _gateway_cli(config, "dlq", "retry", "--all")
         assert retried.returncode == 0, retried.stderr
-        wait_for(lambda: _count(data_dir, "results") == 1, what="the retried window's result")
+        # the retry's CLI and the analysis each take seconds on a loaded machine
+        wait_for(lambda: _count(data_dir, "results") == 1, timeout_s=60,
+                 what="the retried window's result")
         assert status_json(config)["dead_letters"] == 0
     finally:
         gateway.terminate()
