@@ -46,6 +46,12 @@ LINE_OVER_FLOOR_DB = 10.0  # ... and this far above their neighbourhood: the sha
 BLOCKS = 8  # transient-robust statistics: per eighth of each second ...
 KEEP_BLOCK = 3  # ... the 3rd largest of the eighths kept (ignores one or two room events)
 LOUD_FRAMES_PERCENTILE = 90.0
+# The plain spectrum, a second view beside the condition features (baseline.py scores it
+# apart): mean power in 32 log-spaced bands from 50 Hz to 8 kHz, dB. Finer than the mel
+# groups below 1 kHz (a band is ~17 % wide: 9 Hz at 50 Hz, 170 Hz at 1 kHz).
+SPECTRUM_HZ = (50.0, 8000.0)
+SPECTRUM_BANDS = 32
+SPECTRUM_PREFIX = "spectrum "
 POWER_FLOOR = 1e-20  # -200 dB: keeps the logs finite on digital silence
 # Smallest spread the baseline may assume per kind of feature: below it a change is round-off.
 FLOOR_DB, FLOOR_LOG, FLOOR_HZ = 0.5, 0.05, 0.3
@@ -189,6 +195,35 @@ def _tonal_features(spectrum: _Spectrum) -> tuple[list[float], float]:
     return [float(v) for v in values], rotation
 
 
+@lru_cache(maxsize=1)
+def _spectrum_edges() -> tuple[tuple[float, float], ...]:
+    edges = np.geomspace(SPECTRUM_HZ[0], SPECTRUM_HZ[1], SPECTRUM_BANDS + 1)
+    return tuple(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
+@lru_cache(maxsize=8)
+def _spectrum_bins(per_bin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per band: its first and last+1 bin, and the bin nearest its centre."""
+    edges = np.array(_spectrum_edges())
+    first = np.ceil(edges[:, 0] / per_bin).astype(int)
+    last = np.ceil(edges[:, 1] / per_bin).astype(int)
+    nearest = np.rint(np.sqrt(edges[:, 0] * edges[:, 1]) / per_bin).astype(int)
+    return first, last, nearest
+
+
+def _spectrum_levels(spectrum: _Spectrum) -> np.ndarray:
+    """Mean power density (per Hz) of the bins in each log-spaced band, dB; a band narrower
+    than a bin takes the bin nearest its centre."""
+    first, last, nearest = _spectrum_bins(spectrum.hz_per_bin)
+    size = spectrum.power.size
+    first, last, nearest = (np.minimum(i, size - 1) for i in (first, last, nearest))
+    running = np.concatenate(([0.0], np.cumsum(spectrum.power)))
+    count = last - first
+    mean = (running[last] - running[first]) / np.maximum(count, 1)
+    # per Hz: a bin of a shorter window is wider and holds more of a noise's power
+    return _db(np.where(count > 0, mean, spectrum.power[nearest]) / spectrum.hz_per_bin)
+
+
 def _envelope(spectrum: _Spectrum, low: float, high: float) -> tuple[np.ndarray, float]:
     """The band's envelope per segment and its sample rate. The band's bins, moved down to
     start at 0 Hz, are transformed back on their own: the magnitude of that complex signal
@@ -283,6 +318,8 @@ def _names(params: MelParams) -> tuple[tuple[str, ...], tuple[str, ...]]:
         units += ["log", "dB", "dB", "dB"]
     names += ["overall level"]
     units += ["dB"]
+    names += [f"{SPECTRUM_PREFIX}{low:.0f}-{high:.0f} Hz" for low, high in _spectrum_edges()]
+    units += ["dB"] * SPECTRUM_BANDS
     return tuple(names), tuple(units)
 
 
@@ -319,8 +356,8 @@ def combined_condition(head: np.ndarray, logmel_db: np.ndarray, sum_squares: flo
     tonal, rotation = _tonal_features(spectrum)
     envelope, envelope_hz = _envelope_features(spectrum, rate)
     level = float(_db(sum_squares / samples))
-    values = np.array([*levels, *variation, *loud, flatness, *tonal, *envelope, level],
-                      np.float64)
+    values = np.array([*levels, *variation, *loud, flatness, *tonal, *envelope, level,
+                       *_spectrum_levels(spectrum)], np.float64)
     names, units = _names(params)
     floors = _floors(units)
     if not np.isfinite(values).all():

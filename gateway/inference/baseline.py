@@ -35,7 +35,8 @@ from numpy.typing import ArrayLike
 # compare this window's features with differently defined ones. 2: band levels as the
 # median frame, kurtosis and modulation depth per eighth of a second, the refined speed.
 # 3: each band's loud frames (90th percentile frame level) beside its median frame.
-FEATURES_VERSION = 3
+# 4: the plain spectrum, 32 log-spaced bands of mean power from 50 Hz to 8 kHz.
+FEATURES_VERSION = 4
 MAD_TO_SIGMA = 1.4826
 OFF_DROP_DB = 12.0  # this far below the running level: the compressor is off
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off

@@ -53,7 +53,7 @@ from gateway.wav import WavError, WavInfo, decode_frames, inspect_wav, piece_bou
 
 log = logging.getLogger("gateway.inference")
 STANDARD_GRAVITY = 9.80665
-CONDITION_FEATURES = "condition@3"  # the feature set: a new one learns every normal afresh
+CONDITION_FEATURES = "condition@4"  # the feature set: a new one learns every normal afresh
 VIBRATION_MODEL = f"iso10816-velocity@1+{CONDITION_FEATURES}"
 SEVERE_ZONES = ("C", "D")  # ISO 10816: alert whatever the baseline says
 # Without a loadable audio model (no TFLite runtime, a broken one) a worker tries again this
