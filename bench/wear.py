@@ -12,7 +12,11 @@ and of Mosquitto before and after a **steady, paced** load from this process (no
 - telemetry: 30 boxes × 1 message/s of the BRIEF.md payload (~200 bytes) for --steady-s;
 - audio: 30 boxes × one 1 s, 16 kHz PCM16 window every 5 s (6 windows/s, 32 KB each),
   stored, analysed, results published and uploaded, for --steady-s;
-- sizing: both at once (the load the product is sized for).
+- sizing: both at once (the load the product is sized for);
+- learned: the audio load once every box has learned its normal (`[inference]
+  baseline_windows` at its minimum, LEARN_WINDOWS, sent and settled before the count
+  starts), so every window counted is scored and moves its device's drifting centre. The
+  audio phase's boxes never finish learning (12 windows; the default baseline is 100).
 
 Printed per phase: daemon bytes per message and as a multiple of the payload, MB/h; the
 broker's and the journal's bytes apart. Projected from the sizing phase: GB written per day
@@ -22,6 +26,7 @@ TLC card manages ~500-1,000), ignoring the card's own write amplification.
 
     .venv/bin/python -m bench.wear [--steady-s 60] [--idle-s 120] [--card-gb 32] [--json F]
     .venv/bin/python -m bench.wear --only audio [--runs 3] [--page-size 1024]  # one phase
+    .venv/bin/python -m bench.wear --only learned [--runs 3]
 
 Where the bytes go (per file, WAL frames per commit, by table and index): bench/wear_breakdown.py.
 """
@@ -51,10 +56,13 @@ from tests.support import Publisher, store_rows
 
 REPO = Path(__file__).resolve().parent.parent
 GOALS = {"telemetry_x_payload": ("<=", 3.0), "audio_x_payload": ("<=", 1.5),
+         "learned_audio_x_payload": ("<=", 1.5),
          "idle_mb_per_h": ("<=", 1.0), "card_years": (">=", 5.0)}
 BOXES = 30
 WINDOW_EVERY_S = 5.0
 TOKEN = "bench-wear-token"
+LEARN_WINDOWS = 10  # InferenceSection.baseline_windows' minimum
+LEARN_EVERY_S = 1.0  # each box's pace while learning (not counted)
 TELEMETRY = {"device_id": "", "timestamp": 0.0, "temperature": -18.2,
              "vibration": {"x": 0.2, "y": 0.1, "z": 0.3}, "power_consumption": 45.2,
              "audio_level": 150, "sensor_quality": 0.95}
@@ -80,13 +88,15 @@ def start_receiver(workdir: Path) -> tuple[subprocess.Popen, str]:
     return receiver, line[line.index("http://"):].split()[0]
 
 
-def daemon_config(workdir: Path, port: int, url: str, intake: str = "") -> Path:
-    """The daemon's config; `intake` holds extra [intake] lines (a linger to compare)."""
+def daemon_config(workdir: Path, port: int, url: str, intake: str = "",
+                  sections: str = "") -> Path:
+    """The daemon's config; `intake` holds extra [intake] lines (a linger to compare),
+    `sections` whole sections more."""
     config = workdir / "config.toml"
     config.write_text(f'[gateway]\nid = "gw-wear"\ndata_dir = "{workdir / "data"}"\n'
                       f'[mqtt]\nport = {port}\n[metrics]\nenabled = false\n'
                       f'[sync]\nurl = "{url}"\ntoken_file = "{workdir / "token"}"\n'
-                      f'interval_s = 30\n[intake]\n{intake}')
+                      f'interval_s = 30\n[intake]\n{intake}\n{sections}')
     return config
 
 
@@ -96,12 +106,15 @@ def audio_payloads(count: int) -> list[bytes]:
     return [base[:-4] + n.to_bytes(4, "little") for n in range(count)]  # each one distinct
 
 
-def paced_load(boxes: Publisher, seconds: float, telemetry: bool, audio: bool) -> dict:
-    """Publish at a steady pace for `seconds`; the counts and payload bytes sent."""
-    windows = audio_payloads(int(seconds / WINDOW_EVERY_S * BOXES) + BOXES) if audio else []
+def paced_load(boxes: Publisher, seconds: float, telemetry: bool, audio: bool,
+               window_every_s: float = WINDOW_EVERY_S, first: int = 0) -> dict:
+    """Publish at a steady pace for `seconds`; the counts and payload bytes sent. Audio
+    payloads are numbered from `first` (each distinct from those sent before)."""
+    windows = audio_payloads(first + int(seconds / window_every_s * BOXES) + BOXES)[first:] \
+        if audio else []
     sent = {"telemetry": 0, "audio": 0, "telemetry_bytes": 0, "audio_bytes": 0}
     start = time.monotonic()
-    next_window = [start + i * WINDOW_EVERY_S / BOXES for i in range(BOXES)]
+    next_window = [start + i * window_every_s / BOXES for i in range(BOXES)]
     next_telemetry = [start + i / BOXES for i in range(BOXES)]
     while time.monotonic() - start < seconds:
         now = time.monotonic()
@@ -118,7 +131,7 @@ def paced_load(boxes: Publisher, seconds: float, telemetry: bool, audio: bool) -
                 boxes.publish(f"sensors/box-{i}/audio", payload, ts_ms=int(time.time() * 1000))
                 sent["audio"] += 1
                 sent["audio_bytes"] += len(payload)
-                next_window[i] += WINDOW_EVERY_S
+                next_window[i] += window_every_s
         time.sleep(0.002)
     return sent
 
@@ -165,12 +178,17 @@ def phase(name: str, seconds: float, telemetry: bool, audio: bool, page_size: in
     precreate_store(root / "data", page_size)
     receiver, url = start_receiver(root)
     journal = root / "journal.log"
+    learned = name == "learned"
+    sections = f"[inference]\nbaseline_windows = {LEARN_WINDOWS}\n" if learned else ""
     try:
         with LocalMosquitto(root / "broker") as broker, journal.open("wb") as out:
             proc = subprocess.Popen([runtime_python(), "-m", "gateway", "run", "-c",
-                                     str(daemon_config(root, broker.port, url))],
+                                     str(daemon_config(root, broker.port, url,
+                                                       sections=sections))],
                                     cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
             try:
+                if learned:
+                    return _measure_learned(root, proc, broker, journal, seconds)
                 return _measure(root, proc, broker, journal, seconds, telemetry, audio)
             finally:
                 proc.terminate()
@@ -225,6 +243,61 @@ def _measure(root, proc, broker, journal, seconds, telemetry, audio) -> dict:
     return {"daemon": daemon, "broker": broker_bytes, "journal": journal_bytes, **sent}
 
 
+def learn(root: Path, proc: subprocess.Popen, port: int) -> None:
+    """Every box sends LEARN_WINDOWS windows, paced; until each box has its fit."""
+    payloads = iter(audio_payloads(BOXES * LEARN_WINDOWS))
+    boxes = Publisher(port)
+    try:
+        for _ in range(LEARN_WINDOWS):
+            for i in range(BOXES):
+                boxes.publish(f"sensors/box-{i}/audio", next(payloads),
+                              ts_ms=int(time.time() * 1000))
+            time.sleep(LEARN_EVERY_S)
+    finally:
+        boxes.close()
+    settled_results(root / "data", proc, BOXES * LEARN_WINDOWS)
+    fitted = store_rows(root / "data", "SELECT count(*) FROM baselines WHERE fit IS NOT NULL")
+    if fitted != [(BOXES,)]:
+        raise RuntimeError(f"learning did not end: {fitted} of {BOXES} boxes fitted")
+
+
+def settled_results(data_dir: Path, proc: subprocess.Popen, expected: int) -> None:
+    """Until `expected` windows have their result and nothing waits for the cloud."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the daemon exited ({proc.returncode})")
+        if (store_rows(data_dir, "SELECT count(*) FROM results")[0][0] >= expected
+                and waiting(data_dir) == 0):
+            return
+        time.sleep(0.5)
+    raise RuntimeError("results: not settled in time")
+
+
+def _measure_learned(root, proc, broker, journal, seconds) -> dict:
+    """The audio phase's load, counted only once every box is learned; `scored` is how many
+    of the counted windows had a threshold to be scored against (all, unless learning
+    failed)."""
+    wait_subscribed(journal, proc)
+    learn(root, proc, broker.port)
+    time.sleep(SETTLE_AFTER_START_S)  # the learning's last commits and checkpoint
+    scored_sql = "SELECT count(*) FROM results WHERE threshold IS NOT NULL"
+    (scored_before,), = store_rows(root / "data", scored_sql)
+    before = (write_bytes(proc.pid), write_bytes(broker.process.pid), journal.stat().st_size)
+    started = time.monotonic()
+    boxes = Publisher(broker.port)
+    try:
+        sent = paced_load(boxes, seconds, False, True, first=BOXES * LEARN_WINDOWS)
+    finally:
+        boxes.close()
+    settled_results(root / "data", proc, BOXES * LEARN_WINDOWS + sent["audio"])
+    after = (write_bytes(proc.pid), write_bytes(broker.process.pid), journal.stat().st_size)
+    daemon, broker_bytes, journal_bytes = (b - a for a, b in zip(before, after, strict=True))
+    (scored,), = store_rows(root / "data", scored_sql)
+    return {"daemon": daemon, "broker": broker_bytes, "journal": journal_bytes,
+            "seconds": time.monotonic() - started, "scored": scored - scored_before, **sent}
+
+
 def summarise(phases: dict, card_gb: float, pe_cycles: float) -> dict:
     tel, aud, idle, sizing = (phases[k] for k in ("telemetry", "audio", "idle", "sizing"))
     per_day = sizing["daemon"] / sizing["seconds"] * 86_400
@@ -235,6 +308,7 @@ def summarise(phases: dict, card_gb: float, pe_cycles: float) -> dict:
         "audio_bytes_per_window": round(aud["daemon"] / aud["audio"]),
         "audio_x_payload": round(aud["daemon"] / aud["audio_bytes"], 2),
         "idle_mb_per_h": round(idle["daemon"] / idle["seconds"] * 3600 / 1e6, 3),
+        **learned_figures(phases["learned"]),
         "broker_bytes_per_msg": round(sizing["broker"] / max(
             sizing["telemetry"] + sizing["audio"], 1)),
         "journal_bytes_per_msg": round(sizing["journal"] / max(
@@ -244,7 +318,14 @@ def summarise(phases: dict, card_gb: float, pe_cycles: float) -> dict:
     }
 
 
-PHASES = {"telemetry": (True, False), "audio": (False, True), "sizing": (True, True)}
+def learned_figures(learned: dict) -> dict:
+    return {"learned_audio_bytes_per_window": round(learned["daemon"] / learned["audio"]),
+            "learned_audio_x_payload": round(learned["daemon"] / learned["audio_bytes"], 2),
+            "learned_scored_share": round(learned["scored"] / learned["audio"], 3)}
+
+
+PHASES = {"telemetry": (True, False), "audio": (False, True), "sizing": (True, True),
+          "learned": (False, True)}
 
 
 def only(name: str, seconds: float, runs: int, page_size: int) -> int:
@@ -257,7 +338,8 @@ def only(name: str, seconds: float, runs: int, page_size: int) -> int:
         payload = p["telemetry_bytes"] + p["audio_bytes"]
         per_msg.append(p["daemon"] / messages)
         print(f"{name}: {p['daemon'] / messages:,.0f} B per message "
-              f"({p['daemon'] / payload:.2f}x the payload), {messages} messages", flush=True)
+              f"({p['daemon'] / payload:.2f}x the payload), {messages} messages"
+              + (f", {p['scored']} scored" if "scored" in p else ""), flush=True)
     print(f"{name}: median of {runs}: {statistics.median(per_msg):,.0f} B per message")
     return 0
 
@@ -284,6 +366,7 @@ def main() -> int:
     phases = {"idle": phase("idle", args.idle_s, False, False),
               "telemetry": phase("telemetry", args.steady_s, True, False),
               "audio": phase("audio", args.steady_s, False, True),
+              "learned": phase("learned", args.steady_s, False, True),
               "sizing": phase("sizing", args.steady_s, True, True)}
     figures = {"machine": f"{platform.machine()} {os.cpu_count()} cpu, "
                           f"{platform.python_version()}, {args.card_gb:g} GB card at "

@@ -33,6 +33,7 @@ from gateway.store.database import (
 )
 from gateway.store.record_ids import record_id, store_id_of
 from gateway.store.segments import RAW_COLUMNS, raw_dir_of, window_raw
+from gateway.store.vectors import blob_floats, float64_blob
 
 ERROR_CHARS = 500
 CLAIM_POLL_S = 0.0002  # how often a claim looks for the write lock while another holds it
@@ -67,6 +68,16 @@ AnalysisState = Literal["trying", "done", "dead"]
 class Claim(NamedTuple):
     state: AnalysisState
     attempts: int
+
+
+class Learned(NamedTuple):
+    """A baselines row as read (or written) at one version: all but the drifting centre."""
+
+    version: int
+    model: str
+    levels: tuple[float, ...]
+    threshold: float | None
+    fit: Fit | None
 
 
 _CLAIM = (
@@ -110,7 +121,7 @@ class ResultStore:
         # issue 14). In memory it holds one savepoint's pages at a time.
         self.conn.execute("PRAGMA temp_store = MEMORY")
         self.store_id = store_id_of(self.conn)
-        self._fits: dict[tuple[str, str], tuple] = {}  # (device, stream) -> (version, fit, centre)
+        self._learned: dict[tuple[str, str], Learned] = {}  # (device, stream) -> as last seen
 
     def close(self) -> None:
         self.db.close()
@@ -153,19 +164,20 @@ class ResultStore:
     def memory(self, device_id: str, stream: str, model: str,
                with_vectors: NeedsVectors = lambda memory: False) -> DeviceMemory:
         """The device's memory as stored; its learning vectors too when with_vectors says a
-        fit may be due. The parsed fit is cached per row version (it is written once)."""
-        base = self.conn.execute(
-            "SELECT model, scores, threshold, version FROM baselines "
-            "WHERE device_id = ? AND stream = ?", (device_id, stream)).fetchone()
-        state = self.conn.execute(
-            "SELECT state, recent, alarm FROM device_states WHERE device_id = ? AND stream = ?",
-            (device_id, stream)).fetchone()
-        if base is None:
+        fit may be due. The baselines row is parsed once per version (a learned one is
+        written once per fit); the drifting centre is the state row's, written per window."""
+        key = (device_id, stream)
+        version = self.conn.execute("SELECT version FROM baselines WHERE device_id = ? AND "
+                                    "stream = ?", key).fetchone()
+        state = self.conn.execute("SELECT state, recent, alarm, centre FROM device_states "
+                                  "WHERE device_id = ? AND stream = ?", key).fetchone()
+        if version is None:
             memory = DeviceMemory(model=model)
         else:
-            fit, centre = self._fit(device_id, stream, base[3])
-            memory = DeviceMemory(model=base[0], levels=tuple(json.loads(base[1])),
-                                  fit=fit, centre=centre, threshold=base[2],
+            learned = self._learned_at(key, version[0])
+            memory = DeviceMemory(model=learned.model, levels=learned.levels, fit=learned.fit,
+                                  centre=_centre(learned.fit, state[3] if state else None),
+                                  threshold=learned.threshold,
                                   state=state[0] if state else "learning",
                                   alarm=state[2] if state else "normal",
                                   recent=state[1] if state else "")
@@ -175,18 +187,17 @@ class ResultStore:
                 "AND model = ? ORDER BY id", (device_id, stream, model)))
         return memory
 
-    def _fit(self, device_id: str, stream: str, version: int):
-        key = (device_id, stream)
-        cached = self._fits.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1], cached[2]
-        fit_json, centre_json = self.conn.execute(
-            "SELECT fit, centre FROM baselines WHERE device_id = ? AND stream = ?",
-            key).fetchone()
+    def _learned_at(self, key: tuple[str, str], version: int) -> Learned:
+        cached = self._learned.get(key)
+        if cached is not None and cached.version == version:
+            return cached
+        model, scores, threshold, fit_json = self.conn.execute(
+            "SELECT model, scores, threshold, fit FROM baselines WHERE device_id = ? AND "
+            "stream = ?", key).fetchone()
         fit = Fit.from_json(json.loads(fit_json)) if fit_json else None
-        centre = tuple(json.loads(centre_json)) if centre_json else None
-        self._fits[key] = (version, fit, centre)
-        return fit, centre
+        learned = Learned(version, model, tuple(json.loads(scores)), threshold, fit)
+        self._learned[key] = learned
+        return learned
 
     def record_failure(self, window_id: int, error: str) -> None:
         with immediate(self.conn):
@@ -284,24 +295,9 @@ class ResultStore:
 
     def _remember(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
         memory, stamp, key = verdict.memory, now_ms(), (window.device_id, window.stream)
-        version = random.getrandbits(62)
-        if verdict.refit or memory.fit is None:
-            fit = dumps(memory.fit.to_json()) if memory.fit is not None else None
-            self.conn.execute(
-                "INSERT INTO baselines (device_id, stream, model, scores, threshold, fit, centre, "
-                "version, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (device_id, stream) DO UPDATE SET model = excluded.model, "
-                "scores = excluded.scores, threshold = excluded.threshold, fit = excluded.fit, "
-                "centre = excluded.centre, version = excluded.version, "
-                "updated_at_ms = excluded.updated_at_ms",
-                (*key, memory.model, dumps([round(v, 2) for v in memory.levels]),
-                 memory.threshold, fit, dumps(memory.centre) if memory.centre else None,
-                 version, stamp))
-        else:  # only the centre moves: a small write, the fit stays
-            self.conn.execute("UPDATE baselines SET centre = ?, version = ?, updated_at_ms = ? "
-                              "WHERE device_id = ? AND stream = ?",
-                              (dumps(memory.centre), version, stamp, *key))
-        self._fits[key] = (version, memory.fit, memory.centre)
+        if verdict.refit or memory.fit is None:  # learning, or a new fit: written once
+            self._write_learned(key, memory, stamp)
+        # else only the centre moved: it goes with the state row below, the fit stays
         if verdict.refit:
             self.conn.execute("DELETE FROM baseline_vectors WHERE device_id = ? AND stream = ?",
                               key)
@@ -314,9 +310,26 @@ class ResultStore:
                               (*key, memory.model, memory.levels[-1], dumps(verdict.learned)))
         self.conn.execute(
             "INSERT OR REPLACE INTO device_states (device_id, stream, state, recent, last_score, "
-            "last_ts_ms, updated_at_ms, alarm) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "last_ts_ms, updated_at_ms, alarm, centre) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*key, memory.state, memory.recent, verdict.score, window.captured_at_ms, stamp,
-             memory.alarm))
+             memory.alarm, float64_blob(memory.centre) if memory.centre else None))
+
+    def _write_learned(self, key: tuple[str, str], memory: DeviceMemory, stamp: int) -> None:
+        """The baselines row at a new version (each version is written once, so a cached
+        copy of the same version is current); the cache holds it as a read would give it."""
+        levels = tuple(round(v, 2) for v in memory.levels)
+        learned = Learned(random.getrandbits(62), memory.model, levels, memory.threshold,
+                          memory.fit)
+        fit = dumps(memory.fit.to_json()) if memory.fit is not None else None
+        self.conn.execute(
+            "INSERT INTO baselines (device_id, stream, model, scores, threshold, fit, version, "
+            "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (device_id, stream) DO UPDATE SET model = excluded.model, "
+            "scores = excluded.scores, threshold = excluded.threshold, fit = excluded.fit, "
+            "version = excluded.version, updated_at_ms = excluded.updated_at_ms",
+            (*key, learned.model, dumps(list(levels)), learned.threshold, fit,
+             learned.version, stamp))
+        self._learned[key] = learned
 
 
 def _begin_soon(conn: sqlite3.Connection, timeout_s: float) -> None:
@@ -349,6 +362,14 @@ def _counts(saved: Iterable[tuple[StoredWindow, Verdict | None | Exception]]) ->
             tally[counters.INFERRED] += 1
             tally[counters.analysed(window.stream, counters.outcome_of(verdict.anomaly))] += 1
     return tally
+
+
+def _centre(fit: Fit | None, stored: bytes | None) -> tuple[float, ...] | None:
+    """The drifting centre as the state row holds it; the learned one if the row has none
+    (it went, or a fit came without it)."""
+    if stored is not None:
+        return blob_floats(stored)
+    return tuple(fit.origin.tolist()) if fit is not None else None
 
 
 def _with_vectors(memory: DeviceMemory, rows) -> DeviceMemory:

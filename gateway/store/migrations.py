@@ -6,8 +6,12 @@ transaction together with the record that it was applied.
 
 from __future__ import annotations
 
+import json
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from gateway.store.vectors import float64_blob
 
 migrations = Migrations("sensor-gateway")
 
@@ -376,3 +380,46 @@ def telemetry_uploaded_from_its_table(db: Database) -> None:
     db.execute("PRAGMA secure_delete = FAST")
     db.execute("DROP INDEX telemetry_received")
     db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
+
+
+@migrations(name="0012_centre_with_the_device_state")
+def centre_with_the_device_state(db: Database) -> None:
+    # Wear (docs/performance.md, "Wear", round 6): the drifting centre moved with every
+    # scored window, and updating it in `baselines` rewrote the whole row, the fit's
+    # ~62 KiB of overflow pages included (SQLite rewrites a row, not a column): ~2x the raw
+    # audio in WAL frames, then again in the checkpoint. The centre now lives in
+    # device_states, which each window writes anyway (one small row, as float64,
+    # store/vectors.py), and `baselines` is written only while learning and at a (re)fit.
+    # Its `version` then names the fit, and sits before it in the row, so reading it (once
+    # per window, to check the cached fit) does not walk the fit's overflow chain.
+    db.execute("ALTER TABLE device_states ADD COLUMN centre BLOB")
+    centres = db.execute("SELECT device_id, stream, centre FROM baselines "
+                         "WHERE centre IS NOT NULL").fetchall()
+    # A baseline without a state row keeps no centre: it starts again from the learned one.
+    db.conn.executemany("UPDATE device_states SET centre = ? WHERE device_id = ? AND stream = ?",
+                        [(float64_blob(json.loads(centre)), device, stream)
+                         for device, stream, centre in centres])
+    db.execute(
+        """CREATE TABLE baselines_new (
+            device_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            model TEXT NOT NULL,
+            scores TEXT NOT NULL,
+            threshold REAL,
+            updated_at_ms INTEGER NOT NULL,
+            version INTEGER NOT NULL DEFAULT 0,
+            fit TEXT,
+            PRIMARY KEY (device_id, stream)
+        )"""
+    )
+    db.execute("INSERT INTO baselines_new (device_id, stream, model, scores, threshold, "
+               "updated_at_ms, version, fit) SELECT device_id, stream, model, scores, "
+               "threshold, updated_at_ms, version, fit FROM baselines")
+    db.execute("DROP TABLE baselines")  # and its trigger
+    db.execute("ALTER TABLE baselines_new RENAME TO baselines")
+    db.execute(
+        """CREATE TRIGGER baseline_vectors_reset AFTER DELETE ON baselines BEGIN
+            DELETE FROM baseline_vectors
+            WHERE device_id = OLD.device_id AND stream = OLD.stream;
+        END"""
+    )

@@ -7,21 +7,24 @@ not depend on timing: the tests count transactions without measuring time.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sqlite3
 
 import numpy as np
 import pytest
+from sqlite_utils import Database
 
 from gateway.daemon import EVER
 from gateway.devtools import synth
 from gateway.inference.model import AudioModel, shipped_model_path
 from gateway.inference.result_writer import ResultWriter
-from gateway.inference.results import ResultStore, unanalysed
+from gateway.inference.results import ResultStore, dumps, forget_baseline, unanalysed
 from gateway.inference.verdict import VerdictRules
 from gateway.inference.worker import Analyser, RetryPolicy
 from gateway.intake.payloads import audio_window
 from gateway.store.database import IntakeStore
+from gateway.store.migrations import migrations
 from gateway.wav import encode_wav
 from tests.support import CommittedAnalyser, wait_for
 
@@ -37,14 +40,14 @@ def _wav(device: str, index: int, fault: str | None = None) -> bytes:
     return encode_wav(samples[:, None], 16_000, "pcm16")
 
 
-def make_store(path, rounds: int = NORMAL + FAULTY) -> list[int]:
+def make_store(path, rounds: int = NORMAL + FAULTY, faulty_from: int = NORMAL) -> list[int]:
     """The two devices' windows interleaved (a0 b0 a1 b1 ...); their ids in that order."""
     windows = []
     for i in range(rounds):
         for device in DEVICES:
             windows.append(audio_window(
                 device_id=device, topic=f"sensors/{device}/audio",
-                payload=_wav(device, i, "leak" if i >= NORMAL else None),
+                payload=_wav(device, i, "leak" if i >= faulty_from else None),
                 captured_at_ms=1000 + i, received_at_ms=1000 + i, source="mqtt"))
     store = IntakeStore(path)
     ids = store.write_batch(windows).window_ids
@@ -151,7 +154,8 @@ def unwritable_memory(judge):
 @pytest.mark.parametrize(("breaks", "attempts", "error"), [
     (raises, 3, "RuntimeError: judge bug"),
     (raises, 1, "RuntimeError: judge bug"),  # its last attempt
-    (unwritable_memory, 3, "TypeError: Object of type object is not JSON serializable")])
+    (unwritable_memory, 3,
+     "TypeError: float() argument must be a string or a real number, not 'object'")])
 def test_a_window_whose_save_fails_does_not_sink_the_rest_of_its_batch(tmp_path, model, breaks,
                                                                        attempts, error):
     path = tmp_path / "gateway.db"
@@ -271,7 +275,7 @@ def test_an_idle_writer_commits_a_lone_result_without_lingering(tmp_path, model)
 
 def impossible_state(judge):
     """A verdict the store refuses at its last write (device_states' CHECK), after the
-    baselines row, fit and all, was rewritten inside the result's savepoint."""
+    result, its outbox row and the learning vectors were written inside its savepoint."""
     def broken(memory):
         verdict = judge(memory)
         return dataclasses.replace(verdict, memory=dataclasses.replace(verdict.memory,
@@ -279,13 +283,15 @@ def impossible_state(judge):
     return broken
 
 
-BASELINE = "SELECT device_id, scores, fit, centre, version FROM baselines ORDER BY device_id"
+BASELINE = ("SELECT b.device_id, b.scores, b.fit, b.version, s.centre, s.recent, s.last_ts_ms "
+            "FROM baselines b JOIN device_states s USING (device_id, stream) ORDER BY device_id")
+CENTRES = "SELECT centre FROM device_states ORDER BY device_id"
 
 
 def test_a_failed_save_that_rewrote_a_learned_baseline_is_rolled_back_whole(tmp_path, model):
-    """A learned device's baselines row holds its fit (tens of KiB): rewriting it fills more
-    sub-journal than SQLite keeps in memory by default. With the sub-journal in memory
-    (temp_store), rolling the one failed save back still restores the row exactly."""
+    """A learned device's memory (its fit of tens of KiB, its drifting centre and state)
+    after a failed save is exactly as before it, while the save that shared its
+    transaction moved its own device on."""
     path = tmp_path / "gateway.db"
     ids = make_store(path, rounds=NORMAL + 1)
     learned = ResultWriter(path, retry())
@@ -295,7 +301,7 @@ def test_a_failed_save_that_rewrote_a_learned_baseline_is_rolled_back_whole(tmp_
         worker.handle(window_id)
     assert learned.stop()
     before = rows(path, BASELINE)
-    assert all(fit is not None and len(fit) > 32 * 1024 for _, _, fit, _, _ in before)
+    assert all(fit is not None and len(fit) > 32 * 1024 for _, _, fit, *_ in before)
 
     bad, good = ids[-2:]  # box-a's next window fails; box-b's shares its transaction
     writer = JudgeFailsFor(path, retry(), bad, impossible_state)
@@ -309,5 +315,110 @@ def test_a_failed_save_that_rewrote_a_learned_baseline_is_rolled_back_whole(tmp_
     assert [r[0] for r in rows(path, RESULTS)] == ids[:-2] + [good]
     after = rows(path, BASELINE)
     assert after[0] == before[0]  # box-a: exactly as before the failed save
-    assert after[1][:3] == before[1][:3] and after[1][4] != before[1][4]  # box-b moved on
+    assert after[1][:4] == before[1][:4] and after[1][6] != before[1][6]  # box-b moved on
     assert rows(path, "SELECT state FROM analysis WHERE window_id = ?", (bad,)) == [("trying",)]
+
+
+SCORED = 3  # rounds after learning; with the fit rewritten per window they stay under the
+#             WAL's autocheckpoint (1,000 pages), so the WAL file holds every frame written
+
+
+def _wal_frames(wal, page_size: int) -> list[int]:
+    """The page number of each frame in a WAL file (a 32-byte header, then frames of a
+    24-byte header, the page number first, and the page)."""
+    data = wal.read_bytes()
+    frame = 24 + page_size
+    return [int.from_bytes(data[at:at + 4], "big") for at in range(32, len(data), frame)]
+
+
+def test_a_learned_device_s_scored_windows_never_write_its_fit_again(tmp_path, model):
+    """SD card wear (issue 14): the fit (tens of KiB in overflow pages) is written once per
+    fit; a scored window moves the device's drifting centre, a few pages of WAL."""
+    path = tmp_path / "gateway.db"
+    ids = make_store(path, rounds=NORMAL + SCORED, faulty_from=NORMAL + SCORED)
+    worker = CommittedAnalyser(path, lambda: model, RULES, retry())
+    learning, scored = ids[:2 * NORMAL], ids[2 * NORMAL:]
+    for window_id in learning:
+        worker.handle(window_id)
+    watcher = sqlite3.connect(path)  # kept open: the last connection's close empties the WAL
+    try:
+        page_size = watcher.execute("PRAGMA page_size").fetchone()[0]
+        fit_bytes = watcher.execute("SELECT min(length(fit)) FROM baselines").fetchone()[0]
+        fit_pages = {row[0] for row in watcher.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'baselines'")}
+        assert fit_bytes > 32 * 1024 and len(fit_pages) > 2 * fit_bytes // page_size
+        centres = watcher.execute(CENTRES).fetchall()
+        watcher.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert (tmp_path / "gateway.db-wal").stat().st_size == 0
+        for window_id in scored:
+            worker.handle(window_id)
+        assert watcher.execute(
+            f"SELECT count(*) FROM results WHERE window_id >= {scored[0]} AND "
+            "threshold IS NOT NULL AND NOT anomaly").fetchone() == (len(scored),)
+        moved = watcher.execute(CENTRES).fetchall()
+        frames = _wal_frames(tmp_path / "gateway.db-wal", page_size)
+    finally:
+        watcher.close()
+    assert all(a != b for a, b in zip(centres, moved, strict=True))  # both followed drift
+    assert not fit_pages & set(frames)
+    # each window committed alone here: ~17 pages of results, outbox, analysis, counters
+    assert len(frames) * (24 + page_size) / len(scored) < fit_bytes / 4
+
+
+BEFORE_0012 = "0012_centre_with_the_device_state"
+_OLD_BASELINE = ("INSERT INTO baselines (device_id, stream, model, scores, threshold, "
+                 "updated_at_ms, fit, centre, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_OLD_STATE = ("INSERT INTO device_states (device_id, stream, state, recent, last_score, "
+              "last_ts_ms, updated_at_ms, alarm) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _memory_of(store: ResultStore, device: str, model: str) -> tuple:
+    m = store.memory(device, "audio", model)
+    return (m.model, m.levels, m.threshold, m.centre, m.state, m.alarm, m.recent,
+            dumps(m.fit.to_json()) if m.fit else None)
+
+
+def test_migration_0012_moves_each_centre_to_its_state_and_keeps_every_memory(tmp_path, model):
+    """A store of the schema before 0012 (the centre in `baselines`, JSON) holding two learned
+    devices, one learning: after the migration each device's memory is what it was, and a
+    reset still takes the learning vectors with the baseline."""
+    learned = tmp_path / "learned.db"
+    ids = make_store(learned, rounds=NORMAL + 1, faulty_from=NORMAL + 1)
+    worker = CommittedAnalyser(learned, lambda: model, RULES, retry())
+    for window_id in ids:  # learned, then one scored window each: the centres drifted
+        worker.handle(window_id)
+    worker.close()
+    now = ResultStore(learned)
+    name = now.conn.execute("SELECT model FROM baselines LIMIT 1").fetchone()[0]
+    memories = {device: _memory_of(now, device, name) for device in DEVICES}
+    now.close()
+    # drifted from the learned centre (what a state row without one would fall back to)
+    assert all(m[3] != tuple(json.loads(m[7])["origin"]) for m in memories.values())
+
+    old = tmp_path / "old.db"
+    db = Database(sqlite3.connect(old))
+    db.execute("PRAGMA page_size = 1024")
+    db.enable_wal()
+    migrations.apply(db, stop_before=BEFORE_0012)
+    with db.conn:
+        for device, (model_name, levels, threshold, centre, state, alarm, recent, fit) in (
+                memories.items()):
+            db.execute(_OLD_BASELINE, (device, "audio", model_name, dumps(list(levels)),
+                                       threshold, 1, fit, dumps(centre), 7))
+            db.execute(_OLD_STATE, (device, "audio", state, recent, 1.0, 1, 1, alarm))
+        db.execute(_OLD_BASELINE, ("box-c", "audio", name, "[60.0]", None, 1, None, None, 8))
+        db.execute(_OLD_STATE, ("box-c", "audio", "learning", "", None, 1, 1, "normal"))
+        db.execute("INSERT INTO baseline_vectors (device_id, stream, model, level_db, "
+                   "features) VALUES ('box-c', 'audio', ?, 60.0, '[1.0]')", (name,))
+    db.close()
+
+    migrated = ResultStore(old)  # 0012 at start
+    try:
+        assert {device: _memory_of(migrated, device, name) for device in DEVICES} == memories
+        assert migrated.conn.execute("SELECT device_id, typeof(centre) FROM device_states "
+                                     "ORDER BY device_id").fetchall() == [
+            ("box-a", "blob"), ("box-b", "blob"), ("box-c", "null")]
+        assert forget_baseline(migrated.conn, "box-c", ["audio"]) == 1
+        assert migrated.conn.execute("SELECT count(*) FROM baseline_vectors").fetchone() == (0,)
+    finally:
+        migrated.close()
