@@ -25,6 +25,7 @@ from bench.detection_figures import (
     onset_figures,
     scored_rows,
     week_figures_of,
+    week_phase,
 )
 from gateway.devtools import coldroom, rackhall
 
@@ -78,7 +79,7 @@ class HeldOut:
                                    args.week_days)
             for i, (t_s, running) in enumerate(week):
                 boxes.audio(Sent(device, "audio", int(t_s) * 1000,
-                                 "baseline" if i < args.baseline else "week", None, 0.0, running),
+                                 week_phase(i, args), None, 0.0, running),
                             gen.audio_window(unit, t_s, running=running), unit.audio_rate)
 
     def figures(self, devices: dict, results: dict, alerts: list[dict], args

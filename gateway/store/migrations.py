@@ -423,3 +423,12 @@ def centre_with_the_device_state(db: Database) -> None:
             WHERE device_id = OLD.device_id AND stream = OLD.stream;
         END"""
     )
+
+
+@migrations(name="0015_learning_spread_over_time")
+def learning_spread_over_time(db: Database) -> None:
+    # Detection round 6 (docs/inference.md): a device learns from one window per
+    # `learn_spacing_ms` of the windows' own time, so its normal holds a day of its load,
+    # not the first minutes after installation; the last learned window's time stamp is
+    # kept with the learning. NULL (every store before this): the next window is taken.
+    db.execute("ALTER TABLE baselines ADD COLUMN learned_at_ms INTEGER")
