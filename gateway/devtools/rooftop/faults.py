@@ -97,7 +97,7 @@ def floodback(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: float
     amps = np.where(hit, g.uniform(0.5, 1.0, at.size), 0.0) * episode
     low = tuple((f0, 8.0, 1.0) for f0, _, _ in unit.panel_modes[:2])
     knocks = _ring(unit, v, at, amps, low + unit.valve_modes)
-    return COMPRESSOR_RMS * 1.6 * s * knocks
+    return COMPRESSOR_RMS * 1.1 * s * knocks
 
 
 def fan_imbalance(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: float
@@ -145,7 +145,7 @@ def panel_rattle(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: flo
     amps = np.clip(swing - (0.6 - 0.5 * s), 0, None) + 0.05
     mode = unit.panel_modes[int(g.integers(len(unit.panel_modes)))]
     slaps = _ring(unit, v, at, amps, ((mode[0], 10.0, 1.0), (2200.0, 6.0, 0.6)))
-    return COMPRESSOR_RMS * 1.2 * s * slaps
+    return COMPRESSOR_RMS * 0.9 * s * slaps
 
 
 def electrical_fault(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: float
@@ -158,14 +158,14 @@ def electrical_fault(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s:
         hum = 2 * unit.mains_hz
         bursts = shaped_noise(g, v.n, v.rate, band(freqs(v.n, v.rate), 2, 12, 2)) > 0.6
         buzz = np.sign(np.sin(2 * np.pi * hum * t + g.uniform(0, 6.3))) * bursts
-        return 0.02 * s * filtered(buzz, band(freqs(v.n, v.rate), 80, 4000, 1))
+        return 0.06 * s * filtered(buzz, band(freqs(v.n, v.rate), 80, 4000, 1))
     elec = m.shaft_hz * unit.poles / 2
     out = np.zeros(v.n)
     for hz, amp in ((2 * elec, 1.0), (4 * elec, 0.6), (unit.pwm_hz - 4 * elec, 0.5),
                     (unit.pwm_hz + 4 * elec, 0.5)):
         if 0 < hz < 0.45 * v.rate:
             out += amp * np.cos(2 * np.pi * hz * t + g.uniform(0, 6.3))
-    return 0.015 * s * out
+    return 0.035 * s * out
 
 
 def high_head(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: float

@@ -15,7 +15,7 @@ import numpy as np
 TABLE = 2048  # points of one period of a comb's waveform
 
 
-def key(*parts: object) -> list[int]:
+def key(*parts: str | float) -> list[int]:
     """A seed sequence for numpy from strings, ints and floats (floats to the millisecond)."""
     out = []
     for part in parts:
@@ -28,7 +28,7 @@ def key(*parts: object) -> list[int]:
     return out
 
 
-def rng(*parts: object) -> np.random.Generator:
+def rng(*parts: str | float) -> np.random.Generator:
     return np.random.default_rng(key(*parts))
 
 
@@ -77,10 +77,17 @@ def _peak(size: int, step: float, f0: float, q: float) -> np.ndarray:
 
 
 def modes_response(f: np.ndarray, modes: tuple[tuple[float, float, float], ...]) -> np.ndarray:
-    """The sum of (frequency, Q, gain) resonances."""
-    out = np.zeros_like(f)
+    """The sum of (frequency, Q, gain) resonances (cached per unit and window shape)."""
+    return _modes(f.size, float(f[1]) if f.size > 1 else 1.0, modes)
+
+
+@lru_cache(maxsize=256)
+def _modes(size: int, step: float, modes: tuple[tuple[float, float, float], ...]
+           ) -> np.ndarray:
+    out = np.zeros(size)
     for f0, q, gain in modes:
-        out += gain * peak(f, f0, q)
+        out += gain * _peak(size, step, f0, q)
+    out.setflags(write=False)
     return out
 
 

@@ -7,7 +7,7 @@ the site and the sensor box (microphone, accelerometer, rates, units).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -101,7 +101,6 @@ class Unit:
     mic_hp_hz: float
     mic_floor: float
     clean_s: float  # when the condenser coil was last cleaned (fouling grows from then)
-    cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
 
 def unit_for(device_id: str, seed: int) -> Unit:

@@ -13,9 +13,12 @@ from gateway.devtools.rooftop.operation import Moment
 from gateway.devtools.rooftop.pieces import (
     band,
     comb,
+    filtered,
     freqs,
     harmonics_below,
+    impulses,
     peak,
+    periodic_times,
     rng,
     running_phase,
     shaped_noise,
@@ -24,7 +27,14 @@ from gateway.devtools.rooftop.pieces import (
 from gateway.devtools.rooftop.units import Unit
 
 SENSOR_FLOOR = 0.015  # m/s^2 RMS over the band (a piezo accelerometer and its ADC)
+VALVE_PEAK = 3.0  # m/s^2 a reciprocator's valve closures ring the shell with
 AXIS_GAIN = (1.0, 0.9, 0.45)  # radial x, radial y, axial z of the rotation orders
+
+
+def ring_resonance(unit: Unit) -> float:
+    """The shell mode impacts ring: the lowest one the sample rate can carry."""
+    usable = [f0 for f0, _, _ in unit.shell_modes if f0 < 0.4 * unit.vib_rate]
+    return usable[0] if usable else 0.3 * unit.vib_rate
 
 
 def velocity_to_accel(v_mm_s: np.ndarray, hz: np.ndarray) -> np.ndarray:
@@ -71,11 +81,28 @@ def _broadband(unit: Unit, moment: Moment, n: int, rate: int, g: np.random.Gener
     for axis in range(3):
         mount = peak(f, unit.mount_hz[axis], 6.0) * band(f, 2, 200, 1)
         shell = sum(peak(f, min(f0, 0.4 * rate), q) for f0, q, _ in unit.shell_modes)
-        running = 0.06 * mount + 0.02 * shell * band(f, 300, 0.45 * rate, 2)
-        level = (0.05 + 0.05 * moment.load) if moment.running else 0.0
+        running = 0.06 * mount + 0.05 * shell * band(f, 300, 0.45 * rate, 2)
+        level = (0.15 + 0.15 * moment.load) if moment.running else 0.0
         out[axis] = shaped_noise(g, n, rate, running, level) if level else 0.0
         out[axis] += g.normal(0, SENSOR_FLOOR, n)
     return out
+
+
+def _valve_knocks(unit: Unit, moment: Moment, turns: np.ndarray, g: np.random.Generator
+                  ) -> np.ndarray:
+    """Each compression's valve closure (a reciprocator's reeds slam; a scroll's or a
+    rotary's discharge check valve is gentler) rings the shell: a healthy, periodic
+    impact train at the compression frequency."""
+    n, rate = turns.size, unit.vib_rate
+    per_turn = unit.cylinders
+    at = periodic_times(moment.shaft_hz * per_turn, n / rate, float(turns[0]) * per_turn,
+                        0.01, g)
+    f = freqs(n, rate)
+    x = filtered(impulses(n, rate, at, g.uniform(0.7, 1.0, at.size)),
+                 peak(f, ring_resonance(unit), 10.0) + 0.5 * peak(f, 0.6 * ring_resonance(unit), 6))
+    top = float(np.max(np.abs(x))) or 1.0
+    level = VALVE_PEAK * (1.0 if unit.kind.startswith("recip") else 0.3)
+    return np.array([[0.8], [0.6], [1.0]]) * (level * x / top)
 
 
 def _neighbours_through_roof(unit: Unit, n: int, rate: int, g: np.random.Generator
@@ -97,7 +124,7 @@ def healthy_vibration(unit: Unit, moment: Moment, t_s: float, n: int
     if not moment.running:
         return xyz, np.zeros(n)
     turns = shaft_turns(moment, n, rate, g)
-    xyz += _orders(unit, moment, turns, rate, g)
+    xyz += _orders(unit, moment, turns, rate, g) + _valve_knocks(unit, moment, turns, g)
     t = times(n, rate)
     hum = 2 * unit.mains_hz if not unit.pwm_hz else moment.shaft_hz * unit.poles
     if hum < 0.45 * rate:

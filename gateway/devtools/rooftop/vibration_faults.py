@@ -24,26 +24,20 @@ from gateway.devtools.rooftop.pieces import (
     shaped_noise,
 )
 from gateway.devtools.rooftop.units import Unit
-from gateway.devtools.rooftop.vibration import velocity_to_accel
+from gateway.devtools.rooftop.vibration import ring_resonance, velocity_to_accel
 
 VibFault = Callable[[Unit, Moment, np.ndarray, np.random.Generator, float], np.ndarray]
 IMPACT_PEAK = 25.0  # m/s^2 of a severe defect's ring (~2.5 g)
 AXIS_SHARE = np.array([[1.0], [0.7], [0.35]])
 
 
-def _resonance(unit: Unit) -> float:
-    """The shell mode the impacts ring: the lowest one the sample rate can carry."""
-    usable = [f0 for f0, _, _ in unit.shell_modes if f0 < 0.4 * unit.vib_rate]
-    return usable[0] if usable else 0.3 * unit.vib_rate
-
-
 def _ringing(unit: Unit, turns: np.ndarray, at: np.ndarray, amps: np.ndarray,
              g: np.random.Generator, s: float) -> np.ndarray:
     n, rate = turns.size, unit.vib_rate
     f = freqs(n, rate)
-    x = filtered(impulses(n, rate, at, amps), peak(f, _resonance(unit), 18.0))
+    x = filtered(impulses(n, rate, at, amps), peak(f, ring_resonance(unit), 18.0))
     top = float(np.max(np.abs(x))) or 1.0
-    ring = IMPACT_PEAK * s * x / top
+    ring = IMPACT_PEAK * s ** 1.5 * x / top  # a spall grows: its impacts faster still
     rough = shaped_noise(g, n, rate, band(f, 1000, 0.45 * rate, 1.0), 1.5 * s * s)
     return AXIS_SHARE * (ring + rough)
 
