@@ -374,7 +374,8 @@ def _runs(week: list[tuple[float, bool]]) -> tuple[list[int], list[int]]:
     """Lengths (samples) of the complete runs and pauses (the cut ones at the ends dropped)."""
     states = [on for _, on in week]
     edges = [i for i in range(1, len(states)) if states[i] != states[i - 1]]
-    runs, pauses = [], []
+    runs: list[int] = []
+    pauses: list[int] = []
     for a, b in zip(edges, edges[1:], strict=False):
         (runs if states[a] else pauses).append(b - a)
     return runs, pauses

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,6 +44,7 @@ def local_hour(unit: Unit, t_s: float) -> float:
     return ((t_s / 3600.0 + unit.utc_offset_h) % 24.0 + 24.0) % 24.0
 
 
+@lru_cache(maxsize=4096)
 def _day_anomaly(unit: Unit, day: int) -> float:
     return float(rng("weather-day", unit.device_id, unit.seed, day).normal(0.0, 3.5))
 
@@ -79,6 +81,7 @@ def load_at(unit: Unit, t_s: float) -> float:
     return float(min(1.0, max(0.05, base)))
 
 
+@lru_cache(maxsize=65536)  # a week of windows asks for the same few hundred slots
 def _slot_interval(unit: Unit, slot: int) -> tuple[float, float]:
     """The run inside cycle slot `slot`: (start, stop) epoch s; start == stop: no run."""
     p = unit.period_s
