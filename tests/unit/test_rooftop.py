@@ -436,3 +436,10 @@ def test_the_windows_follow_the_schedule_when_running_is_not_given():
                           rooftop.audio_window(unit, t_on, running=True))
     assert np.array_equal(rooftop.vibration_window(unit, t_off),
                           rooftop.vibration_window(unit, t_off, running=False))
+
+
+def test_a_stereo_box_hears_two_mixes_of_the_same_scene():
+    unit = find_unit(lambda u: u.channels == 2)
+    x = rooftop.audio_window(unit, T0, running=True).astype(np.float64)
+    assert not np.array_equal(x[:, 0], x[:, 1])
+    assert np.corrcoef(x[:, 0], x[:, 1])[0, 1] > 0.5

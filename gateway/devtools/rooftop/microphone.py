@@ -5,6 +5,8 @@ top), self-noise, clipping and PCM16; a stereo box's second capsule hears anothe
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from gateway.devtools.rooftop.pieces import band, freqs, pcm16, rng
@@ -19,7 +21,7 @@ def capture(unit: Unit, machine: np.ndarray, site: np.ndarray, drift: float, t_s
     g = rng("microphone", unit.device_id, unit.seed, t_s)
     mixes = [machine + SITE_THROUGH_CABINET * site]
     if unit.channels == 2:  # the other capsule: nearer the fan grille, a few samples later
-        lag = 1 + int(unit.seed % 11)
+        lag = 1 + zlib.crc32(unit.device_id.encode()) % 11  # ~2-10 cm between capsules
         late = np.concatenate([np.zeros(lag), site[:-lag]])
         mixes.append(0.8 * machine + 1.3 * SITE_THROUGH_CABINET * late)
     signal = np.stack(mixes) * (unit.mic_gain * drift)
