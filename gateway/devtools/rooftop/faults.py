@@ -28,13 +28,16 @@ from gateway.devtools.rooftop.pieces import (
 from gateway.devtools.rooftop.units import Unit
 
 Fault = Callable[[Unit, Moment, Voice, np.random.Generator, float], np.ndarray]
+KNOCK_PEAK = 0.3  # a severe slug's knock at the microphone, before its gain
 
 
 def _ring(unit: Unit, voice: Voice, at: np.ndarray, amps: np.ndarray,
-          modes: tuple[tuple[float, float, float], ...]) -> np.ndarray:
+          modes: tuple[tuple[float, float, float], ...], by_peak: bool = False) -> np.ndarray:
+    """Impacts ringing `modes`, at unit RMS (a dense train) or unit peak (sparse knocks,
+    whose RMS says little about how loud each one is)."""
     x = impulses(voice.n, voice.rate, at, amps)
     y = filtered(x, modes_response(freqs(voice.n, voice.rate), modes))
-    level = float(np.sqrt(np.mean(y * y)))
+    level = float(np.max(np.abs(y))) if by_peak else float(np.sqrt(np.mean(y * y)))
     return y / level if level > 0 else y
 
 
@@ -96,8 +99,8 @@ def floodback(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: float
     episode = 0.5 + 0.5 * np.sin(2 * np.pi * g.uniform(0.3, 1.0) * at + g.uniform(0, 6.3))
     amps = np.where(hit, g.uniform(0.5, 1.0, at.size), 0.0) * episode
     low = tuple((f0, 8.0, 1.0) for f0, _, _ in unit.panel_modes[:2])
-    knocks = _ring(unit, v, at, amps, low + unit.valve_modes)
-    return COMPRESSOR_RMS * 1.1 * s * knocks
+    knocks = _ring(unit, v, at, amps, low + unit.valve_modes, by_peak=True)
+    return KNOCK_PEAK * s * knocks
 
 
 def fan_imbalance(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: float
@@ -144,8 +147,8 @@ def panel_rattle(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: flo
     swing = 0.5 + 0.5 * np.sin(2 * np.pi * g.uniform(0.2, 0.8) * at + g.uniform(0, 6.3))
     amps = np.clip(swing - (0.6 - 0.5 * s), 0, None) + 0.05
     mode = unit.panel_modes[int(g.integers(len(unit.panel_modes)))]
-    slaps = _ring(unit, v, at, amps, ((mode[0], 10.0, 1.0), (2200.0, 6.0, 0.6)))
-    return COMPRESSOR_RMS * 0.9 * s * slaps
+    slaps = _ring(unit, v, at, amps, ((mode[0], 10.0, 1.0), (2200.0, 6.0, 0.6)), by_peak=True)
+    return 0.9 * KNOCK_PEAK * s * slaps
 
 
 def electrical_fault(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: float

@@ -74,8 +74,12 @@ def compressor(unit: Unit, moment: Moment, n: int, rate: int, turns: np.ndarray,
                g: np.random.Generator) -> np.ndarray:
     f = freqs(n, rate)
     count = harmonics_below(moment.shaft_hz, rate / 2, 60)
-    amps = compression_amps(unit, count) * (0.6 + 0.4 * moment.head)
-    tonal = comb(turns, amps, g.uniform(0, 2 * np.pi, count))
+    amps = compression_amps(unit, count)
+    # Normalised by the family's own series (not by the window), so that the pressure
+    # ratio's (head's) and an inverter's speed's effect on the level stays in.
+    reference = float(np.sqrt(np.sum(amps ** 2) / 2)) or 1.0
+    loudness = (0.6 + 0.4 * moment.head) * _speed_loudness(unit, moment)
+    tonal = comb(turns, amps * (loudness / reference), g.uniform(0, 2 * np.pi, count))
     per_turn = unit.cylinders
     at = periodic_times(moment.shaft_hz * per_turn, n / rate, float(turns[0]) * per_turn,
                         0.01, g)
@@ -85,11 +89,16 @@ def compressor(unit: Unit, moment: Moment, n: int, rate: int, turns: np.ndarray,
     gas_shape = band(f, 200, 7000, 1.0) * (0.3 + modes_response(f, unit.shell_modes))
     gas = shaped_noise(g, n, rate, gas_shape)
     gas *= 1 + 0.35 * np.cos(2 * np.pi * per_turn * turns)
-    gas_level = 0.6 * (0.5 + 0.5 * moment.load)
+    gas_level = 0.6 * (0.5 + 0.5 * moment.load) * _speed_loudness(unit, moment)
     if moment.to_stop_s < PUMP_DOWN_S:  # suction pulled down: less gas, a thinner sound
         gas_level *= 0.55
-    out = _norm(tonal) + 0.5 * _norm(valves) + gas_level * gas
+    out = tonal + 0.5 * _norm(valves) + gas_level * gas
     return COMPRESSOR_RMS * out * _start_boost(moment, n, rate)
+
+
+def _speed_loudness(unit: Unit, moment: Moment) -> float:
+    """An inverter unit is quiet at minimum speed and loud flat out (fixed speed: 1)."""
+    return (moment.shaft_hz / 60.0) ** 0.7 if unit.pwm_hz else 1.0
 
 
 def _start_boost(moment: Moment, n: int, rate: int) -> np.ndarray:
