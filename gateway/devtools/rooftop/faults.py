@@ -147,8 +147,8 @@ def panel_rattle(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: flo
     swing = 0.5 + 0.5 * np.sin(2 * np.pi * g.uniform(0.2, 0.8) * at + g.uniform(0, 6.3))
     amps = np.clip(swing - (0.6 - 0.5 * s), 0, None) + 0.05
     mode = unit.panel_modes[int(g.integers(len(unit.panel_modes)))]
-    slaps = _ring(unit, v, at, amps, ((mode[0], 10.0, 1.0), (2200.0, 6.0, 0.6)), by_peak=True)
-    return 0.9 * KNOCK_PEAK * s * slaps
+    slaps = _ring(unit, v, at, amps, ((mode[0], 10.0, 1.0), (2200.0, 6.0, 0.6)))
+    return COMPRESSOR_RMS * 0.8 * s * slaps  # dense (a slap a cycle): set by its RMS
 
 
 def electrical_fault(unit: Unit, m: Moment, v: Voice, g: np.random.Generator, s: float
