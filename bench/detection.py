@@ -9,12 +9,14 @@ the `ts` user property; vibration: JSON); a subscriber collects the published `r
 `rig` (gateway.devtools.compressor_rig, written without reading synth.py) and `synth`
 (gateway.devtools.synth, the generator the shipped model was trained on, through its public
 functions; profile seed 7 and ids it was not trained on); and, only when asked for, `plant`
-(bench/detection_plant.py: a third, held-out generator), `coldroom`
-and `rackhall` (bench/detection_heldout.py: a fourth and a fifth, written blind; the
-fourth diagnosed on since, the fifth a compressor rack's machine room).
+(bench/detection_plant.py: a third, held-out generator), `coldroom`, `rackhall` and
+`rooftop` (bench/detection_heldout.py: a fourth, a fifth and a sixth, written blind; the
+fourth and fifth diagnosed on since, the sixth outdoor condensing units in a row).
 Per generator and unit, one window a minute of simulated time:
 
-1. baseline: --baseline windows following the unit's duty cycle (so some are "off");
+1. baseline: --baseline windows following the unit's duty cycle (so some are "off"), sent
+   at the daemon's learning spacing (--baseline-hours / --baseline: 24 h / 150, one every
+   9.6 minutes), as a site's box sending every few seconds would have one taken that often;
 2. test: --healthy running healthy windows and --per-condition windows of each fault kind at
    each severity (0.1, 0.25, 0.5, 1.0), shuffled together (seeded);
 3. onset: per fault kind, --onset healthy windows then --onset windows at severity 0.5;
