@@ -108,8 +108,12 @@ class IntakeWriter:
                  on_windows: Callable[[list[int]], object] = lambda ids: None,
                  pulse: Pulse = UNWATCHED,
                  refuse_raw: Callable[[], bool] = lambda: False,
-                 disk: DiskGuard | None = None):
+                 disk: DiskGuard | None = None, inflight_limit: int = 0):
         self.store = store
+        # The most unacknowledged messages the broker hands over at once (MQTT: the receive
+        # maximum the daemon announced, which the broker must honour): once a batch holds that
+        # many, no more come until they are acknowledged, so its linger ends there. 0: none.
+        self._inflight_limit = inflight_limit
         # The writer's own look at the disk: between two clean-ups the card can fill up, and
         # a full card fails every commit, telemetry's too (issue 12.5).
         self._disk = disk
@@ -185,7 +189,21 @@ class IntakeWriter:
             return [], True
         batch = [first]
         return batch, linger_for_more(self._queue, batch, self.max_batch, self.max_delay_s, _STOP,
-                                      self._linger_of)
+                                      self._batch_linger())
+
+    def _batch_linger(self) -> Callable[[tuple[Record, OnDurable | None]], float]:
+        """Each record's linger (`_linger_of`) for one batch, cut to nothing once the batch
+        holds as many unacknowledged messages as the broker may have in flight: lingering on
+        would only wait for messages the broker holds back until these are acknowledged."""
+        awaiting = 0
+
+        def linger_of(item: tuple[Record, OnDurable | None]) -> float:
+            nonlocal awaiting
+            awaiting += item[1] is not None
+            if self._inflight_limit and awaiting >= self._inflight_limit:
+                return 0.0
+            return self._linger_of(item)
+        return linger_of
 
     def _linger_of(self, item: tuple[Record, OnDurable | None]) -> float:
         """How long a record may wait for company: windows are analysed and their results
