@@ -18,6 +18,12 @@ and of Mosquitto before and after a **steady, paced** load from this process (no
   starts), so every window counted is scored and moves its device's drifting centre. The
   audio phase's boxes never finish learning (12 windows; the default baseline is 100).
 
+Each count ends with a checkpoint of the frames the store's WAL still holds (run by the bench
+in a child process, its bytes counted with the daemon's: the phase wrote them once and the
+daemon's next checkpoint writes them again), so a phase that ends between two of the daemon's
+checkpoints does not count its rows once instead of twice (round 7 of docs/performance.md's
+"Wear").
+
 Printed per phase: daemon bytes per message and as a multiple of the payload, MB/h; the
 broker's and the journal's bytes apart. Projected from the sizing phase: GB written per day
 and the years a card lasts, for a card of --card-gb with an endurance of --pe-cycles full
@@ -323,7 +329,9 @@ def _measure_learned(root, proc, broker, journal, seconds) -> dict:
     after = (write_bytes(proc.pid), write_bytes(broker.process.pid), journal.stat().st_size)
     daemon, broker_bytes, journal_bytes = (b - a for a, b in zip(before, after, strict=True))
     (scored,), = store_rows(root / "data", scored_sql)
-    return {"daemon": daemon, "broker": broker_bytes, "journal": journal_bytes,
+    checkpoint = pending_checkpoint(root / "data")
+    return {"daemon": daemon + checkpoint, "final_checkpoint": checkpoint,
+            "broker": broker_bytes, "journal": journal_bytes,
             "seconds": time.monotonic() - started, "scored": scored - scored_before, **sent}
 
 
