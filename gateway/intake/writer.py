@@ -3,7 +3,8 @@
 Records from every source queue up here; the writer takes whatever is waiting
 (lingering for more, at most `max_batch`: up to `max_delay_ms` while a window is
 in the batch and the writer is busy, not at all for a window when it is idle,
-`telemetry_delay_ms` while only telemetry is), commits it in
+`telemetry_delay_ms` while only telemetry is, never past the broker's in-flight limit),
+commits it in
 one FULL-synchronous transaction, and only then calls each record's
 `on_durable` (for MQTT: the PUBACK). A commit the database fails (disk full, I/O,
 lock timeout) is retried with backoff, never acknowledged, never dropped; a record
