@@ -18,6 +18,12 @@ and of Mosquitto before and after a **steady, paced** load from this process (no
   starts), so every window counted is scored and moves its device's drifting centre. The
   audio phase's boxes never finish learning (12 windows; the default baseline is 100).
 
+Each count ends with a checkpoint of the frames the store's WAL still holds (run by the bench
+in a child process, its bytes counted with the daemon's: the phase wrote them once and the
+daemon's next checkpoint writes them again), so a phase that ends between two of the daemon's
+checkpoints does not count its rows once instead of twice (round 7 of docs/performance.md's
+"Wear").
+
 Printed per phase: daemon bytes per message and as a multiple of the payload, MB/h; the
 broker's and the journal's bytes apart. Projected from the sizing phase: GB written per day
 and the years a card lasts, for a card of --card-gb with an endurance of --pe-cycles full
@@ -27,6 +33,7 @@ TLC card manages ~500-1,000), ignoring the card's own write amplification.
     .venv/bin/python -m bench.wear [--steady-s 60] [--idle-s 120] [--card-gb 32] [--json F]
     .venv/bin/python -m bench.wear --only audio [--runs 3] [--page-size 1024]  # one phase
     .venv/bin/python -m bench.wear --only learned [--runs 3]
+    .venv/bin/python -m bench.wear --only telemetry --intake 'telemetry_delay_ms = 1000'
 
 Where the bytes go (per file, WAL frames per commit, by table and index): bench/wear_breakdown.py.
 """
@@ -173,7 +180,8 @@ def precreate_store(data_dir: Path, page_size: int) -> None:
         conn.close()
 
 
-def phase(name: str, seconds: float, telemetry: bool, audio: bool, page_size: int = 0) -> dict:
+def phase(name: str, seconds: float, telemetry: bool, audio: bool, page_size: int = 0,
+          intake: str = "") -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"bench-wear-{name}-", dir="/var/tmp"))
     precreate_store(root / "data", page_size)
     receiver, url = start_receiver(root)
@@ -184,7 +192,7 @@ def phase(name: str, seconds: float, telemetry: bool, audio: bool, page_size: in
     try:
         with LocalMosquitto(root / "broker") as broker, journal.open("wb") as out:
             proc = subprocess.Popen([runtime_python(), "-m", "gateway", "run", "-c",
-                                     str(daemon_config(root, broker.port, url,
+                                     str(daemon_config(root, broker.port, url, intake,
                                                        sections=sections))],
                                     cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
             try:
@@ -235,13 +243,40 @@ def load_until_settled(root: Path, proc: subprocess.Popen, port: int, seconds: f
     return {"seconds": time.monotonic() - started, **sent}
 
 
+# Run in a child process: the bytes a checkpoint of what the WAL still holds writes, read
+# from the child's own /proc/self/io before it exits.
+_CHECKPOINT = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=30)
+busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+conn.close()
+written = [l for l in open("/proc/self/io") if l.startswith("write_bytes:")][0].split()[1]
+print(busy, frames, copied, written)
+"""
+
+
+def pending_checkpoint(data_dir: Path) -> int:
+    """Bytes that copying the WAL's frames not yet checkpointed into the database file
+    writes. They are the phase's: a phase that ends between two checkpoints (the daemon's
+    autocheckpoint every 1,000 pages) would otherwise count its rows once instead of twice,
+    and fewer, larger commits would look cheaper than they are."""
+    out = subprocess.run([sys.executable, "-c", _CHECKPOINT, str(data_dir / "gateway.db")],
+                         capture_output=True, text=True, check=True).stdout.split()
+    busy, frames, copied, written = map(int, out)
+    if busy or copied != frames:
+        raise RuntimeError(f"the final checkpoint copied {copied} of {frames} frames")
+    return written
+
+
 def _measure(root, proc, broker, journal, seconds, telemetry, audio) -> dict:
     wait_subscribed(journal, proc)
     before = (write_bytes(proc.pid), write_bytes(broker.process.pid), journal.stat().st_size)
     sent = load_until_settled(root, proc, broker.port, seconds, telemetry, audio)
     after = (write_bytes(proc.pid), write_bytes(broker.process.pid), journal.stat().st_size)
     daemon, broker_bytes, journal_bytes = (b - a for a, b in zip(before, after, strict=True))
-    return {"daemon": daemon, "broker": broker_bytes, "journal": journal_bytes, **sent}
+    checkpoint = pending_checkpoint(root / "data")
+    return {"daemon": daemon + checkpoint, "final_checkpoint": checkpoint,
+            "broker": broker_bytes, "journal": journal_bytes, **sent}
 
 
 def learn(root: Path, proc: subprocess.Popen, port: int) -> None:
@@ -295,7 +330,9 @@ def _measure_learned(root, proc, broker, journal, seconds) -> dict:
     after = (write_bytes(proc.pid), write_bytes(broker.process.pid), journal.stat().st_size)
     daemon, broker_bytes, journal_bytes = (b - a for a, b in zip(before, after, strict=True))
     (scored,), = store_rows(root / "data", scored_sql)
-    return {"daemon": daemon, "broker": broker_bytes, "journal": journal_bytes,
+    checkpoint = pending_checkpoint(root / "data")
+    return {"daemon": daemon + checkpoint, "final_checkpoint": checkpoint,
+            "broker": broker_bytes, "journal": journal_bytes,
             "seconds": time.monotonic() - started, "scored": scored - scored_before, **sent}
 
 
@@ -329,17 +366,18 @@ PHASES = {"telemetry": (True, False), "audio": (False, True), "sizing": (True, T
           "learned": (False, True)}
 
 
-def only(name: str, seconds: float, runs: int, page_size: int) -> int:
+def only(name: str, seconds: float, runs: int, page_size: int, intake: str = "") -> int:
     """Bytes per message of one phase over `runs` runs, and their median."""
     telemetry, audio = PHASES[name]
     per_msg = []
     for _ in range(runs):
-        p = phase(name, seconds, telemetry, audio, page_size)
+        p = phase(name, seconds, telemetry, audio, page_size, intake)
         messages = p["telemetry"] + p["audio"]
         payload = p["telemetry_bytes"] + p["audio_bytes"]
         per_msg.append(p["daemon"] / messages)
         print(f"{name}: {p['daemon'] / messages:,.0f} B per message "
-              f"({p['daemon'] / payload:.2f}x the payload), {messages} messages"
+              f"({p['daemon'] / payload:.2f}x the payload; the final checkpoint "
+              f"{p.get('final_checkpoint', 0) / messages:,.0f} of it), {messages} messages"
               + (f", {p['scored']} scored" if "scored" in p else ""), flush=True)
     print(f"{name}: median of {runs}: {statistics.median(per_msg):,.0f} B per message")
     return 0
@@ -361,9 +399,11 @@ def main() -> int:
     parser.add_argument("--page-size", type=int, default=0,
                         help="start from an empty store of this page size (default: the "
                         "daemon's own)")
+    parser.add_argument("--intake", default="", help="with --only: extra [intake] config "
+                        "lines, e.g. 'telemetry_delay_ms = 1000' (a linger to compare)")
     args = parser.parse_args()
     if args.only:
-        return only(args.only, args.steady_s, args.runs, args.page_size)
+        return only(args.only, args.steady_s, args.runs, args.page_size, args.intake)
     phases = {"idle": phase("idle", args.idle_s, False, False),
               "telemetry": phase("telemetry", args.steady_s, True, False),
               "audio": phase("audio", args.steady_s, False, True),

@@ -109,8 +109,10 @@ class IntakeSection:
     max_delay_ms: float = opt(5.0, _range(0.0, 1000))
     # A batch of telemetry (and rejections) only waits for its PUBACK: a longer linger packs
     # more messages into each FULL commit, and each commit writes a few 4 KB pages to the card
-    # whatever it holds (bench/wear_breakdown.py). A window arriving cuts the wait short.
-    telemetry_delay_ms: float = opt(250.0, _range(0.0, 5000))
+    # whatever it holds (bench/wear_breakdown.py). A window arriving cuts the wait short, and
+    # so does a batch holding `mqtt.receive_maximum` unacknowledged messages (the broker sends
+    # no more until they are acknowledged). 1 s: ~half the bytes of 250 ms (round 7).
+    telemetry_delay_ms: float = opt(1000.0, _range(0.0, 5000))
     queue_size: int = opt(1_000, _range(10, 1_000_000))
     queue_bytes: int = opt(2 * 1024 * 1024, _range(1024 * 1024, 1024 * 1024 * 1024))
     # At most what the broker passes on (max_packet_size, 16 MiB as installed): a larger

@@ -193,7 +193,8 @@ class Daemon:
                                            pulse=self._watch("silence")))
         intake = IntakeWriter(store, cfg.intake, on_windows=queue.enqueue,
                               pulse=self._watch("intake"),
-                              refuse_raw=lambda: retention.raw_refused, disk=retention.disk)
+                              refuse_raw=lambda: retention.raw_refused, disk=retention.disk,
+                              inflight_limit=cfg.mqtt.receive_maximum)
         intake.start()
         _on_stop(stack, "intake writer", intake.stop)
         metrics_server = start_metrics_server(cfg.metrics, metrics.registry)

@@ -37,19 +37,27 @@ def content_digest(topic: str, payload: bytes, stamp: str = "") -> bytes:
 
 
 STAMP_BYTES = 8
+# Of the content digest, what a telemetry key keeps (since migration 0013; 32 before): 128
+# bits, and two different messages share a key only if they share the box's time stamp too.
+# Each byte is written four times per message (the row and its index entry, each in the WAL
+# and again by the checkpoint).
+KEY_DIGEST_BYTES = 16
 
 
 def telemetry_key(stamp_ms: int, digest: bytes) -> bytes:
     """The stored identity of a telemetry message (its `digest` column, UNIQUE): the box's
     own time stamp (epoch ms, 0 when the payload carried no usable one), 8 bytes big-endian
-    and offset so that order is kept for times before 1970, then the content digest.
+    and offset so that order is kept for times before 1970, then the first KEY_DIGEST_BYTES
+    of the content digest.
 
     Both parts come from topic and payload alone, so a redelivery, however late, has the
     same key and is stored once. And keys grow with time: a commit's messages land on the
     last page or two of the key's index, where a bare digest (random) dirtied one random
     page of it per message, which every checkpoint copied again (docs/performance.md,
-    "Wear"). Rows stored before migration 0009 hold the bare digest (`legacy_digest`)."""
-    return (stamp_ms + 2**63).to_bytes(STAMP_BYTES, "big") + digest
+    "Wear"). Rows stored before migration 0009 hold the bare digest, rows stored between
+    0009 and 0013 the whole digest after the stamp: store/database.py finds either by the
+    key's prefix (a duplicate whenever it comes back)."""
+    return (stamp_ms + 2**63).to_bytes(STAMP_BYTES, "big") + digest[:KEY_DIGEST_BYTES]
 
 
 class Window(NamedTuple):

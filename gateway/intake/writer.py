@@ -3,7 +3,8 @@
 Records from every source queue up here; the writer takes whatever is waiting
 (lingering for more, at most `max_batch`: up to `max_delay_ms` while a window is
 in the batch and the writer is busy, not at all for a window when it is idle,
-`telemetry_delay_ms` while only telemetry is), commits it in
+`telemetry_delay_ms` while only telemetry is, never past the broker's in-flight limit),
+commits it in
 one FULL-synchronous transaction, and only then calls each record's
 `on_durable` (for MQTT: the PUBACK). A commit the database fails (disk full, I/O,
 lock timeout) is retried with backoff, never acknowledged, never dropped; a record
@@ -108,8 +109,12 @@ class IntakeWriter:
                  on_windows: Callable[[list[int]], object] = lambda ids: None,
                  pulse: Pulse = UNWATCHED,
                  refuse_raw: Callable[[], bool] = lambda: False,
-                 disk: DiskGuard | None = None):
+                 disk: DiskGuard | None = None, inflight_limit: int = 0):
         self.store = store
+        # The most unacknowledged messages the broker hands over at once (MQTT: the receive
+        # maximum the daemon announced, which the broker must honour): once a batch holds that
+        # many, no more come until they are acknowledged, so its linger ends there. 0: none.
+        self._inflight_limit = inflight_limit
         # The writer's own look at the disk: between two clean-ups the card can fill up, and
         # a full card fails every commit, telemetry's too (issue 12.5).
         self._disk = disk
@@ -185,7 +190,21 @@ class IntakeWriter:
             return [], True
         batch = [first]
         return batch, linger_for_more(self._queue, batch, self.max_batch, self.max_delay_s, _STOP,
-                                      self._linger_of)
+                                      self._batch_linger())
+
+    def _batch_linger(self) -> Callable[[tuple[Record, OnDurable | None]], float]:
+        """Each record's linger (`_linger_of`) for one batch, cut to nothing once the batch
+        holds as many unacknowledged messages as the broker may have in flight: lingering on
+        would only wait for messages the broker holds back until these are acknowledged."""
+        awaiting = 0
+
+        def linger_of(item: tuple[Record, OnDurable | None]) -> float:
+            nonlocal awaiting
+            awaiting += item[1] is not None
+            if self._inflight_limit and awaiting >= self._inflight_limit:
+                return 0.0
+            return self._linger_of(item)
+        return linger_of
 
     def _linger_of(self, item: tuple[Record, OnDurable | None]) -> float:
         """How long a record may wait for company: windows are analysed and their results

@@ -34,12 +34,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import cache
 from itertools import chain, count
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from gateway.records import STAMP_BYTES, Record, Rejection, Telemetry, Window
+from gateway.records import KEY_DIGEST_BYTES, STAMP_BYTES, Record, Rejection, Telemetry, Window
 from gateway.store import counters, record_ids
 from gateway.store.activity import Activity
 from gateway.store.migrations import migrations
@@ -145,15 +146,31 @@ _INSERTS = {
 _NUMBERED = "numbered telemetry"  # numbered ones return their rows for the sequence tracker
 _INSERTS_AND_NUMBERED = {**_INSERTS, _NUMBERED: _Insert("telemetry", Telemetry, with_id=True,
                                                         returning=_SEQ_RETURNING)}
-# While rows stored before migration 0009 remain (their digest column holds the bare content
-# digest, not records.telemetry_key), a message is also a duplicate of such a row.
-_BARE_DIGEST_STORED = (f"EXISTS (SELECT 1 FROM telemetry t WHERE t.digest = "
-                       f"substr(v.digest, {STAMP_BYTES + 1}))")
-_OVER_BARE_DIGESTS = {
-    False: _Insert("telemetry", Telemetry, unless=_BARE_DIGEST_STORED, with_id=True),
-    True: _Insert("telemetry", Telemetry, returning=_SEQ_RETURNING, unless=_BARE_DIGEST_STORED,
-                  with_id=True),
-}
+
+
+def _stored_with_prefix(prefix: str) -> str:
+    """A row whose key starts with `prefix` (SQL, bytes) and is longer: the index's range
+    from the prefix to the prefix followed by as many 0xff as a longer key adds."""
+    # || makes text of its operands' bytes: cast back, a BLOB sorts above any text
+    return (f"EXISTS (SELECT 1 FROM telemetry t WHERE t.digest > {prefix} AND t.digest <= "
+            f"CAST({prefix} || x'{'ff' * (32 - KEY_DIGEST_BYTES)}' AS BLOB))")
+
+
+# Rows of older schemas keep the keys they were stored with, and a message is a duplicate of
+# such a row too: the new key (records.telemetry_key) is their prefix. Before migration 0009 a
+# row held the bare content digest (the new key's digest part is its prefix); from 0009 to
+# 0013 the stamp and the whole digest (the new key is its prefix).
+_BARE_DIGEST_STORED = _stored_with_prefix(f"substr(v.digest, {STAMP_BYTES + 1})")
+_WIDE_KEY_STORED = _stored_with_prefix("v.digest")
+
+
+@cache
+def _telemetry_inserts(bare_digests: bool, wide_keys: bool) -> dict[str, _Insert]:
+    """The telemetry inserts (plain and numbered) with the look-ups of older keys needed."""
+    unless = " OR ".join([_BARE_DIGEST_STORED] * bare_digests + [_WIDE_KEY_STORED] * wide_keys)
+    return {_TELEMETRY: _Insert("telemetry", Telemetry, unless=unless, with_id=True),
+            _NUMBERED: _Insert("telemetry", Telemetry, returning=_SEQ_RETURNING, unless=unless,
+                               with_id=True)}
 
 
 # SQLite's primary result codes that say the database failed (busy, locked, out of memory,
@@ -302,9 +319,13 @@ class IntakeStore:
         self.db = open_database(path, cache_kib=INTAKE_CACHE_KIB)
         self.segments = SegmentWriter(raw_dir_of(path), roll_bytes=raw_segment_bytes)
         self.sequences = SequenceTracker(self.db.conn)
-        # Telemetry rows up to this id hold bare digests (migration 0009); 0 once none is left.
-        self.bare_digests_to = int(self.db.execute(
-            "SELECT value FROM meta WHERE key = 'telemetry_bare_digests_to'").fetchone()[0])
+        # Telemetry rows up to these ids hold bare digests (migration 0009), keys with the
+        # whole digest (0013); 0 once none is left.
+        meta = dict(self.db.execute(
+            "SELECT key, value FROM meta WHERE key IN ('telemetry_bare_digests_to', "
+            "'telemetry_wide_keys_to')").fetchall())
+        self.bare_digests_to = int(meta["telemetry_bare_digests_to"])
+        self.wide_keys_to = int(meta["telemetry_wide_keys_to"])
         self.activity = Activity(self.db.conn)
 
     def write_batch(self, records: list[Record]) -> BatchOutcome:
@@ -355,17 +376,19 @@ class IntakeStore:
                             window_ids=window_ids)
 
     def _inserts(self, conn: sqlite3.Connection) -> dict[str, _Insert]:
-        """The inserts for this batch: with the bare digest look-up while rows stored before
-        migration 0009 remain (retention deletes oldest first: once the oldest row is newer,
-        none is left)."""
-        if self.bare_digests_to:
+        """The inserts for this batch: with the look-ups of older keys while rows stored
+        before migrations 0009 and 0013 remain (retention deletes oldest first: once the
+        oldest row is newer, none is left)."""
+        if self.bare_digests_to or self.wide_keys_to:
             oldest = conn.execute("SELECT min(id) FROM telemetry").fetchone()[0]
             if oldest is None or oldest > self.bare_digests_to:
                 self.bare_digests_to = 0
-        if not self.bare_digests_to:
+            if oldest is None or oldest > self.wide_keys_to:
+                self.wide_keys_to = 0
+        if not (self.bare_digests_to or self.wide_keys_to):
             return _INSERTS_AND_NUMBERED
-        return {**_INSERTS_AND_NUMBERED, _TELEMETRY: _OVER_BARE_DIGESTS[False],
-                _NUMBERED: _OVER_BARE_DIGESTS[True]}
+        return {**_INSERTS_AND_NUMBERED,
+                **_telemetry_inserts(bool(self.bare_digests_to), bool(self.wide_keys_to))}
 
     def _window_rows(self, windows: list[Window]) -> list[tuple]:
         """The rows of the windows not stored yet, their raw bytes appended to a segment and

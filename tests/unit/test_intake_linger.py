@@ -116,3 +116,28 @@ def test_an_idle_writer_commits_a_lone_window_at_once(tmp_path):
         writer.stop()
     assert writer.stats.batches == 1
     store.close()
+
+
+def test_a_telemetry_linger_ends_once_the_batch_holds_what_the_broker_may_have_in_flight(
+        tmp_path):
+    # A broker passes at most `receive_maximum` unacknowledged messages: lingering on for more
+    # would wait out the whole linger for messages it holds back until these are acknowledged.
+    store = IntakeStore(tmp_path / "gateway.db")
+    writer = IntakeWriter(store, IntakeSection(max_delay_ms=0.0, telemetry_delay_ms=5000.0),
+                          inflight_limit=3)
+    writer.telemetry_delay_s = LONG_S  # reached only if the in-flight count does not end it
+    acked: list[int] = []
+    writer.start()
+    try:
+        for n in range(3):
+            writer.submit(telemetry(n), lambda n=n: acked.append(n))
+        wait_for(lambda: len(acked) == 3, 30, what="the three in flight acknowledged")
+        writer.submit(telemetry(3), None)  # not acknowledged (a mic's): does not count
+        writer.submit(telemetry(4), lambda: acked.append(4))
+        time.sleep(0.2)
+        assert acked == [0, 1, 2]  # two awaiting acknowledgement: the linger goes on
+    finally:
+        writer.stop()
+    assert acked == [0, 1, 2, 4]
+    assert store.db.execute("SELECT count(*) FROM telemetry").fetchone()[0] == 5
+    store.close()
