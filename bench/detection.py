@@ -9,12 +9,14 @@ the `ts` user property; vibration: JSON); a subscriber collects the published `r
 `rig` (gateway.devtools.compressor_rig, written without reading synth.py) and `synth`
 (gateway.devtools.synth, the generator the shipped model was trained on, through its public
 functions; profile seed 7 and ids it was not trained on); and, only when asked for, `plant`
-(bench/detection_plant.py: a third, held-out generator), `coldroom`
-and `rackhall` (bench/detection_heldout.py: a fourth and a fifth, written blind; the
-fourth diagnosed on since, the fifth a compressor rack's machine room).
+(bench/detection_plant.py: a third, held-out generator), `coldroom`, `rackhall` and
+`rooftop` (bench/detection_heldout.py: a fourth, a fifth and a sixth, written blind; the
+fourth and fifth diagnosed on since, the sixth outdoor condensing units in a row).
 Per generator and unit, one window a minute of simulated time:
 
-1. baseline: --baseline windows following the unit's duty cycle (so some are "off");
+1. baseline: --baseline windows following the unit's duty cycle (so some are "off"), sent
+   at the daemon's learning spacing (--baseline-hours / --baseline: 24 h / 150, one every
+   9.6 minutes), as a site's box sending every few seconds would have one taken that often;
 2. test: --healthy running healthy windows and --per-condition windows of each fault kind at
    each severity (0.1, 0.25, 0.5, 1.0), shuffled together (seeded);
 3. onset: per fault kind, --onset healthy windows then --onset windows at severity 0.5;
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import sys
@@ -62,12 +65,15 @@ from bench.detection_figures import (
     scored_rows,
     vibration_levels,
     week_figures,
+    week_phase,
 )
 from bench.intake import BROKER_CORE, pinned, start_gateway
 from bench.report import report
+from gateway.config import InferenceSection
 from gateway.devtools import compressor_rig as rig
 from gateway.devtools import synth
 from gateway.devtools.local_broker import LocalMosquitto
+from gateway.inference.verdict import spacing_ms
 from gateway.wav import encode_wav
 from tests.support import Publisher, Subscriber
 
@@ -94,6 +100,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=4, help="units per generator")
     parser.add_argument("--baseline", type=int, default=150, help="baseline windows per device")
+    parser.add_argument("--baseline-hours", type=float,
+                        default=InferenceSection().baseline_hours,
+                        help="inference.baseline_hours: the baseline windows are sent that far "
+                             "apart in time (one per baseline-hours / baseline), as the daemon "
+                             "takes one per such spacing")
     parser.add_argument("--healthy", type=int, default=40, help="healthy test windows per unit")
     parser.add_argument("--per-condition", type=int, default=20,
                         help="fault windows per unit, fault kind and severity")
@@ -164,12 +175,18 @@ def next_running(source, unit, t_s: float) -> float:
     return t_s
 
 
+def baseline_step_s(args) -> float:
+    """Between two baseline windows: the daemon's learning spacing (one window per
+    baseline_hours / baseline_windows of the windows' time), at least the test cadence."""
+    return max(CADENCE_S, math.ceil(spacing_ms(args.baseline_hours, args.baseline) / 1000))
+
+
 def audio_plan(source, unit, t_s: float, args, rng) -> list[tuple]:
     """(phase, kind, severity, t_s, running) for one unit's audio, in sending order."""
     plan = []
     for _ in range(args.baseline):
         plan.append(("baseline", None, 0.0, t_s, source.running(unit, t_s)))
-        t_s += CADENCE_S
+        t_s += baseline_step_s(args)
     test = [(None, 0.0)] * args.healthy + [(k, s) for k in source.kinds for s in SEVERITIES
                                            for _ in range(args.per_condition)]
     for i in rng.permutation(len(test)):
@@ -189,7 +206,7 @@ def vibration_plan(unit, t_s: float, args, rng) -> list[tuple]:
     plan = []
     for _ in range(args.baseline):
         plan.append(("baseline", None, 0.0, t_s, rig.running_at(unit, t_s)))
-        t_s += CADENCE_S
+        t_s += baseline_step_s(args)
     test = [(None, 0.0)] * args.healthy + [(k, s) for k in VIBRATION_BEARING
                                            for s in SEVERITIES for _ in range(args.per_condition)]
     for i in rng.permutation(len(test)):
@@ -202,13 +219,15 @@ def vibration_plan(unit, t_s: float, args, rng) -> list[tuple]:
 # --- the run: broker, daemon, boxes, subscriber ---------------------------------------------
 
 
-def gateway_config(workdir: Path, port: int, baseline: int, model: Path | None) -> Path:
+def gateway_config(workdir: Path, port: int, baseline: int, model: Path | None,
+                   baseline_hours: float) -> Path:
     config = workdir / "config.toml"
     model_line = f'model = "{model.resolve()}"\n' if model else ""
     config.write_text(
         f'[gateway]\nid = "{GATEWAY_ID}"\ndata_dir = "{workdir / "data"}"\nlog_level = "warning"\n'
         f'[mqtt]\nport = {port}\n[metrics]\nenabled = false\n'
-        f'[inference]\nbaseline_windows = {baseline}\n{model_line}'
+        f'[inference]\nbaseline_windows = {baseline}\nbaseline_hours = {baseline_hours}\n'
+        f'{model_line}'
         # a compressed week of windows is older than the retention ages and larger than the
         # default budget: keep it all, this is not a retention test
         '[retention]\nraw_normal_days = 3650\nraw_anomaly_days = 3650\n'
@@ -284,7 +303,7 @@ def send_week(boxes: Boxes, args, start_s: float) -> None:
         for i in range(count):
             t_s = start_s + i * args.week_cadence_s
             running = rig.running_at(unit, t_s)
-            phase = "baseline" if i < args.baseline else "week"
+            phase = week_phase(i, args)
             boxes.audio(Sent(f"rigweek-{index:02d}", "audio", int(t_s) * 1000, phase, None,
                              0.0, running), rig.audio_window(unit, t_s), unit.audio_rate)
 
@@ -325,7 +344,8 @@ def run(args) -> tuple[dict, dict, list[dict], float]:
                                                     preexec_fn=pinned(BROKER_CORE)))
         inbox = Subscriber(broker.port, f"gateway/{GATEWAY_ID}/#")
         stack.callback(inbox.close)
-        proc = start_gateway(gateway_config(workdir, broker.port, args.baseline, args.model),
+        proc = start_gateway(gateway_config(workdir, broker.port, args.baseline, args.model,
+                                            args.baseline_hours),
                              dict(os.environ))
         stack.callback(lambda: (proc.terminate(), proc.wait(60)))
         deadline = time.monotonic() + 60

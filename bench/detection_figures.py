@@ -5,10 +5,13 @@ the device-week. Pure functions: no broker, no daemon (tests/unit/test_detection
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 from dataclasses import dataclass
 
 import numpy as np
+
+from gateway.inference.verdict import spacing_ms
 
 SEVERITIES = (0.1, 0.25, 0.5, 1.0)
 
@@ -87,6 +90,15 @@ class Sent:
     severity: float
     running: bool
     levels: np.ndarray | None = None  # the peer's features
+
+
+def week_phase(index: int, args) -> str:
+    """A device-week window's phase: "baseline" up to the last window the daemon takes for
+    learning if all of them ran (every k-th window, k = the spacing in week cadences)."""
+    every = max(1, math.ceil(spacing_ms(args.baseline_hours, args.baseline)
+                             / 1000 / args.week_cadence_s))
+    return "baseline" if index <= (args.baseline - 1) * every else "week"
+
 
 
 # --- from windows to rows --------------------------------------------------------------------
@@ -212,7 +224,10 @@ def week_figures(devices: dict[str, list[Sent]], results: dict, alerts: list[dic
                  cadence_s: float) -> dict:
     """False alerts on healthy device-weeks: `anomaly` alerts per device-day of scored time."""
     names = [d for d in devices if d.startswith("rigweek-")]
-    windows = [w for d in names for w in devices[d] if w.phase == "week"]
+    # scored windows only: one still learning (a device that ran too little to finish on
+    # time) can raise no false alert, and its time is not a day of judging
+    windows = [w for d in names for w in devices[d] if w.phase == "week"
+               and not _learning(results.get((w.device, w.stream, w.ts_ms)))]
     judged = [results.get((w.device, w.stream, w.ts_ms)) for w in windows]
     false = [a for a in alerts if a["device_id"] in names and a["state"] == "anomaly"]
     false_alerts = len(false)
@@ -236,6 +251,10 @@ def week_figures(devices: dict[str, list[Sent]], results: dict, alerts: list[dic
             "rig_week_off_share": _round(sum(not w.running for w in windows) / len(windows))
             if windows else None,
             "rig_week_results_missing": sum(r is None for r in judged)}
+
+
+def _learning(result: dict | None) -> bool:
+    return bool(result) and (result.get("details") or {}).get("state") == "learning"
 
 
 def week_figures_of(generator: str, device_prefix: str, devices: dict[str, list[Sent]],

@@ -1,9 +1,11 @@
 """bench/detection.py's held-out generators written blind after the plant, `coldroom`
-(gateway.devtools.coldroom, the fourth: diagnosed on since its first measurement) and
-`rackhall` (gateway.devtools.rackhall, the fifth: a compressor rack's machine room). Both
-expose the same public functions, so one adapter serves them: the audio source, the
+(gateway.devtools.coldroom, the fourth: diagnosed on since its first measurement),
+`rackhall` (gateway.devtools.rackhall, the fifth: a compressor rack's machine room, diagnosed
+on since its first measurement) and `rooftop` (gateway.devtools.rooftop, the sixth: outdoor
+condensing units in a row on a roof or yard). All expose the same public functions, so one
+adapter serves them: the audio source, the
 vibration and device-week windows, and their figures, named <name>_*. Off by default
-(`--generators coldroom,rackhall`, alone or with others).
+(`--generators coldroom,rackhall,rooftop`, alone or with others).
 
 Units are drawn from ids <name>-NN (audio; the accelerometer is <vibration>-NN) and
 <week>-NN with the run's seed. Vibration: the six vibration faults at each severity, planned
@@ -25,8 +27,9 @@ from bench.detection_figures import (
     onset_figures,
     scored_rows,
     week_figures_of,
+    week_phase,
 )
-from gateway.devtools import coldroom, rackhall
+from gateway.devtools import coldroom, rackhall, rooftop
 
 BEARING_KINDS = ("bearing_outer", "bearing_inner", "bearing_ball")
 SHAFT_KINDS = ("imbalance", "misalignment", "looseness")
@@ -41,6 +44,11 @@ GOALS = {
     "rackhall_false_alerts_per_device_day": ("<=", 0),
     "rackhall_onset_to_alert_worst": ("<=", 3),
     "rackhall_vibration_pooled_auc_s050": (">=", 0.95),
+    "rooftop_pooled_auc_s050": (">=", 0.97), "rooftop_pooled_auc_s025": (">=", 0.93),
+    "rooftop_worst_kind_auc_s050": (">=", 0.90), "rooftop_lead_over_peer_min": (">=", 0.0),
+    "rooftop_false_alerts_per_device_day": ("<=", 0),
+    "rooftop_onset_to_alert_worst": ("<=", 3),
+    "rooftop_vibration_pooled_auc_s050": (">=", 0.95),
 }  # a literal: bench/run_all reads it without importing this script
 
 
@@ -78,7 +86,7 @@ class HeldOut:
                                    args.week_days)
             for i, (t_s, running) in enumerate(week):
                 boxes.audio(Sent(device, "audio", int(t_s) * 1000,
-                                 "baseline" if i < args.baseline else "week", None, 0.0, running),
+                                 week_phase(i, args), None, 0.0, running),
                             gen.audio_window(unit, t_s, running=running), unit.audio_rate)
 
     def figures(self, devices: dict, results: dict, alerts: list[dict], args
@@ -123,4 +131,5 @@ class Source:
 
 
 SETS = {held.name: held for held in (HeldOut("coldroom", coldroom, "coldvib", "coldweek", 41),
-                                     HeldOut("rackhall", rackhall, "rackvib", "rackweek", 53))}
+                                     HeldOut("rackhall", rackhall, "rackvib", "rackweek", 53),
+                                     HeldOut("rooftop", rooftop, "roofvib", "roofweek", 67))}

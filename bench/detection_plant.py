@@ -17,6 +17,7 @@ from bench.detection_figures import (
     onset_figures,
     scored_rows,
     week_figures_of,
+    week_phase,
 )
 from gateway.devtools import plant_sounds as plant
 
@@ -61,7 +62,7 @@ def send_extras(boxes, args, start_s: float, plan) -> None:
                                  args.week_days)
         for i, (t_s, running) in enumerate(week):
             boxes.audio(Sent(f"plantweek-{index:02d}", "audio", int(t_s) * 1000,
-                             "baseline" if i < args.baseline else "week", None, 0.0, running),
+                             week_phase(i, args), None, 0.0, running),
                         plant.audio_window(unit, t_s), unit.audio_rate)
 
 

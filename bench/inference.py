@@ -98,6 +98,9 @@ def gateway_config(workdir: Path, port: int) -> Path:
     config = workdir / "config.toml"
     config.write_text(f'[gateway]\nid = "gw-bench"\ndata_dir = "{workdir / "data"}"\n'
                       f'log_level = "warning"\n[mqtt]\nport = {port}\n'
+                      # the burst's windows come seconds apart: learnt from as they come,
+                      # so a third of them is scored (as before baseline_hours existed)
+                      f'[inference]\nbaseline_hours = 0\n'
                       f'[metrics]\nenabled = false\n')
     return config
 

@@ -187,7 +187,8 @@ def phase(name: str, seconds: float, telemetry: bool, audio: bool, page_size: in
     receiver, url = start_receiver(root)
     journal = root / "journal.log"
     learned = name == "learned"
-    sections = f"[inference]\nbaseline_windows = {LEARN_WINDOWS}\n" if learned else ""
+    sections = (f"[inference]\nbaseline_windows = {LEARN_WINDOWS}\nbaseline_hours = 0\n"
+                if learned else "")
     try:
         with LocalMosquitto(root / "broker") as broker, journal.open("wb") as out:
             proc = subprocess.Popen([runtime_python(), "-m", "gateway", "run", "-c",

@@ -136,6 +136,11 @@ class QueueSection:
 class InferenceSection:
     model: str = opt("")
     baseline_windows: int = opt(100, _range(10, 10_000))
+    # The learning windows are spread over this many hours of the windows' own time (one
+    # taken every baseline_hours / baseline_windows): a normal learned in the first minutes
+    # holds one load, one speed, one set of neighbours running (docs/inference.md, round 6).
+    # 0 takes every window as it comes.
+    baseline_hours: float = opt(24.0, _range(0.0, 720.0))
     threshold_sigmas: float = opt(6.0, _range(1, 100))
     alert_after: int = opt(3, _range(1, 100))
     alert_window: int = opt(5, _range(1, 100))

@@ -31,7 +31,7 @@ from gateway.inference.model import AudioModel, shipped_model_path
 from gateway.inference.queue import AnalysisQueue, build_huey
 from gateway.inference.result_writer import ResultWriter
 from gateway.inference.results import unanalysed
-from gateway.inference.verdict import VerdictRules
+from gateway.inference.verdict import VerdictRules, spacing_ms
 from gateway.inference.vibration_features import kinematics_of
 from gateway.inference.worker import Analyser, AudioScorer, RetryPolicy
 from gateway.intake.writer import IntakeWriter
@@ -101,7 +101,8 @@ def build_analyser(config: Config, writer: ResultWriter,
         config.store_path, watched_loader(load, degraded, AUDIO) if degraded else load,
         VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
                      inf.alert_window, machines={device: kinematics_of(machine) for
-                                                 device, machine in config.machines.items()}),
+                                                 device, machine in config.machines.items()},
+                     learn_spacing_ms=spacing_ms(inf.baseline_hours, inf.baseline_windows)),
         retry_policy(config), inf.time_limit_s, writer)
 
 

@@ -78,6 +78,7 @@ class Learned(NamedTuple):
     levels: tuple[float, ...]
     threshold: float | None
     fit: Fit | None
+    learned_at_ms: int | None  # time stamp of the last window learned
 
 
 _CLAIM = (
@@ -178,6 +179,7 @@ class ResultStore:
             memory = DeviceMemory(model=learned.model, levels=learned.levels, fit=learned.fit,
                                   centre=_centre(learned.fit, state[3] if state else None),
                                   threshold=learned.threshold,
+                                  learned_at_ms=learned.learned_at_ms,
                                   state=state[0] if state else "learning",
                                   alarm=state[2] if state else "normal",
                                   recent=state[1] if state else "")
@@ -191,11 +193,12 @@ class ResultStore:
         cached = self._learned.get(key)
         if cached is not None and cached.version == version:
             return cached
-        model, scores, threshold, fit_json = self.conn.execute(
-            "SELECT model, scores, threshold, fit FROM baselines WHERE device_id = ? AND "
-            "stream = ?", key).fetchone()
+        model, scores, threshold, learned_at_ms, fit_json = self.conn.execute(
+            "SELECT model, scores, threshold, learned_at_ms, fit FROM baselines "
+            "WHERE device_id = ? AND stream = ?", key).fetchone()
         fit = Fit.from_json(json.loads(fit_json)) if fit_json else None
-        learned = Learned(version, model, tuple(json.loads(scores)), threshold, fit)
+        learned = Learned(version, model, tuple(json.loads(scores)), threshold, fit,
+                          learned_at_ms)
         self._learned[key] = learned
         return learned
 
@@ -295,9 +298,10 @@ class ResultStore:
 
     def _remember(self, window: StoredWindow, outcome: Outcome, verdict: Verdict) -> None:
         memory, stamp, key = verdict.memory, now_ms(), (window.device_id, window.stream)
-        if verdict.refit or memory.fit is None:  # learning, or a new fit: written once
+        if verdict.refit or verdict.learned is not None:  # learnt from, or a new fit
             self._write_learned(key, memory, stamp)
-        # else only the centre moved: it goes with the state row below, the fit stays
+        # else only the centre moved (it goes with the state row below, the fit stays), or
+        # a learning device passed over this window (too soon after the last one it took)
         if verdict.refit:
             self.conn.execute("DELETE FROM baseline_vectors WHERE device_id = ? AND stream = ?",
                               key)
@@ -319,16 +323,17 @@ class ResultStore:
         copy of the same version is current); the cache holds it as a read would give it."""
         levels = tuple(round(v, 2) for v in memory.levels)
         learned = Learned(random.getrandbits(62), memory.model, levels, memory.threshold,
-                          memory.fit)
+                          memory.fit, memory.learned_at_ms)
         fit = dumps(memory.fit.to_json()) if memory.fit is not None else None
         self.conn.execute(
             "INSERT INTO baselines (device_id, stream, model, scores, threshold, fit, version, "
-            "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "updated_at_ms, learned_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (device_id, stream) DO UPDATE SET model = excluded.model, "
             "scores = excluded.scores, threshold = excluded.threshold, fit = excluded.fit, "
-            "version = excluded.version, updated_at_ms = excluded.updated_at_ms",
+            "version = excluded.version, updated_at_ms = excluded.updated_at_ms, "
+            "learned_at_ms = excluded.learned_at_ms",
             (*key, learned.model, dumps(list(levels)), learned.threshold, fit,
-             learned.version, stamp))
+             learned.version, stamp, learned.learned_at_ms))
         self._learned[key] = learned
 
 

@@ -1,10 +1,12 @@
 """From a window's features to a verdict: the device's learned normal, its state and alerts.
 
 Pure functions over plain values, so the rules can be tested without a store:
-- a device (per stream) first learns from its first `baseline_windows` windows, fitted on
-  those in which it ran (windows of a stopped machine are kept out: baseline.py); if fewer
-  than half of them ran (at least MIN_RUNNING_WINDOWS), it learns on until that many did;
-  meanwhile it is `learning`;
+- a device (per stream) first learns from `baseline_windows` windows spread over at least
+  `learn_spacing_ms` x baseline_windows of the windows' own time (one window per spacing:
+  a machine's normal includes its day, its load and its neighbours, not the first minutes
+  after installation), fitted on those in which it ran (windows of a stopped machine are
+  kept out: baseline.py); if fewer than half of them ran (at least MIN_RUNNING_WINDOWS),
+  it learns on until that many did; meanwhile it is `learning`;
 - then each window is scored against that normal (baseline.py): the score is in units of
   the device's own spread, and `threshold_sigmas` is the threshold on every device;
 - a window of a stopped machine (`off`) is neither scored as an anomaly nor learned, and
@@ -49,6 +51,18 @@ class VerdictRules:
     drift_cap: float = 3.0  # spreads the centre may move from the learned one, at most
     # configured kinematics by device id ([machines.<id>]: vibration_features.Kinematics)
     machines: Mapping = field(default_factory=dict)
+    # the least time between two learning windows ([inference] baseline_hours spread over
+    # baseline_windows); 0 learns from every window, as they come
+    learn_spacing_ms: int = 0
+
+
+def spacing_ms(baseline_hours: float, baseline_windows: int) -> int:
+    """The time between two learning windows that spreads the baseline over its hours."""
+    return int(round(baseline_hours * 3_600_000 / baseline_windows))
+
+
+def spacing_text(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:g} s"
 
 
 def running_needed(rules: VerdictRules) -> int:
@@ -62,6 +76,7 @@ class Observation:
 
     features: WindowFeatures
     severe: str = ""  # an absolute limit broken ("ISO 10816 zone D ..."), else ""
+    ts_ms: int | None = None  # the window's own time stamp (captured_at_ms)
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,7 @@ class DeviceMemory:
     state: str = LEARNING  # learning | normal | anomaly | off
     alarm: str = NORMAL  # the alert state, kept through off periods
     recent: str = ""  # the last alert_window verdicts, oldest first: "0" normal, "1" anomalous
+    learned_at_ms: int | None = None  # time stamp of the last window learned
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,18 @@ class Verdict:
     details: dict  # state, why, drivers: merged into the result's details
     learned: tuple[float, ...] | None = None  # this window joined the learning set
     refit: bool = False  # the fit changed with this window: store it
+
+
+def takes_for_learning(memory: DeviceMemory, observation: Observation,
+                       rules: VerdictRules) -> bool:
+    """Whether a window of a learning device joins its learning set: the first, then one at
+    least `learn_spacing_ms` after the last one taken. A time stamp at or before that one
+    (a box's clock set back, or stuck) is taken: a clock that does not advance must not
+    keep a device learning for ever."""
+    if memory.learned_at_ms is None or observation.ts_ms is None:
+        return True
+    since = observation.ts_ms - memory.learned_at_ms
+    return since <= 0 or since >= rules.learn_spacing_ms
 
 
 def needs_vectors(memory: DeviceMemory, rules: VerdictRules) -> bool:
@@ -166,6 +194,13 @@ def _learn(memory: DeviceMemory, observation: Observation, rules: VerdictRules) 
         recent, alarm, reason = _vote(memory, True, rules, observation.severe)
     alert = alarm if alarm != memory.alarm else None
     anomaly = True if observation.severe else None
+    if not takes_for_learning(memory, observation, rules):
+        state = ANOMALY if alarm == ANOMALY else LEARNING
+        why = (f"learning this device's normal ({len(memory.levels)} windows so far, one "
+               f"taken every {spacing_text(rules.learn_spacing_ms / 1000)})")
+        why = f"{observation.severe}; {why}" if observation.severe else why
+        return Verdict(replace(memory, state=state, alarm=alarm, recent=recent), 0.0, None,
+                       anomaly, alert, reason, {"state": state, "why": why, "drivers": []})
     vector = tuple(float(v) for v in features.values)
     levels = memory.levels + (features.level_db,)
     vectors = None if memory.vectors is None else memory.vectors + (vector,)
@@ -178,12 +213,13 @@ def _learn(memory: DeviceMemory, observation: Observation, rules: VerdictRules) 
         why = f"learning this device's normal ({len(levels)} windows so far)"
         why = f"{observation.severe}; {why}" if observation.severe else why
         return Verdict(replace(memory, levels=levels, vectors=vectors, state=state, alarm=alarm,
-                               recent=recent), 0.0, None, anomaly, alert, reason,
+                               recent=recent, learned_at_ms=observation.ts_ms),
+                       0.0, None, anomaly, alert, reason,
                        {"state": state, "why": why, "drivers": []}, learned=vector)
     new_memory = replace(memory, levels=levels, vectors=None, fit=fitted,
                          centre=tuple(float(v) for v in fitted.origin),
                          threshold=float(rules.threshold_sigmas), state=alarm, alarm=alarm,
-                         recent=recent)
+                         recent=recent, learned_at_ms=observation.ts_ms)
     why = f"normal learned from {fitted.windows} running windows"
     why = f"{observation.severe}; {why}" if observation.severe else why
     return Verdict(new_memory, 0.0, None, anomaly, alert, reason,

@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -44,6 +45,7 @@ from gateway.inference.verdict import (
     VerdictRules,
     judge,
     needs_vectors,
+    takes_for_learning,
 )
 from gateway.inference.vibration_features import Kinematics, vibration_analysis
 from gateway.logs import kv
@@ -201,7 +203,8 @@ class Analyser:
         # Committed with others by the writer, which reports and retries from there on.
         self.writer.submit(PendingResult(
             window=window, outcome=outcome,
-            judge=WindowJudge(outcome.observation, outcome.model, self.rules),
+            judge=WindowJudge(replace(outcome.observation, ts_ms=window.captured_at_ms),
+                              outcome.model, self.rules),
             attempt=attempt, seconds=time.monotonic() - started))
         return None
 
@@ -240,7 +243,8 @@ class WindowJudge:
         return judge(memory, self.observation, self.model, self.rules)
 
     def needs_vectors(self, memory: DeviceMemory) -> bool:
-        return needs_vectors(memory, self.rules)
+        return needs_vectors(memory, self.rules) and takes_for_learning(
+            memory, self.observation, self.rules)
 
 
 def _finite_features(features: WindowFeatures) -> WindowFeatures:

@@ -14,6 +14,7 @@ from typing import NotRequired, TypedDict
 from gateway import strict_json
 from gateway.config import Config
 from gateway.delivery.uplink import sync_disabled_reason
+from gateway.inference.verdict import spacing_text
 from gateway.redaction import redact
 from gateway.service.clock import clock_problem
 from gateway.service.runlock import running_pid
@@ -76,6 +77,7 @@ class Status(TypedDict):
     running: bool
     pid: int | None
     baseline_needed: int
+    baseline_spacing_s: float  # one learning window taken per this many seconds (0: all)
     sync_off: str  # why sync is off, "" when on
     data_dir: str
     devices: list[DeviceStatus]
@@ -105,6 +107,8 @@ def collect_status(config: Config) -> Status:
         "pending_sync": 0, "synced": 0, "dead_letters": 0,
         "gateway_id": config.gateway.id, "running": pid is not None, "pid": pid,
         "baseline_needed": config.inference.baseline_windows,
+        "baseline_spacing_s": round(config.inference.baseline_hours * 3600
+                                    / config.inference.baseline_windows, 1),
         "sync_off": sync_disabled_reason(config.sync) or "",
         "data_dir": str(data_dir), "devices": [], "rejected_by_reason": {},
         "recent_rejections": [],
@@ -245,10 +249,11 @@ def _ago(ms: int | None, now_ms: int) -> str:
     return f"{seconds}s ago"
 
 
-def _stream_line(stream: StreamState, needed: int) -> str:
+def _stream_line(stream: StreamState, needed: int, spacing_s: float) -> str:
     score = _number(stream["last_score"])
     if stream["state"] == "learning":
-        return (f"learning baseline ({stream['baseline_windows']}/{needed} windows), "
+        spread = f", one every {spacing_text(spacing_s)}" if spacing_s else ""
+        return (f"learning baseline ({stream['baseline_windows']}/{needed} windows{spread}), "
                 f"last score {score}")
     state = {"anomaly": "ANOMALY", "off": "off"}.get(stream["state"], stream["state"])
     line = f"{state}, last score {score} (threshold {_number(stream['threshold'])})"
@@ -312,7 +317,8 @@ def _device_lines(status: Status, now_ms: int) -> list[str]:
     lines = []
     for d in devices[:SHOWN_DEVICES]:
         lines.append(f"  {d['device_id']:<24} last seen {_ago(d['last_seen_ms'], now_ms)}")
-        lines += [f"    {stream:<10} {_stream_line(s, status['baseline_needed'])}"
+        lines += [f"    {stream:<10} "
+                  f"{_stream_line(s, status['baseline_needed'], status['baseline_spacing_s'])}"
                   for stream, s in d["streams"].items()]
     hidden = devices[SHOWN_DEVICES:]
     if hidden:

@@ -435,3 +435,12 @@ def telemetry_narrow_key(db: Database) -> None:
     # is still a duplicate. Nothing is rewritten: the same cost for any store size.
     db.execute("INSERT INTO meta (key, value) SELECT 'telemetry_wide_keys_to', "
                "coalesce(max(id), 0) FROM telemetry")
+
+
+@migrations(name="0014_learning_spread_over_time")
+def learning_spread_over_time(db: Database) -> None:
+    # Detection round 6 (docs/inference.md): a device learns from one window per
+    # `learn_spacing_ms` of the windows' own time, so its normal holds a day of its load,
+    # not the first minutes after installation; the last learned window's time stamp is
+    # kept with the learning. NULL (every store before this): the next window is taken.
+    db.execute("ALTER TABLE baselines ADD COLUMN learned_at_ms INTEGER")

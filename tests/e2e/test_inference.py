@@ -30,6 +30,7 @@ from tests.support import (
 FAST_VERDICTS = """
 [inference]
 baseline_windows = 10
+baseline_hours = {hours}
 alert_after = 2
 alert_window = 3
 retry_base_s = 0.1
@@ -57,9 +58,12 @@ def _count(data_dir, table, where="1=1") -> int:
     return rows[0][0] if rows else 0
 
 
-def _config(tmp_path, broker, name: str, extra: str = "", inference: str = ""):
+def _config(tmp_path, broker, name: str, extra: str = "", inference: str = "",
+            hours: float = 0):
+    """hours: inference.baseline_hours; 0 learns from every window, as they come."""
     return write_config(tmp_path / f"{name}.toml", gateway_id=name, data_dir=tmp_path / "data",
-                        port=broker.port, extra=FAST_VERDICTS.format(more=inference) + extra)
+                        port=broker.port,
+                        extra=FAST_VERDICTS.format(more=inference, hours=hours) + extra)
 
 
 def _gateway_cli(config, *args) -> subprocess.CompletedProcess:
@@ -176,6 +180,34 @@ def test_a_fault_after_the_baseline_raises_an_alert(tmp_path, broker, publisher,
         assert faulty[-1]["details"]["why"] in shown.stdout
         kinds = store_rows(tmp_path / "data", "SELECT kind, count(*) FROM outbox GROUP BY kind")
         assert dict(kinds) == {"result": 15, "alert": 1}
+    finally:
+        gateway.terminate()
+
+
+def test_learning_is_spread_over_the_windows_time_by_the_real_daemon(tmp_path, broker,
+                                                                    publisher, results):
+    """baseline_hours spreads the 10 learning windows over 30 s of the box's time stamps
+    (one per 3 s): of windows stamped 1 s apart, every third is learned, the others are
+    published as learning, and scoring starts with the tenth taken, the 28th window."""
+    config = _config(tmp_path, broker, "gw-spread", hours=30 / 3600)
+    gateway = GatewayProcess(config, tmp_path / "gw.log").start()
+    topic = "gateway/gw-spread/box-s/result"
+    try:
+        for i in range(32):
+            publisher.publish("sensors/box-s/audio", _wav("box-s", i),
+                              ts_ms=1_732_350_000_000 + i * 1000)
+            wait_for(lambda n=i + 1: len(results.json_payloads(topic)) >= n, timeout_s=30,
+                     what=f"result {i}")
+            if i == 12:
+                stream = status_json(config)["devices"][0]["streams"]["audio"]
+                assert stream["baseline_windows"] == 5  # windows 0, 3, 6, 9, 12
+                shown = _gateway_cli(config, "status").stdout
+                assert "learning baseline (5/10 windows, one every 3 s)" in shown
+        got = sorted(results.json_payloads(topic), key=lambda r: r["ts"])
+        passed_over = ["taken every" in r["details"]["why"] for r in got[:27]]
+        assert passed_over == [i % 3 != 0 for i in range(27)]
+        assert all(r["threshold"] is None for r in got[:28])
+        assert all(r["threshold"] == 6.0 and r["anomaly"] is False for r in got[28:])
     finally:
         gateway.terminate()
 

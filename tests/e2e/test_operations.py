@@ -100,7 +100,8 @@ def _scrape(port: int, name: str) -> dict:
 
 def test_baseline_reset_makes_a_device_learn_again(tmp_path, broker, publisher):
     config = write_config(tmp_path / "b.toml", gateway_id="gw-base", data_dir=tmp_path / "data",
-                          port=broker.port, extra="[inference]\nbaseline_windows = 10\n")
+                          port=broker.port,
+                          extra="[inference]\nbaseline_windows = 10\nbaseline_hours = 0\n")
     gateway = GatewayProcess(config, tmp_path / "gw.log").start()
     try:
         rng = np.random.default_rng(3)

@@ -422,3 +422,42 @@ def test_migration_0012_moves_each_centre_to_its_state_and_keeps_every_memory(tm
         assert migrated.conn.execute("SELECT count(*) FROM baseline_vectors").fetchone() == (0,)
     finally:
         migrated.close()
+
+
+def test_learning_takes_one_window_per_spacing_across_a_restart(tmp_path, model):
+    """Round 6: a learning device takes one window per `learn_spacing_ms` of the windows'
+    own time stamps (here 1 ms apart, one taken every 3 ms). The last one taken is kept with
+    the learning, so a restart does not take the next window early; the windows passed
+    over publish `learning` and do not rewrite the learning row."""
+    path = tmp_path / "gateway.db"
+    ids = make_store(path)  # a0 b0 a1 b1 ... captured at 1000 + i
+    spaced = dataclasses.replace(RULES, learn_spacing_ms=3)
+    conn = sqlite3.connect(path)  # counts the writes of the learning row
+    conn.executescript("""CREATE TABLE written (device_id TEXT);
+        CREATE TRIGGER learning_inserted AFTER INSERT ON baselines
+        BEGIN INSERT INTO written VALUES (NEW.device_id); END;
+        CREATE TRIGGER learning_updated AFTER UPDATE ON baselines
+        BEGIN INSERT INTO written VALUES (NEW.device_id); END;""")
+    conn.close()
+    half = 14  # rounds 0-6
+    for part in (ids[:half], ids[half:]):
+        writer = ResultWriter(path, retry())
+        writer.start()
+        worker = Analyser(path, lambda: model, spaced, writer.retry, 5.0, writer)
+        for window_id in part:
+            assert worker.handle(window_id) is None
+        assert writer.stop()
+    taken = [0, 3, 6, 9, 12]  # 7 and 8 are too soon after 6, also after the restart
+    for device in DEVICES:
+        (scores, learned_at), = rows(path, "SELECT scores, learned_at_ms FROM baselines "
+                                           "WHERE device_id = ?", (device,))
+        assert len(json.loads(scores)) == len(taken) and learned_at == 1000 + taken[-1]
+        (vectors,), = rows(path, "SELECT count(*) FROM baseline_vectors WHERE device_id = ?",
+                           (device,))
+        assert vectors == len(taken)
+    details = [json.loads(d) for (d,) in rows(
+        path, "SELECT details FROM results WHERE device_id = 'box-a' ORDER BY ts_ms")]
+    assert all(d["state"] == "learning" for d in details)
+    assert ["taken every" in d["why"] for d in details] == [i not in taken for i in range(13)]
+    assert rows(path, "SELECT device_id, count(*) FROM written GROUP BY device_id") == [
+        (device, len(taken)) for device in DEVICES]

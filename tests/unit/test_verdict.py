@@ -346,3 +346,54 @@ def test_a_room_event_while_the_machine_is_off_does_not_start_it():
     # and a real start (every band back) leaves the off state
     started = run([_fan_only(rng), window(rng)], memory)
     assert started[-1].details["state"] == "normal"
+
+
+# --- learning spread over time (round 6: a normal learned in minutes holds one load) -------
+
+
+SPACED = dataclasses.replace(RULES, learn_spacing_ms=600_000)  # one window per 10 minutes
+
+
+def at(observation: Observation, ts_ms: int) -> Observation:
+    return dataclasses.replace(observation, ts_ms=ts_ms)
+
+
+def test_a_learning_device_takes_one_window_per_spacing_and_passes_over_the_rest():
+    rng = np.random.default_rng(40)
+    # a window every 2 minutes for 6 hours: every fifth is 10 minutes after the last taken
+    verdicts = run([at(window(rng), i * 120_000) for i in range(180)], rules=SPACED)
+    taken = [i for i, v in enumerate(verdicts) if v.learned is not None]
+    assert taken == list(range(0, 150, 5))  # 30 windows, 0, 10, 20 ... 290 minutes
+    fitted = verdicts[taken[-1]]
+    assert fitted.refit and fitted.memory.fit is not None
+    passed = [v for i, v in enumerate(verdicts[:taken[-1]]) if i not in taken]
+    assert all(v.threshold is None and v.anomaly is None and v.memory.state == "learning"
+               and "one taken every 10 min" in v.details["why"] for v in passed)
+    # what was passed over did not count as learning progress
+    assert len(verdicts[taken[-2]].memory.levels) == 29
+    assert all(v.threshold == 6.0 for v in verdicts[taken[-1] + 1:])  # then it is scored
+
+
+def test_a_window_without_a_time_stamp_or_with_a_clock_set_back_or_stuck_is_taken():
+    rng = np.random.default_rng(41)
+    first = run([at(window(rng), 10_000_000)], rules=SPACED)[0]
+    memory = first.memory
+    assert memory.learned_at_ms == 10_000_000
+    soon = judge(memory, at(window(rng), 10_000_000 + 60_000), "m@1", SPACED)
+    assert soon.learned is None and soon.memory.learned_at_ms == 10_000_000
+    for ts_ms in (None, 10_000_000, 5_000_000):  # none, stuck, set back
+        verdict = judge(memory, at(window(rng), ts_ms) if ts_ms else window(rng), "m@1", SPACED)
+        assert verdict.learned is not None, ts_ms
+        assert len(verdict.memory.levels) == 2
+
+
+def test_a_severe_window_passed_over_while_learning_still_votes():
+    rng = np.random.default_rng(42)
+    memory = run([at(window(rng), 0)], rules=SPACED)[0].memory
+    severe = dataclasses.replace(at(window(rng), 1_000), severe="ISO 10816 zone D")
+    verdicts = [judge(memory, severe, "m@1", SPACED)]
+    for i in range(2, 4):
+        verdicts.append(judge(verdicts[-1].memory, dataclasses.replace(severe, ts_ms=i * 1000),
+                              "m@1", SPACED))
+    assert all(v.learned is None and v.anomaly is True for v in verdicts)
+    assert verdicts[-1].alert == "anomaly"

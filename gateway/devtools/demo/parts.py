@@ -58,6 +58,8 @@ stop_grace_s = 5
 port = {mqtt_port}
 [inference]
 baseline_windows = {baseline}
+# the demo learns in minutes: its windows are taken as they come (a site spreads them over a day)
+baseline_hours = 0
 alert_after = 2
 alert_window = 3
 [sync]
