@@ -346,6 +346,8 @@ def test_a_learned_device_s_scored_windows_never_write_its_fit_again(tmp_path, m
         fit_bytes = watcher.execute("SELECT min(length(fit)) FROM baselines").fetchone()[0]
         fit_pages = {row[0] for row in watcher.execute(
             "SELECT pageno FROM dbstat WHERE name = 'baselines'")}
+        state_key_pages = {row[0] for row in watcher.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_device_states_1'")}
         assert fit_bytes > 32 * 1024 and len(fit_pages) > 2 * fit_bytes // page_size
         centres = watcher.execute(CENTRES).fetchall()
         watcher.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -361,6 +363,8 @@ def test_a_learned_device_s_scored_windows_never_write_its_fit_again(tmp_path, m
         watcher.close()
     assert all(a != b for a, b in zip(centres, moved, strict=True))  # both followed drift
     assert not fit_pages & set(frames)
+    # the state row is updated in place: its key's index is not written again (round 8)
+    assert state_key_pages and not state_key_pages & set(frames)
     # each window committed alone here: ~17 pages of results, outbox, analysis, counters
     assert len(frames) * (24 + page_size) / len(scored) < fit_bytes / 4
 
