@@ -316,7 +316,8 @@ def test_a_first_attempt_that_failed_is_counted_and_the_next_one_claimed_first(s
     (window_id,) = _store_more(store_path, 1)
     assert worker.handle(window_id) > 0  # failed: recorded as attempt 1
     assert rows(store_path, f"SELECT state, attempts, last_error FROM analysis "
-                            f"WHERE window_id = {window_id}") == [("trying", 1, "RuntimeError: flaky")]
+                            f"WHERE window_id = {window_id}") == [
+        ("trying", 1, "RuntimeError: flaky")]
     commits.clear()
     assert worker.handle(window_id) is None  # the retry is claimed before its work
     assert commits == ["COMMIT"]
