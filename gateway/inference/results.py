@@ -97,11 +97,11 @@ _ENDED = (
 _OUTBOX = ("INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
            "VALUES (?, ?, ?, ?, ?) RETURNING seq")
 _STATE = ("INSERT INTO device_states (device_id, stream, state, recent, last_score, last_ts_ms, "
-          "updated_at_ms, alarm, centre) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "updated_at_ms, alarm, centre, why) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
           "ON CONFLICT (device_id, stream) DO UPDATE SET state = excluded.state, "
           "recent = excluded.recent, last_score = excluded.last_score, "
           "last_ts_ms = excluded.last_ts_ms, updated_at_ms = excluded.updated_at_ms, "
-          "alarm = excluded.alarm, centre = excluded.centre")
+          "alarm = excluded.alarm, centre = excluded.centre, why = excluded.why")
 _SAVEPOINT = "one_result"  # each result of a batch, so one can be rolled back alone
 
 
@@ -338,10 +338,14 @@ class ResultStore:
                               "features) VALUES (?, ?, ?, ?, ?)",
                               (*key, memory.model, memory.levels[-1], dumps(verdict.learned)))
         # An upsert, not INSERT OR REPLACE: a replace deletes the row and inserts it again,
-        # so its primary key's index page was written with every window too.
+        # so its primary key's index page was written with every window too. `why` (what
+        # drove this result) is here for status, which read it from the latest result
+        # through an index of results by device that cost a page per window (migration 0014).
+        why = verdict.details.get("why", outcome.details.get("why"))
         self.conn.execute(_STATE, (*key, memory.state, memory.recent, verdict.score,
                                    window.captured_at_ms, stamp, memory.alarm,
-                                   float64_blob(memory.centre) if memory.centre else None))
+                                   float64_blob(memory.centre) if memory.centre else None,
+                                   why if isinstance(why, str) else None))
 
     def _write_learned(self, key: tuple[str, str], memory: DeviceMemory, stamp: int) -> None:
         """The baselines row at a new version (each version is written once, so a cached

@@ -10,6 +10,7 @@ from sqlite_utils import Database
 from gateway.store.database import open_database
 from gateway.store.migrations import migrations
 from gateway.store.outbox import _TELEMETRY_SQL
+from gateway.store.read_model import read_details
 
 
 def test_telemetry_has_no_index_per_device_or_receipt_time(tmp_path):
@@ -30,7 +31,7 @@ def test_the_uploader_reads_telemetry_by_row_id(tmp_path):
     db.close()
 
 
-BEFORE_0014 = "0014_windows_without_a_device_index"
+BEFORE_0014 = "0014_no_index_by_device_for_windows_and_results"
 _LAST_HEARD = ("SELECT device_id, max(last) FROM ("
                " SELECT device_id, max(received_at_ms) AS last FROM windows GROUP BY device_id"
                " UNION ALL"
@@ -45,6 +46,9 @@ def test_windows_keep_only_the_indexes_a_query_uses(tmp_path):
     # the duplicate key, the flagged time stamps, retention's raw by age, raw by segment
     assert indexes == {"sqlite_autoindex_windows_1", "windows_ts_flagged", "windows_raw",
                        "windows_segment"}, indexes
+    results = {name for name, in db.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'results'")}
+    assert results == {"sqlite_autoindex_results_1", "results_unpublished"}, results
     # status's "last heard from" reads every window either way, as it reads all telemetry
     plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {_LAST_HEARD}")]
     assert "SCAN windows" in plan and "SCAN telemetry" in plan, plan
@@ -64,14 +68,28 @@ def test_migration_0014_drops_the_device_index_and_keeps_every_window(tmp_path):
             "payload) VALUES (?, 'audio', 'mqtt', 't', ?, ?, 16000, 1, 16000, 1.0, 'pcm16', "
             "?, ?)", [(f"box-{n % 3}", 1000 + n, 2000 + n, n.to_bytes(32, "big"), b"raw")
                       for n in range(3000)])
-    assert old.execute("SELECT count(*) FROM sqlite_schema WHERE name = "
-                       "'windows_device_time'").fetchone() == (1,)
+        # two streams' results, the latest (by time) first in id order; one without a why
+        old.conn.executemany(
+            "INSERT INTO results (window_id, record_id, device_id, stream, ts_ms, model, score, "
+            "details, created_at_ms) VALUES (?, ?, ?, 'audio', ?, 'm', 1.0, ?, 1)",
+            [(1, "s-1", "box-0", 9, '{"why": "rotation line up 12 dB"}'),
+             (2, "s-2", "box-0", 3, '{"why": "older"}'),
+             (3, "s-3", "box-1", 5, '{"analysis_ms": 2}')])
+        old.conn.executemany(
+            "INSERT INTO device_states (device_id, stream, state, recent, updated_at_ms) "
+            "VALUES (?, 'audio', 'normal', '', 1)", [("box-0",), ("box-1",), ("box-2",)])
+    assert old.execute("SELECT count(*) FROM sqlite_schema WHERE name IN "
+                       "('windows_device_time', 'results_device_time')").fetchone() == (2,)
     old.close()
 
     db = open_database(path)  # 0014 at start
     try:
-        assert db.execute("SELECT count(*) FROM sqlite_schema WHERE name = "
-                          "'windows_device_time'").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM sqlite_schema WHERE name IN "
+                          "('windows_device_time', 'results_device_time')").fetchone() == (0,)
+        # status's "why" of each stream, as it read it from the latest result before
+        assert [(s["device_id"], s["streams"]["audio"]["why"]) for s in read_details(
+            db.conn, 0).devices] == [("box-0", "rotation line up 12 dB"), ("box-1", ""),
+                                         ("box-2", "")]
         assert db.execute("SELECT count(*), sum(received_at_ms), count(DISTINCT digest) FROM "
                           "windows").fetchone() == (3000, sum(range(2000, 5000)), 3000)
         assert db.execute(_LAST_HEARD).fetchall() == [("box-0", 4997), ("box-1", 4998),

@@ -200,6 +200,8 @@ def test_huge_finite_vibration_samples_give_finite_figures_everywhere(store_path
     assert np.isfinite(figures["kurtosis"]) and np.isfinite(figures["level_db"])
     # Zone D whatever the baseline says: anomalous while learning too.
     assert figures["why"].startswith("ISO 10816 zone D") and figures["state"] == "learning"
+    # and status's "why" of the stream, kept with its state (migration 0014)
+    assert rows(store_path, "SELECT why FROM device_states") == [(figures["why"],)]
     (levels,), = rows(store_path, "SELECT scores FROM baselines")
     (vector,), = rows(store_path, "SELECT features FROM baseline_vectors")
     assert all(np.isfinite(_strict_json(levels))) and all(np.isfinite(_strict_json(vector)))
