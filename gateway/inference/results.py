@@ -13,6 +13,7 @@ result writer's group commit), each in a savepoint of its own.
 from __future__ import annotations
 
 import json
+import math
 import random
 import sqlite3
 import time
@@ -334,9 +335,14 @@ class ResultStore:
             if len(memory.levels) == 1:  # a fresh start (new model, reset): nothing older counts
                 self.conn.execute("DELETE FROM baseline_vectors WHERE device_id = ? AND "
                                   "stream = ?", key)
+            # float64, not JSON: ~460 bytes in the row's leaf, where the JSON (~1.1 KB)
+            # overflowed a 1 KiB page: a page more per learning window, zeroed again when
+            # freed at the fit (docs/performance.md, Wear, round 8). Rows stored as JSON
+            # before are read as they are (_with_vectors).
             self.conn.execute("INSERT INTO baseline_vectors (device_id, stream, model, level_db, "
                               "features) VALUES (?, ?, ?, ?, ?)",
-                              (*key, memory.model, memory.levels[-1], dumps(verdict.learned)))
+                              (*key, memory.model, memory.levels[-1],
+                               finite_blob(verdict.learned)))
         # An upsert, not INSERT OR REPLACE: a replace deletes the row and inserts it again,
         # so its primary key's index page was written with every window too. `why` (what
         # drove this result) is here for status, which read it from the latest result
@@ -397,6 +403,14 @@ def _counts(saved: Iterable[tuple[StoredWindow, Verdict | None | Exception]]) ->
     return tally
 
 
+def finite_blob(values) -> bytes:
+    """A learning vector as stored: float64, refused (as its JSON was) when not finite, so a
+    NaN or infinity fails its window's save instead of reaching a fit."""
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError("a learning vector holds a value that is not finite")
+    return float64_blob(values)
+
+
 def _centre(fit: Fit | None, stored: bytes | None) -> tuple[float, ...] | None:
     """The drifting centre as the state row holds it; the learned one if the row has none
     (it went, or a fit came without it)."""
@@ -406,7 +420,8 @@ def _centre(fit: Fit | None, stored: bytes | None) -> tuple[float, ...] | None:
 
 
 def _with_vectors(memory: DeviceMemory, rows) -> DeviceMemory:
-    vectors = tuple(tuple(json.loads(row[0])) for row in rows)
+    vectors = tuple(blob_floats(row[0]) if isinstance(row[0], bytes) else
+                    tuple(json.loads(row[0])) for row in rows)
     vectors = vectors[-len(memory.levels):] if memory.levels else ()
     if len(vectors) != len(memory.levels):  # rows lost (a half reset): learn afresh
         return DeviceMemory(model=memory.model)

@@ -24,6 +24,7 @@ from gateway.inference.verdict import VerdictRules
 from gateway.inference.worker import RetryPolicy
 from gateway.intake.payloads import audio_window
 from gateway.store.database import BUSY_TIMEOUT_MS, IntakeStore
+from gateway.store.vectors import blob_floats
 from gateway.wav import encode_wav
 from tests.support import CommittedAnalyser
 
@@ -204,7 +205,7 @@ def test_huge_finite_vibration_samples_give_finite_figures_everywhere(store_path
     assert rows(store_path, "SELECT why FROM device_states") == [(figures["why"],)]
     (levels,), = rows(store_path, "SELECT scores FROM baselines")
     (vector,), = rows(store_path, "SELECT features FROM baseline_vectors")
-    assert all(np.isfinite(_strict_json(levels))) and all(np.isfinite(_strict_json(vector)))
+    assert all(np.isfinite(_strict_json(levels))) and all(np.isfinite(blob_floats(vector)))
     (outbox,), = rows(store_path, "SELECT data FROM outbox WHERE kind = 'result'")
     assert _strict_json(outbox)["details"] == figures
 
