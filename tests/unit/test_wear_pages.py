@@ -20,7 +20,7 @@ def test_a_page_counts_when_it_turns_dirty_and_again_after_an_fsync_or_a_flush()
              f"7 00:00:01.003 fdatasync(3<{WAL}>) = 0",
              *_frame("01.004", 3176, 7, True),  # clean again: its page and the next
              f'7 00:00:02.000 writev(4</d/raw/1.seg>, [...], 2) = {PAGE + 10}',
-             f'7 00:00:45.000 writev(4</d/raw/1.seg>, [...], 1) = 10']  # flushed meanwhile
+             '7 00:00:45.000 writev(4</d/raw/1.seg>, [...], 1) = 10']  # flushed meanwhile
     counted, commits = replay(lines, {5: "windows", 6: "counters", 7: "results"})
     assert counted["gateway.db-wal"] == 3 * PAGE
     assert counted["raw segments"] == 3 * PAGE
