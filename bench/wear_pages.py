@@ -192,7 +192,7 @@ def print_pages(name: str, result: dict) -> None:
         print(f"  {file:<22} {counted / w:>9,.0f} B per window")
     commits = result["commits"]
     print("  the store's WAL by kind of commit: commits, B per window")
-    for kind, counted in commits.bytes.most_common(12):
+    for kind, counted in commits.bytes.most_common():
         print(f"    {commits.commits[kind]:>5} {counted / w:>8,.0f}  {kind}")
 
 
