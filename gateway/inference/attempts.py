@@ -38,7 +38,7 @@ def failed_attempt(store: ResultStore, retry: RetryPolicy, window_id: int, attem
             log.error("window given up after its last attempt; moved to the dead-letter "
                       "list", extra=kv(window_id=window_id, attempts=attempt, error=message))
             return None
-        store.record_failure(window_id, message)
+        store.record_failure(window_id, message, attempt)
     except Exception as e:
         log.error("cannot record a failed analysis", extra=kv(window_id=window_id,
                                                               error=repr(e)))

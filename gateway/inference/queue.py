@@ -41,6 +41,9 @@ HEALTH_CHECK_S = 2.0  # how often dead workers and a dead scheduler are looked f
 # Checkpoint the queue's WAL this often (pages): the WAL starts again from its beginning, so
 # its frames land on the same few pages, still dirty in the page cache (2 per task commit).
 QUEUE_CHECKPOINT_PAGES = 16
+# A new queue file's page size: a task commit writes 2 pages (the task row, its index), and a
+# task of ~280 bytes of JSON needs no 4 KB page (docs/performance.md, Wear, round 8).
+QUEUE_PAGE_SIZE = 1024
 
 
 class QueueError(Exception):
@@ -85,6 +88,12 @@ class WakingSqliteStorage(SqliteStorage):
         super().__init__(*args, **kwargs)
         self._changed = threading.Condition()
         self._generation = 0
+
+    def _set_journal_mode(self, conn):
+        # Before WAL mode and Huey's tables: SQLite fixes a file's page size when it is first
+        # written, and a file in WAL mode never changes it (an older queue file keeps 4 KB).
+        conn.execute(f"PRAGMA page_size = {QUEUE_PAGE_SIZE}")
+        super()._set_journal_mode(conn)
 
     def _create_connection(self):
         conn = super()._create_connection()

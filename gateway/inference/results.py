@@ -13,6 +13,7 @@ result writer's group commit), each in a savepoint of its own.
 from __future__ import annotations
 
 import json
+import math
 import random
 import sqlite3
 import time
@@ -87,8 +88,22 @@ _CLAIM = (
     "attempts = attempts + (state = 'trying'), updated_at_ms = excluded.updated_at_ms "
     "RETURNING state, attempts"
 )
+# How an attempt ended (done, dead, failed and to be tried again), in the analysis row: the
+# claim's row updated, or, for a first attempt claimed without a write, the row inserted with
+# its attempt count (see ResultStore.claim).
+_ENDED = (
+    "INSERT INTO analysis (window_id, state, attempts, last_error, updated_at_ms) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (window_id) DO UPDATE SET state = excluded.state, "
+    "last_error = excluded.last_error, updated_at_ms = excluded.updated_at_ms"
+)
 _OUTBOX = ("INSERT INTO outbox (kind, device_id, ts_ms, created_at_ms, data) "
            "VALUES (?, ?, ?, ?, ?) RETURNING seq")
+_STATE = ("INSERT INTO device_states (device_id, stream, state, recent, last_score, last_ts_ms, "
+          "updated_at_ms, alarm, centre, why) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (device_id, stream) DO UPDATE SET state = excluded.state, "
+          "recent = excluded.recent, last_score = excluded.last_score, "
+          "last_ts_ms = excluded.last_ts_ms, updated_at_ms = excluded.updated_at_ms, "
+          "alarm = excluded.alarm, centre = excluded.centre, why = excluded.why")
 _SAVEPOINT = "one_result"  # each result of a batch, so one can be rolled back alone
 
 
@@ -122,6 +137,10 @@ class ResultStore:
         # issue 14). In memory it holds one savepoint's pages at a time.
         self.conn.execute("PRAGMA temp_store = MEMORY")
         self.store_id = store_id_of(self.conn)
+        # Windows above this id were stored after this connection opened, by this process:
+        # no earlier process can have died analysing one (see `claim`).
+        self._stored_before = self.conn.execute(
+            "SELECT coalesce(max(id), 0) FROM windows").fetchone()[0]
         self._learned: dict[tuple[str, str], Learned] = {}  # (device, stream) -> as last seen
 
     def close(self) -> None:
@@ -134,9 +153,21 @@ class ResultStore:
         return row[0] if row else None
 
     def claim(self, window_id: int) -> Claim | None:
-        """Count one more attempt at the window; None if there is no such window."""
+        """Count one more attempt at the window; None if there is no such window.
+
+        The count is there for a window that kills or hangs the process: it must be on disk
+        before the work starts. A window this process stored and never tried has no earlier
+        attempt that could have died: its first attempt is counted by the write that ends it
+        (the result's transaction, `record_failure`, `dead_letter`), not by a commit of its
+        own (one commit and a WAL page less per window; docs/performance.md, Wear, round 8).
+        If the process dies during it, the next start's sweep finds the window unclaimed and
+        every later attempt is counted first: a window that kills the process is given up
+        after max_attempts + 1 starts."""
         if not self.conn.execute("SELECT 1 FROM windows WHERE id = ?", (window_id,)).fetchone():
             return None
+        if window_id > self._stored_before and not self.conn.execute(
+                "SELECT 1 FROM analysis WHERE window_id = ?", (window_id,)).fetchone():
+            return Claim("trying", 1)
         # NORMAL, not FULL: the count must survive the process dying (it does: the WAL is in
         # the page cache); after a power cut, one attempt more or less does not matter.
         self.conn.execute("PRAGMA synchronous = NORMAL")
@@ -202,17 +233,17 @@ class ResultStore:
         self._learned[key] = learned
         return learned
 
-    def record_failure(self, window_id: int, error: str) -> None:
+    def record_failure(self, window_id: int, error: str, attempt: int) -> None:
+        """A failed attempt (the `attempt`-th; its claim may not have been written)."""
         with immediate(self.conn):
-            self.conn.execute("UPDATE analysis SET last_error = ?, updated_at_ms = ? "
-                              "WHERE window_id = ?", (error[:ERROR_CHARS], now_ms(), window_id))
+            self.conn.execute(_ENDED, (window_id, "trying", attempt, error[:ERROR_CHARS],
+                                       now_ms()))
 
     def dead_letter(self, window_id: int, error: str, attempts: int) -> None:
         """Give the window up: it is listed by `gateway dlq list` until retried."""
         with immediate(self.conn):
-            self.conn.execute("UPDATE analysis SET state = 'dead', last_error = ?, "
-                              "updated_at_ms = ? WHERE window_id = ?",
-                              (error[:ERROR_CHARS], now_ms(), window_id))
+            self.conn.execute(_ENDED, (window_id, "dead", attempts, error[:ERROR_CHARS],
+                                       now_ms()))
             self.conn.execute(
                 "INSERT INTO dead_letters (stage, ref, error, attempts, created_at_ms) "
                 "VALUES ('inference', ?, ?, ?, ?) ON CONFLICT (stage, ref) DO UPDATE SET "
@@ -261,7 +292,7 @@ class ResultStore:
         """The writes of one result, inside the caller's transaction."""
         conn = self.conn
         if conn.execute("SELECT 1 FROM results WHERE window_id = ?", (window.id,)).fetchone():
-            conn.execute("UPDATE analysis SET state = 'done' WHERE window_id = ?", (window.id,))
+            conn.execute(_ENDED, (window.id, "done", 1, None, now_ms()))
             return None
         needs = getattr(judge, "needs_vectors", lambda memory: False)
         verdict = judge(self.memory(window.device_id, window.stream, outcome.model, needs))
@@ -269,8 +300,7 @@ class ResultStore:
         self._remember(window, outcome, verdict)
         if verdict.alert:
             self._insert_alert(window, outcome, verdict)
-        conn.execute("UPDATE analysis SET state = 'done', last_error = NULL, "
-                     "updated_at_ms = ? WHERE window_id = ?", (now_ms(), window.id))
+        conn.execute(_ENDED, (window.id, "done", 1, None, now_ms()))
         return verdict
 
     def _record(self, kind: str, device_id: str, ts_ms: int, data: dict) -> str:
@@ -309,14 +339,23 @@ class ResultStore:
             if len(memory.levels) == 1:  # a fresh start (new model, reset): nothing older counts
                 self.conn.execute("DELETE FROM baseline_vectors WHERE device_id = ? AND "
                                   "stream = ?", key)
+            # float64, not JSON: ~460 bytes in the row's leaf, where the JSON (~1.1 KB)
+            # overflowed a 1 KiB page: a page more per learning window, zeroed again when
+            # freed at the fit (docs/performance.md, Wear, round 8). Rows stored as JSON
+            # before are read as they are (_with_vectors).
             self.conn.execute("INSERT INTO baseline_vectors (device_id, stream, model, level_db, "
                               "features) VALUES (?, ?, ?, ?, ?)",
-                              (*key, memory.model, memory.levels[-1], dumps(verdict.learned)))
-        self.conn.execute(
-            "INSERT OR REPLACE INTO device_states (device_id, stream, state, recent, last_score, "
-            "last_ts_ms, updated_at_ms, alarm, centre) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*key, memory.state, memory.recent, verdict.score, window.captured_at_ms, stamp,
-             memory.alarm, float64_blob(memory.centre) if memory.centre else None))
+                              (*key, memory.model, memory.levels[-1],
+                               finite_blob(verdict.learned)))
+        # An upsert, not INSERT OR REPLACE: a replace deletes the row and inserts it again,
+        # so its primary key's index page was written with every window too. `why` (what
+        # drove this result) is here for status, which read it from the latest result
+        # through an index of results by device that cost a page per window (migration 0015).
+        why = verdict.details.get("why", outcome.details.get("why"))
+        self.conn.execute(_STATE, (*key, memory.state, memory.recent, verdict.score,
+                                   window.captured_at_ms, stamp, memory.alarm,
+                                   float64_blob(memory.centre) if memory.centre else None,
+                                   why if isinstance(why, str) else None))
 
     def _write_learned(self, key: tuple[str, str], memory: DeviceMemory, stamp: int) -> None:
         """The baselines row at a new version (each version is written once, so a cached
@@ -369,6 +408,14 @@ def _counts(saved: Iterable[tuple[StoredWindow, Verdict | None | Exception]]) ->
     return tally
 
 
+def finite_blob(values) -> bytes:
+    """A learning vector as stored: float64, refused (as its JSON was) when not finite, so a
+    NaN or infinity fails its window's save instead of reaching a fit."""
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError("a learning vector holds a value that is not finite")
+    return float64_blob(values)
+
+
 def _centre(fit: Fit | None, stored: bytes | None) -> tuple[float, ...] | None:
     """The drifting centre as the state row holds it; the learned one if the row has none
     (it went, or a fit came without it)."""
@@ -378,7 +425,8 @@ def _centre(fit: Fit | None, stored: bytes | None) -> tuple[float, ...] | None:
 
 
 def _with_vectors(memory: DeviceMemory, rows) -> DeviceMemory:
-    vectors = tuple(tuple(json.loads(row[0])) for row in rows)
+    vectors = tuple(blob_floats(row[0]) if isinstance(row[0], bytes) else
+                    tuple(json.loads(row[0])) for row in rows)
     vectors = vectors[-len(memory.levels):] if memory.levels else ()
     if len(vectors) != len(memory.levels):  # rows lost (a half reset): learn afresh
         return DeviceMemory(model=memory.model)

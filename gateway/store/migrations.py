@@ -444,3 +444,25 @@ def learning_spread_over_time(db: Database) -> None:
     # not the first minutes after installation; the last learned window's time stamp is
     # kept with the learning. NULL (every store before this): the next window is taken.
     db.execute("ALTER TABLE baselines ADD COLUMN learned_at_ms INTEGER")
+
+
+@migrations(name="0015_no_index_by_device_for_windows_and_results")
+def no_index_by_device_for_windows_and_results(db: Database) -> None:
+    # Wear (docs/performance.md, "Wear", round 8): two indexes by (device, time) cost a page
+    # per window each (at the device's place in the index, so in a big store a page of its
+    # own, copied again by the checkpoint). `windows_device_time`: no query needs it (status's
+    # "last heard from" scans every window either way, as it scans all telemetry).
+    # `results_device_time` served one look-up, status's "why" of each stream's latest
+    # result: that text now goes with the state row the analysis writes per window anyway,
+    # filled here once (through the index, before it goes) from each stream's latest result.
+    db.execute("ALTER TABLE device_states ADD COLUMN why TEXT")
+    db.execute("UPDATE device_states SET why = (SELECT json_extract(r.details, '$.why') "
+               "FROM results r WHERE r.device_id = device_states.device_id AND r.stream = "
+               "device_states.stream AND json_valid(r.details) ORDER BY r.ts_ms DESC LIMIT 1)")
+    # Dropping an index rewrites no table: its pages go to the free list (FAST: not zeroed
+    # one by one, as in 0011).
+    secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]
+    db.execute("PRAGMA secure_delete = FAST")
+    db.execute("DROP INDEX IF EXISTS windows_device_time")
+    db.execute("DROP INDEX IF EXISTS results_device_time")
+    db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")

@@ -140,13 +140,11 @@ def read_details(conn: sqlite3.Connection, recent_rejections: int) -> Details:
 def _fill_stream_states(conn: sqlite3.Connection, devices: list[DeviceSeen]) -> None:
     """Per device and stream: state, last score, threshold and baseline progress."""
     by_id = {d["device_id"]: d for d in devices}
-    # "why": what drove the device's latest result (details.why, written by the analysis).
+    # "why": what drove the stream's latest result, kept with its state by the analysis.
     rows = conn.execute(
         "SELECT s.device_id, s.stream, s.state, s.last_score, s.last_ts_ms, b.threshold, "
         "CASE WHEN json_valid(b.scores) THEN json_array_length(b.scores) END, b.scores, "
-        "b.model, (SELECT json_extract(r.details, '$.why') "
-        "FROM results r WHERE r.device_id = s.device_id AND r.stream = s.stream "
-        "ORDER BY r.ts_ms DESC LIMIT 1) FROM device_states s LEFT JOIN baselines b "
+        "b.model, s.why FROM device_states s LEFT JOIN baselines b "
         "ON b.device_id = s.device_id AND b.stream = s.stream ORDER BY s.device_id, s.stream")
     for device, stream, state, score, ts_ms, threshold, learned, scores, model, why in rows:
         if device in by_id:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import pytest
 from gateway.config import load_config
 from gateway.inference.queue import (
     QUEUE_CHECKPOINT_PAGES,
+    QUEUE_PAGE_SIZE,
     AnalysisQueue,
     JsonSerializer,
     build_huey,
@@ -259,4 +261,25 @@ def test_the_queue_file_commits_without_fsync_and_checkpoints_early(tmp_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 0
     assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == QUEUE_CHECKPOINT_PAGES
+    huey.storage.close()
+
+
+def test_a_new_queue_file_has_small_pages_and_an_older_one_keeps_its_own(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(f'[gateway]\nid = "q-pages"\ndata_dir = "{tmp_path / "data"}"\n')
+    config = load_config(path)
+    huey = build_huey(config)
+    AnalysisQueue(huey).enqueue([1])
+    assert huey.storage.conn.execute("PRAGMA page_size").fetchone()[0] == QUEUE_PAGE_SIZE
+    huey.storage.close()
+    older = tmp_path / "older"
+    older.mkdir()
+    path.write_text(f'[gateway]\nid = "q-pages"\ndata_dir = "{older}"\n')
+    conn = sqlite3.connect(older / "queue.db")  # a queue file made before round 8: 4 KB pages
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    huey = build_huey(load_config(path))
+    AnalysisQueue(huey).enqueue([2])
+    assert huey.storage.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert huey.serializer.deserialize(huey.storage.dequeue()).args == (2,)
     huey.storage.close()

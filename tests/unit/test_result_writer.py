@@ -25,6 +25,7 @@ from gateway.inference.worker import Analyser, RetryPolicy
 from gateway.intake.payloads import audio_window
 from gateway.store.database import IntakeStore
 from gateway.store.migrations import migrations
+from gateway.store.vectors import blob_floats
 from gateway.wav import encode_wav
 from tests.support import CommittedAnalyser, wait_for
 
@@ -346,6 +347,8 @@ def test_a_learned_device_s_scored_windows_never_write_its_fit_again(tmp_path, m
         fit_bytes = watcher.execute("SELECT min(length(fit)) FROM baselines").fetchone()[0]
         fit_pages = {row[0] for row in watcher.execute(
             "SELECT pageno FROM dbstat WHERE name = 'baselines'")}
+        state_key_pages = {row[0] for row in watcher.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_device_states_1'")}
         assert fit_bytes > 32 * 1024 and len(fit_pages) > 2 * fit_bytes // page_size
         centres = watcher.execute(CENTRES).fetchall()
         watcher.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -361,6 +364,8 @@ def test_a_learned_device_s_scored_windows_never_write_its_fit_again(tmp_path, m
         watcher.close()
     assert all(a != b for a, b in zip(centres, moved, strict=True))  # both followed drift
     assert not fit_pages & set(frames)
+    # the state row is updated in place: its key's index is not written again (round 8)
+    assert state_key_pages and not state_key_pages & set(frames)
     # each window committed alone here: ~17 pages of results, outbox, analysis, counters
     assert len(frames) * (24 + page_size) / len(scored) < fit_bytes / 4
 
@@ -461,3 +466,41 @@ def test_learning_takes_one_window_per_spacing_across_a_restart(tmp_path, model)
     assert ["taken every" in d["why"] for d in details] == [i not in taken for i in range(13)]
     assert rows(path, "SELECT device_id, count(*) FROM written GROUP BY device_id") == [
         (device, len(taken)) for device in DEVICES]
+
+
+def _learn(path, model, ids, as_json_before: int | None = None) -> list:
+    """Learn `ids`; before the window at `as_json_before`, the stored learning vectors are
+    turned into JSON, as the store held them before round 8."""
+    worker = CommittedAnalyser(path, lambda: model, RULES, retry())
+    for n, window_id in enumerate(ids):
+        if n == as_json_before:
+            conn = sqlite3.connect(path)
+            with conn:
+                for row_id, blob in conn.execute("SELECT id, features FROM baseline_vectors"):
+                    conn.execute("UPDATE baseline_vectors SET features = ? WHERE id = ?",
+                                 (dumps(list(blob_floats(blob))), row_id))
+            assert conn.execute("SELECT DISTINCT typeof(features) FROM baseline_vectors"
+                                ).fetchall() == [("text",)]
+            conn.close()
+        worker.handle(window_id)
+    worker.close()
+    return rows(path, "SELECT device_id, scores, threshold, fit FROM baselines ORDER BY 1")
+
+
+def test_learning_vectors_are_float64_and_older_json_ones_still_count(tmp_path, model):
+    """Wear (round 8): a learning vector is ~460 bytes of float64 in its row's leaf, where its
+    JSON overflowed a 1 KiB page. A device half-way through learning at the upgrade fits
+    from both kinds exactly as from either."""
+    plain, upgraded = tmp_path / "plain.db", tmp_path / "upgraded.db"
+    ids = make_store(plain, rounds=NORMAL, faulty_from=NORMAL)
+    assert make_store(upgraded, rounds=NORMAL, faulty_from=NORMAL) == ids
+    worker = CommittedAnalyser(plain, lambda: model, RULES, retry())
+    for window_id in ids[:-2]:
+        worker.handle(window_id)
+    worker.close()
+    assert rows(plain, "SELECT DISTINCT typeof(features) FROM baseline_vectors") == [("blob",)]
+    (size,), = rows(plain, "SELECT max(length(features)) FROM baseline_vectors")
+    assert size < 1024 - 100  # inside the row's 1 KiB leaf
+    fitted = _learn(plain, model, ids[-2:])
+    assert all(fit is not None for *_, fit in fitted)
+    assert _learn(upgraded, model, ids, as_json_before=len(ids) // 2) == fitted

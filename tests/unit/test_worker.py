@@ -24,6 +24,7 @@ from gateway.inference.verdict import VerdictRules
 from gateway.inference.worker import RetryPolicy
 from gateway.intake.payloads import audio_window
 from gateway.store.database import BUSY_TIMEOUT_MS, IntakeStore
+from gateway.store.vectors import blob_floats
 from gateway.wav import encode_wav
 from tests.support import CommittedAnalyser
 
@@ -200,9 +201,11 @@ def test_huge_finite_vibration_samples_give_finite_figures_everywhere(store_path
     assert np.isfinite(figures["kurtosis"]) and np.isfinite(figures["level_db"])
     # Zone D whatever the baseline says: anomalous while learning too.
     assert figures["why"].startswith("ISO 10816 zone D") and figures["state"] == "learning"
+    # and status's "why" of the stream, kept with its state (migration 0015)
+    assert rows(store_path, "SELECT why FROM device_states") == [(figures["why"],)]
     (levels,), = rows(store_path, "SELECT scores FROM baselines")
     (vector,), = rows(store_path, "SELECT features FROM baseline_vectors")
-    assert all(np.isfinite(_strict_json(levels))) and all(np.isfinite(_strict_json(vector)))
+    assert all(np.isfinite(_strict_json(levels))) and all(np.isfinite(blob_floats(vector)))
     (outbox,), = rows(store_path, "SELECT data FROM outbox WHERE kind = 'result'")
     assert _strict_json(outbox)["details"] == figures
 
@@ -271,3 +274,74 @@ def test_a_long_vibration_window_is_analysed_without_its_payload_beside_it(store
     assert rows(store_path, "SELECT count(*) FROM results WHERE window_id = 3") == [(1,)]
     # measured: 20.1 MB; 24.3 with the payload held through the analysis
     assert peak < 22e6, f"peak {peak / 1e6:.1f} MB"
+
+
+def _store_more(store_path, count: int) -> list[int]:
+    """Windows stored after the analyser's store opened: by this process's intake."""
+    store = IntakeStore(store_path)
+    samples = np.full((16000, 1), 0.2, np.float32)
+    ids = store.write_batch([
+        audio_window(device_id="box", topic="sensors/box/audio",
+                     payload=encode_wav(samples * (1 - i / 100), 16000),
+                     captured_at_ms=5000 + i, received_at_ms=5000 + i, source="mqtt")
+        for i in range(count)]).window_ids
+    store.close()
+    return ids
+
+
+def _commits(worker: CommittedAnalyser) -> list[str]:
+    """The worker's own commits (the claims); its store is opened by its first window."""
+    seen: list[str] = []
+    store, _ = worker.analyser._resources()
+    store.conn.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT" else None)
+    return seen
+
+
+def test_a_window_stored_by_this_process_is_claimed_by_its_result_s_commit(store_path):
+    """Wear (docs/performance.md, round 8): the claim was a commit (and a WAL page) of its
+    own, and the result's commit wrote the analysis row again."""
+    worker = analyser(store_path, Scorer())
+    commits = _commits(worker)
+    assert worker.handle(1) is None  # stored before the worker's store opened: claimed first
+    assert commits == ["COMMIT"]
+    fresh = _store_more(store_path, 2)
+    for window_id in fresh:
+        assert worker.handle(window_id) is None
+    assert commits == ["COMMIT"]  # no claim of their own
+    assert rows(store_path, "SELECT window_id, state, attempts FROM analysis ORDER BY 1") == [
+        (1, "done", 1), (fresh[0], "done", 1), (fresh[1], "done", 1)]
+    assert rows(store_path, "SELECT count(*) FROM results") == [(3,)]
+
+
+def test_a_first_attempt_that_failed_is_counted_and_the_next_one_claimed_first(store_path):
+    worker = analyser(store_path, Scorer(fail_times=1))
+    commits = _commits(worker)
+    (window_id,) = _store_more(store_path, 1)
+    assert worker.handle(window_id) > 0  # failed: recorded as attempt 1
+    assert rows(store_path, f"SELECT state, attempts, last_error FROM analysis "
+                            f"WHERE window_id = {window_id}") == [
+        ("trying", 1, "RuntimeError: flaky")]
+    commits.clear()
+    assert worker.handle(window_id) is None  # the retry is claimed before its work
+    assert commits == ["COMMIT"]
+    assert rows(store_path, f"SELECT state, attempts FROM analysis "
+                            f"WHERE window_id = {window_id}") == [("done", 2)]
+
+
+def test_a_fresh_window_that_kills_the_process_is_given_up_one_start_later(store_path):
+    """Its first attempt leaves no trace; from the next start on each attempt is claimed
+    before it runs, so it is given up after max_attempts + 1 starts, never looped on."""
+    first = ResultStore(store_path)  # the process that stored it
+    (window_id,) = _store_more(store_path, 1)
+    assert first.claim(window_id) == ("trying", 1)
+    first.close()  # ... and died analysing it: nothing written
+    assert rows(store_path, "SELECT count(*) FROM analysis") == [(0,)]
+    for attempts in (1, 2, 3):  # three more starts, each dying in the analysis
+        restarted = ResultStore(store_path)
+        assert restarted.claim(window_id) == ("trying", attempts)
+        restarted.close()
+    scorer = Scorer()
+    assert analyser(store_path, scorer, attempts=3).handle(window_id) is None
+    assert scorer.calls == 0
+    (error,), = rows(store_path, "SELECT error FROM dead_letters")
+    assert "never finished" in error
