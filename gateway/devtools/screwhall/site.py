@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.devtools.screwhall.pieces import band, comb, impulses, rng_for, tones
+from gateway.devtools.screwhall.pieces import (
+    band,
+    comb,
+    impulses,
+    ring,
+    ringing_response,
+    rng_for,
+    tones,
+)
 from gateway.devtools.screwhall.units import Neighbour, Unit
 
 BLOCK_S = 2_400.0  # neighbours and the booster change state at most every 40 minutes
@@ -107,9 +115,9 @@ def events(unit: Unit, t_s: float, t: np.ndarray, rate: int) -> np.ndarray:
             out += _announcement(rng, t, start, rate)
         elif draw < 0.10:
             clank = impulses(np.array([start]), np.array([rng.uniform(0.5, 3.0)]), t.size, rate)
-            out += np.convolve(clank, np.exp(-np.arange(int(0.05 * rate)) / (0.008 * rate)) *
-                               np.sin(np.arange(int(0.05 * rate)) * 2 * np.pi * 900 / rate),
-                               mode="same")
+            freqs = np.fft.rfftfreq(t.size, 1 / rate)
+            out += ring(clank, ringing_response(freqs, [(rng.uniform(500, 1200), 20.0),
+                                                        (rng.uniform(1800, 3500), 30.0)]))
     return out
 
 
