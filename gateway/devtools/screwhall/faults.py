@@ -6,8 +6,8 @@ signature of unit RMS and scales it by `LEVEL * severity ** 1.3`, so severity 0 
 machine's band), 0.5 is plain to a technician and 1.0 is as loud as the machine. Only the gas
 leak sounds while the compressor is stopped: the plant stays under pressure.
 
-- rotor_bearing: a race defect at the discharge-end bearing: impacts at its BPFO ringing the
-  casing's modes, with roughness modulated at the same rate;
+- rotor_bearing: a race defect at the discharge-end thrust set (or radial bearing without
+  one): impacts at its BPFO ringing the casing's modes, with roughness modulated at the same rate;
 - rotor_contact: rotor-to-rotor / rotor-to-housing rubbing: tones at lobe-pass sidebands
   (LP +- 1x, 2x; 2 LP +- 1x) and friction noise once per revolution;
 - slide_valve_hunting: the slide valve stepping in and out every few seconds: the rotor
@@ -73,7 +73,9 @@ def _knocks(c: Ctx, times: np.ndarray, amps: np.ndarray, modes: list[tuple[float
 
 
 def rotor_bearing(c: Ctx) -> np.ndarray:
-    rate_hz = c.unit.bearing.bpfo * c.speed
+    # The discharge-end thrust set carries the axial gas force and is the usual one to go;
+    # a unit without one wears its radial bearing.
+    rate_hz = (c.unit.thrust or c.unit.bearing).bpfo * c.speed
     times = periodic_times(rate_hz, c.n / c.rate, c.rng.random(), 0.01, c.rng)
     hits = _knocks(c, times, c.rng.uniform(0.6, 1.0, times.size), list(c.unit.housing_modes))
     rough = shaped_noise(c.rng, band(c.freqs, 2000.0, 9000.0), c.n)

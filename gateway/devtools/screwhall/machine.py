@@ -67,14 +67,15 @@ def speed_profile(unit: Unit, m: Moment, n: int, rate: int) -> np.ndarray:
 
 
 def start_surge(unit: Unit, m: Moment, n: int, rate: int) -> np.ndarray:
-    """How much louder the motor's magnetic noise is: inrush in star, the change-over to
-    delta a few seconds in, a soft-start's current limit."""
+    """How much louder the motor's magnetic noise is (its forces go with the current
+    squared): about twice full-load current in star, the change-over surge to delta a few
+    seconds in, a soft-start's current limit at ~3x; a VFD starts at low current."""
     since = m.since_start_s + np.arange(n) / rate
     if unit.drive == "star_delta":
-        return 1 + 2.0 * (since < 3.0) + 3.0 * np.exp(-np.maximum(since - 6.0, 0) / 0.4) * \
+        return 1 + 4.0 * (since < 3.0) + 8.0 * np.exp(-np.maximum(since - 6.0, 0) / 0.4) * \
             (since >= 6.0)
     if unit.drive == "soft_start":
-        return 1 + 1.2 * (since < 12.0)
+        return 1 + 6.0 * np.clip(1 - since / 12.0, 0, 1)
     return np.ones(n)
 
 
@@ -87,10 +88,11 @@ def rotor_part(unit: Unit, m: Moment, cycles: np.ndarray, speed: float, rate: in
     shaped = amps.copy()
     lobe = np.arange(1, HARMONICS + 1) % unit.male_lobes == 0
     shaped[lobe] *= 1 + 2.0 * mismatch * np.linspace(0, 1, lobe.sum())  # spikier pulses
-    fan = unit.motor_fan_blades
-    shaped[fan - 1] += 0.25  # the motor's shaft fan (blade pass is a rotation harmonic)
-    shaped[2 * fan - 1] += 0.08
-    return comb(scale * shaped, phases, cycles, speed, rate)
+    shaped *= scale
+    fan = unit.motor_fan_blades  # the motor's shaft fan: its blade pass is a rotation harmonic
+    shaped[fan - 1] += 0.15 * (speed / 50.0) ** 2
+    shaped[2 * fan - 1] += 0.05 * (speed / 50.0) ** 2
+    return comb(shaped, phases, cycles, speed, rate)
 
 
 def _magnetic(unit: Unit, m: Moment, t: np.ndarray, t_s: float, rate: int) -> np.ndarray:
@@ -99,7 +101,7 @@ def _magnetic(unit: Unit, m: Moment, t: np.ndarray, t_s: float, rate: int) -> np
     f2 = 2 * e.line_hz
     slot = unit.rotor_slots * m.speed_hz
     freqs = np.array([f2, 2 * f2, 3 * f2, slot - 2 * e.line_hz, slot + 2 * e.line_hz])
-    amps = np.array([0.08, 0.03, 0.012, 0.02, 0.025]) * rng.uniform(0.6, 1.4, 5)
+    amps = np.array([0.2, 0.07, 0.03, 0.04, 0.05]) * rng.uniform(0.6, 1.4, 5)
     phases = rng.uniform(0, 2 * np.pi, 5) + 2 * np.pi * np.mod(freqs * t_s, 1.0)
     out = tones(freqs, amps, phases, t, rate)
     if unit.pwm_hz:
@@ -140,13 +142,19 @@ def voice(unit: Unit, m: Moment, t_s: float, n: int, rate: int,
     roar_t = np.fft.irfft(_roar_shape(unit, freqs) * (rng.standard_normal(freqs.size) +
                                                      1j * rng.standard_normal(freqs.size)), n)
     roar_t *= 0.3 * _roar_level(unit, m) * n / np.sqrt(2 * freqs.size)
-    out += roar_t * (1 + 0.6 * np.sin(2 * np.pi * np.mod(lobe_pass * t_s, 1) +
+    # The first seconds churn the oil flooding the rotors while the separator builds
+    # pressure: louder broadband than the run that follows.
+    churn = 1 + 2.0 * np.exp(-np.maximum(m.since_start_s + np.arange(n) / rate, 0) / 4.0)
+    out += roar_t * churn * (1 + 0.6 * np.sin(2 * np.pi * np.mod(lobe_pass * t_s, 1) +
                                       2 * np.pi * lobe_pass * t))
     return out, _roar_level(unit, m) * 0.5 * _steady_shape(unit, m, freqs)
 
 
 def _roar_level(unit: Unit, m: Moment) -> float:
-    return (0.25 + 0.75 * m.slide ** 0.6) * (m.speed_hz / 50.0) ** 2 * (1 + 0.15 * m.drift)
+    # Mass flow: the slide valve, the speed, and the suction pressure (up while a defrost's
+    # warm gas returns, down in the pull-down after it); aged oil seals the rotors worse.
+    flow = (0.25 + 0.75 * m.slide ** 0.6) * (1 + 0.15 * m.suction)
+    return flow * (m.speed_hz / 50.0) ** 2 * (1 + 0.15 * m.drift)
 
 
 def _roar_shape(unit: Unit, freqs: np.ndarray) -> np.ndarray:
