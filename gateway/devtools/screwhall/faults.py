@@ -151,7 +151,7 @@ def gas_leak(c: Ctx) -> np.ndarray:
     shape = band(c.freqs, 3000.0, 16000.0, 2.0) * (1 + resonance(c.freqs, 7000.0, 2.0))
     hiss = shaped_noise(c.rng, shape, c.n)
     flutter = 1 + 0.15 * shaped_noise(c.rng, band(c.freqs, 2.0, 20.0), c.n) * 5
-    out = _unit_rms(hiss * flutter) * 0.5  # above the machine's band: half the level
+    out = _unit_rms(hiss * flutter)  # a severe leak screams as loud as the machine
     return out if c.m.running else 0.7 * out
 
 

@@ -43,7 +43,7 @@ def _day_segments(unit: Unit, day: int) -> np.ndarray:
     if cached is not None:
         return cached
     rng = rng_for(*key)
-    weekend = (day % 7) in (5, 6)
+    weekend = (day + 4) % 7 >= 5  # day 0 began on Thursday 1970-01-01
     cycles = max(1, unit.cycles_per_day - (1 if weekend and unit.cycles_per_day > 1 else 0))
     shares = rng.uniform(0.6, 1.4, cycles)
     periods = shares / shares.sum() * DAY_S
@@ -78,19 +78,37 @@ def running_at(unit: Unit, t_s: float) -> bool:
     return _schedule(unit, t_s)[0]
 
 
+# Load by local hour: (start, end, level) of the busy hours, and the level outside them.
+SHIFTS = {
+    "cold_store": ((5.0, 14.0, 0.8), 0.5),  # the docks: doors open while lorries load
+    "dairy": ((4.0, 20.0, 0.85), 0.45),  # milk intake, pasteurisers, then CIP
+    "meat_plant": ((6.0, 22.0, 0.85), 0.35),  # two shifts, sanitation at night
+    "ice_rink": ((15.0, 23.0, 0.9), 0.5),  # skating sessions, resurfacing water to freeze
+}
+
+
+def local_hour(unit: Unit, t_s: float) -> float:
+    return ((t_s / 3600.0) + unit.utc_offset_h) % 24.0
+
+
 def demand(unit: Unit, t_s: float) -> float:
-    """Refrigeration demand 0-1 of the plant share this unit carries: production shifts,
-    day/night, defrost recoveries and the controller's wandering."""
-    hour = ((t_s + unit.day_offset_s * 0.1) / 3600.0) % 24.0
-    shift = 0.75 if 6.0 <= hour < 22.0 else 0.45
+    """Refrigeration demand 0-1 of the plant share this unit carries: the site's shifts,
+    weekends, defrost recoveries and the controller's wandering."""
+    (start, end, busy), quiet = SHIFTS[unit.site]
+    hour = local_hour(unit, t_s)
+    level = busy if start <= hour < end else quiet
+    weekend = int(((t_s / 3600.0 + unit.utc_offset_h) // 24 + 4) % 7) >= 5  # 1970-01-01: Thu
+    if weekend:
+        level += 0.1 if unit.site == "ice_rink" else -0.15
     ripple = 0.12 * np.sin(2 * np.pi * t_s / 2_300.0 + unit.seed) + \
         0.08 * np.sin(2 * np.pi * t_s / 610.0 + 1.3 * unit.seed)
-    return float(np.clip(shift + ripple - 0.25 * suction_swing(unit, t_s), 0.0, 1.0))
+    return float(np.clip(level + ripple + 0.2 * suction_swing(unit, t_s), 0.0, 1.0))
 
 
 def suction_swing(unit: Unit, t_s: float) -> float:
-    """A defrost (about an hour every few hours) lifts the suction pressure while warm gas
-    returns, then the room pulls down; -1..+1."""
+    """A defrost (about an hour every few hours): the suction pressure rises as the warm
+    coil comes back on line and the room pulls down, then dips as the controller overshoots;
+    -1..+1."""
     period = unit.defrost_every_h * 3600.0
     phase = ((t_s + unit.day_offset_s) % period) / 3600.0
     if phase < 0.75:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gateway.devtools.screwhall.operation import local_hour
 from gateway.devtools.screwhall.pieces import (
     band,
     comb,
@@ -59,7 +60,7 @@ def _booster(unit: Unit, t_s: float, t: np.ndarray, rate: int) -> np.ndarray:
 
 def _rotating(unit: Unit, t_s: float, t: np.ndarray, rate: int) -> np.ndarray:
     """Ammonia pumps (vane pass), condenser fans through the wall, the ventilation fan."""
-    hour = (t_s / 3600.0) % 24.0
+    hour = local_hour(unit, t_s)
     fans_on = max(1, round(unit.condenser_fans * (0.5 + 0.5 * np.sin(np.pi * (hour - 6) / 12))))
     fan_hz = unit.condenser_fan_hz * (0.7 if hour < 6 or hour >= 22 else 1.0)
     pump_hz = unit.mains_hz * 0.975
@@ -101,7 +102,7 @@ def events(unit: Unit, t_s: float, t: np.ndarray, rate: int) -> np.ndarray:
     """The room's occasional sounds, decided per 10-second slot so that overlapping windows
     hear the same event."""
     out = np.zeros_like(t)
-    hour = (t_s / 3600.0) % 24.0
+    hour = local_hour(unit, t_s)
     busy = 6.0 <= hour < 22.0
     first = int(np.floor(t_s / EVENT_SLOT_S))
     last = int(np.floor((t_s + t[-1]) / EVENT_SLOT_S))

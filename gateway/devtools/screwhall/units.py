@@ -87,6 +87,7 @@ class Unit:
     min_run_s: float
     min_off_s: float
     day_offset_s: float
+    utc_offset_h: float  # the site's local time, for its shifts
     defrost_every_h: float
     mic_distance_m: float
     mic_gain_db: float  # dBFS at 94 dB SPL at the capsule
@@ -165,6 +166,7 @@ def unit_for(device_id: str, seed: int) -> Unit:
         cycles_per_day=int(rng.integers(3, 7)) if drive != "vfd" else int(rng.integers(1, 3)),
         min_run_s=float(rng.uniform(30, 50)) * 60, min_off_s=float(rng.uniform(10, 20)) * 60,
         day_offset_s=float(rng.uniform(0, 86_400)),
+        utc_offset_h=float(rng.choice([-8.0, -6.0, -5.0, 0.0, 1.0, 2.0, 8.0, 10.0])),
         defrost_every_h=float(rng.choice([6.0, 8.0, 12.0])),
         mic_distance_m=float(rng.uniform(0.5, 2.0)),
         mic_gain_db=float(rng.uniform(-40.0, -32.0)),
