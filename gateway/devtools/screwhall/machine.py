@@ -133,9 +133,12 @@ def voice(unit: Unit, m: Moment, t_s: float, n: int, rate: int,
     if not m.running:
         return np.zeros(n), np.zeros(freqs.size)
     t = np.arange(n) / rate
-    speed = speed_profile(unit, m, n, rate)
+    # The gas torque ripples and the supply wanders: the shaft speed breathes by ~0.05 %,
+    # which gives high lobe-pass harmonics their width.
+    wander = 1 + 5e-4 * np.sin(2 * np.pi * rng.uniform(0.2, 0.8) * t + rng.uniform(0, 6.3))
+    speed = speed_profile(unit, m, n, rate) * wander
     cycles = np.mod(m.speed_hz * t_s, 1.0) + np.cumsum(speed) / rate
-    out = rotor_part(unit, m, cycles, float(speed.mean()), rate)
+    out = rotor_part(unit, m, cycles, float(speed.mean()), rate) * gas_factor(unit)
     out += _magnetic(unit, m, t, t_s, rate) * start_surge(unit, m, n, rate)
     out += oil_pump(unit, m, t, t_s, rate)
     lobe_pass = unit.male_lobes * float(speed.mean())
@@ -150,11 +153,17 @@ def voice(unit: Unit, m: Moment, t_s: float, n: int, rate: int,
     return out, _roar_level(unit, m) * 0.5 * _steady_shape(unit, m, freqs)
 
 
+def gas_factor(unit: Unit) -> float:
+    """A CO2 stage of a cascade works far denser gas than an ammonia stage: its pulsation
+    and flow noise are stronger for the same swept volume."""
+    return 1.3 if unit.refrigerant == "CO2/NH3" else 1.0
+
+
 def _roar_level(unit: Unit, m: Moment) -> float:
     # Mass flow: the slide valve, the speed, and the suction pressure (up while a defrost's
     # warm gas returns, down in the pull-down after it); aged oil seals the rotors worse.
     flow = (0.25 + 0.75 * m.slide ** 0.6) * (1 + 0.15 * m.suction)
-    return flow * (m.speed_hz / 50.0) ** 2 * (1 + 0.15 * m.drift)
+    return flow * (m.speed_hz / 50.0) ** 2 * (1 + 0.15 * m.drift) * gas_factor(unit)
 
 
 def _roar_shape(unit: Unit, freqs: np.ndarray) -> np.ndarray:
