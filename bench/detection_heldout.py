@@ -1,11 +1,13 @@
 """bench/detection.py's held-out generators written blind after the plant, `coldroom`
 (gateway.devtools.coldroom, the fourth: diagnosed on since its first measurement),
 `rackhall` (gateway.devtools.rackhall, the fifth: a compressor rack's machine room, diagnosed
-on since its first measurement) and `rooftop` (gateway.devtools.rooftop, the sixth: outdoor
-condensing units in a row on a roof or yard). All expose the same public functions, so one
+on since its first measurement), `rooftop` (gateway.devtools.rooftop, the sixth: outdoor
+condensing units in a row on a roof or yard, diagnosed on since its first measurement) and
+`screwhall` (gateway.devtools.screwhall, the seventh: an industrial engine room of
+oil-injected screw compressors). All expose the same public functions, so one
 adapter serves them: the audio source, the
 vibration and device-week windows, and their figures, named <name>_*. Off by default
-(`--generators coldroom,rackhall,rooftop`, alone or with others).
+(`--generators coldroom,rackhall,rooftop,screwhall`, alone or with others).
 
 Units are drawn from ids <name>-NN (audio; the accelerometer is <vibration>-NN) and
 <week>-NN with the run's seed. Vibration: the six vibration faults at each severity, planned
@@ -29,7 +31,7 @@ from bench.detection_figures import (
     week_figures_of,
     week_phase,
 )
-from gateway.devtools import coldroom, rackhall, rooftop
+from gateway.devtools import coldroom, rackhall, rooftop, screwhall
 
 BEARING_KINDS = ("bearing_outer", "bearing_inner", "bearing_ball")
 SHAFT_KINDS = ("imbalance", "misalignment", "looseness")
@@ -49,6 +51,11 @@ GOALS = {
     "rooftop_false_alerts_per_device_day": ("<=", 0),
     "rooftop_onset_to_alert_worst": ("<=", 3),
     "rooftop_vibration_pooled_auc_s050": (">=", 0.95),
+    "screwhall_pooled_auc_s050": (">=", 0.97), "screwhall_pooled_auc_s025": (">=", 0.93),
+    "screwhall_worst_kind_auc_s050": (">=", 0.90), "screwhall_lead_over_peer_min": (">=", 0.0),
+    "screwhall_false_alerts_per_device_day": ("<=", 0),
+    "screwhall_onset_to_alert_worst": ("<=", 3),
+    "screwhall_vibration_pooled_auc_s050": (">=", 0.95),
 }  # a literal: bench/run_all reads it without importing this script
 
 
@@ -132,4 +139,6 @@ class Source:
 
 SETS = {held.name: held for held in (HeldOut("coldroom", coldroom, "coldvib", "coldweek", 41),
                                      HeldOut("rackhall", rackhall, "rackvib", "rackweek", 53),
-                                     HeldOut("rooftop", rooftop, "roofvib", "roofweek", 67))}
+                                     HeldOut("rooftop", rooftop, "roofvib", "roofweek", 67),
+                                     HeldOut("screwhall", screwhall, "screwvib", "screwweek",
+                                             71))}
