@@ -414,7 +414,11 @@ def test_a_broker_outage_delays_results_but_loses_none(tmp_path, broker, publish
     gateway = GatewayProcess(config, tmp_path / "gw.log").start()
     try:
         publisher.publish_all(("sensors/box-6/audio", _wav("box-6", i)) for i in range(100))
-        broker.stop()  # the windows are stored (acknowledged); their results are not out yet
+        # publish_all waits for the broker's acknowledgements, not the daemon's: windows
+        # still queued in the broker for the daemon would only come after its restart
+        wait_for(lambda: _count(data_dir, "windows") == 100, timeout_s=30,
+                 what="every window stored by the daemon")
+        broker.stop()  # the windows are stored (acknowledged); their results are not all out
         wait_for(lambda: _count(data_dir, "results") == 100, what="analysis while offline")
         assert _count(data_dir, "results", "published = 0") > 0
         broker.start()
