@@ -194,26 +194,25 @@ def _learn(memory: DeviceMemory, observation: Observation, rules: VerdictRules) 
         recent, alarm, reason = _vote(memory, True, rules, observation.severe)
     alert = alarm if alarm != memory.alarm else None
     anomaly = True if observation.severe else None
-    if not takes_for_learning(memory, observation, rules):
-        state = ANOMALY if alarm == ANOMALY else LEARNING
-        why = (f"learning this device's normal ({len(memory.levels)} windows so far, one "
-               f"taken every {spacing_text(rules.learn_spacing_ms / 1000)})")
-        why = f"{observation.severe}; {why}" if observation.severe else why
-        return Verdict(replace(memory, state=state, alarm=alarm, recent=recent), 0.0, None,
-                       anomaly, alert, reason, {"state": state, "why": why, "drivers": []})
-    vector = tuple(float(v) for v in features.values)
-    levels = memory.levels + (features.level_db,)
-    vectors = None if memory.vectors is None else memory.vectors + (vector,)
+    # A window too soon after the last one taken is passed over: not learned, not counted.
+    taken = takes_for_learning(memory, observation, rules)
+    vector = tuple(float(v) for v in features.values) if taken else None
+    levels = memory.levels + (features.level_db,) if taken else memory.levels
+    vectors = memory.vectors if memory.vectors is None or vector is None \
+        else memory.vectors + (vector,)
     fitted = None
-    if vectors is not None and len(levels) >= rules.baseline_windows:
+    if vector is not None and vectors is not None and len(levels) >= rules.baseline_windows:
         fitted = baseline.fit(features.names, np.asarray(vectors), np.asarray(levels),
                               features.floors, running_needed(rules), rules.threshold_sigmas)
     if fitted is None:
         state = ANOMALY if alarm == ANOMALY else LEARNING
-        why = f"learning this device's normal ({len(levels)} windows so far)"
+        every = "" if taken else \
+            f", one taken every {spacing_text(rules.learn_spacing_ms / 1000)}"
+        why = f"learning this device's normal ({len(levels)} windows so far{every})"
         why = f"{observation.severe}; {why}" if observation.severe else why
+        learned_at_ms = observation.ts_ms if taken else memory.learned_at_ms
         return Verdict(replace(memory, levels=levels, vectors=vectors, state=state, alarm=alarm,
-                               recent=recent, learned_at_ms=observation.ts_ms),
+                               recent=recent, learned_at_ms=learned_at_ms),
                        0.0, None, anomaly, alert, reason,
                        {"state": state, "why": why, "drivers": []}, learned=vector)
     new_memory = replace(memory, levels=levels, vectors=None, fit=fitted,

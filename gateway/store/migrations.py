@@ -376,10 +376,7 @@ def telemetry_uploaded_from_its_table(db: Database) -> None:
                (max(seq_to, copied_to),))
     # Its only reader was that look-up; kept, it cost a page per commit (and its checkpoint).
     # FAST: Debian's SQLite would otherwise zero every freed page of it (written twice).
-    secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]
-    db.execute("PRAGMA secure_delete = FAST")
-    db.execute("DROP INDEX telemetry_received")
-    db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
+    _drop_indexes_unzeroed(db, "telemetry_received")
 
 
 @migrations(name="0012_centre_with_the_device_state")
@@ -461,8 +458,14 @@ def no_index_by_device_for_windows_and_results(db: Database) -> None:
                "device_states.stream AND json_valid(r.details) ORDER BY r.ts_ms DESC LIMIT 1)")
     # Dropping an index rewrites no table: its pages go to the free list (FAST: not zeroed
     # one by one, as in 0011).
+    _drop_indexes_unzeroed(db, "windows_device_time", "results_device_time")
+
+
+def _drop_indexes_unzeroed(db: Database, *names: str) -> None:
+    """DROP INDEX with secure_delete = FAST for the drop: Debian's SQLite otherwise zeroes
+    every freed page one by one (the index written again, in the WAL and the checkpoint)."""
     secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]
     db.execute("PRAGMA secure_delete = FAST")
-    db.execute("DROP INDEX IF EXISTS windows_device_time")
-    db.execute("DROP INDEX IF EXISTS results_device_time")
+    for name in names:
+        db.execute(f"DROP INDEX IF EXISTS {name}")
     db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
