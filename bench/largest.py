@@ -32,11 +32,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.intake import peak_rss_mb
 from bench.report import report
-from bench.runtime import runtime_python
+from bench.runtime import runtime_python, unit_environment
 from gateway.devtools.local_broker import LocalMosquitto, free_port
 from gateway.wav import encode_wav
 
-UNIT = Path(__file__).resolve().parent.parent / "systemd" / "sensor-gateway.service"
 AUDIO_LIMIT, VIBRATION_LIMIT = 8 * 1024 * 1024, 4 * 1024 * 1024
 GOALS = {"peak_rss_mb_audio": ("<=", 100), "peak_rss_mb_vibration": ("<=", 100)}
 
@@ -51,13 +50,6 @@ def largest_vibration(rng: np.random.Generator) -> bytes:
     axes = [",".join(map(str, rng.integers(0, 10, samples))) for _ in range(3)]
     x, y, z = axes
     return f'{{"sample_rate": 25600, "x": [{x}], "y": [{y}], "z": [{z}]}}'.encode()
-
-
-def unit_environment(unit: Path = UNIT) -> dict[str, str]:
-    """The unit's `Environment=K=V` lines (one assignment each, unquoted, as ours are)."""
-    pairs = [line.removeprefix("Environment=").split("=", 1)
-             for line in unit.read_text().splitlines() if line.startswith("Environment=")]
-    return {key: value for key, value in pairs}
 
 
 def analysed(store: Path) -> bool:

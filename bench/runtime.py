@@ -18,6 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RUNTIME = REPO / ".venv-runtime"
 STAMP = RUNTIME / "pyproject.sha256"
+UNIT = REPO / "systemd" / "sensor-gateway.service"
 
 
 def runtime_python() -> str:
@@ -32,3 +33,11 @@ def runtime_python() -> str:
                         "--disable-pip-version-check", "-e", str(REPO)], check=True)
         STAMP.write_text(want)
     return str(python)
+
+
+def unit_environment(unit: Path = UNIT) -> dict[str, str]:
+    """The unit's `Environment=K=V` lines (one assignment each, unquoted, as ours are): the
+    daemon's environment on a box, beside its interpreter."""
+    pairs = [line.removeprefix("Environment=").split("=", 1)
+             for line in unit.read_text().splitlines() if line.startswith("Environment=")]
+    return {key: value for key, value in pairs}

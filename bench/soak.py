@@ -3,11 +3,12 @@
 The demo's parts (gateway/devtools/demo/parts.py): a private Mosquitto, the reference receiver
 as the cloud, and simulated boxes each publishing a 1 s audio window, a vibration window and a
 telemetry message every second (one box develops a leak after its baseline). The daemon runs
-from the runtime-only environment (bench/runtime.py), as on a box. Every few seconds its RSS
-and CPU time are read from /proc. Printed: RSS after the first minute, at the end, the peak
-(VmHWM), the growth over the second half of the run (least squares, MB per hour), the daemon's
-CPU share of one core, and what flowed: windows analysed, records at the cloud, rejections,
-dead letters, the queue and upload backlogs at the end.
+from the runtime-only environment with the unit's `Environment=` settings (bench/runtime.py),
+as on a box. Every few seconds its RSS and CPU time are read from /proc. Printed: RSS after
+the first minute, at the end, the peak (VmHWM), the growth over the second half of the run
+(least squares, MB per hour), the daemon's CPU share of one core, and what flowed: windows
+analysed, records at the cloud, rejections, dead letters, the queue and upload backlogs at
+the end.
 
     .venv/bin/python -m bench.soak [--duration 600] [--boxes 30] [--json F]
 """
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.report import report
-from bench.runtime import runtime_python
+from bench.runtime import runtime_python, unit_environment
 from gateway.devtools.demo.parts import Demo
 
 GOALS = {"peak_rss_mb": ("<=", 80)}
@@ -96,9 +97,14 @@ def main() -> int:
     parser.add_argument("--boxes", type=int, default=30)
     parser.add_argument("--runs", type=int, default=1, help="accepted for run_all; one run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-unit-env", action="store_true",
+                        help="without the unit's Environment= settings")
     args = parser.parse_args()
+    env = {} if args.no_unit_env else unit_environment()
+    os.environ.update(env)  # the daemon inherits this process's environment
     figures = {"machine": f"{platform.machine()} {os.cpu_count()} cpu, "
                           f"{platform.python_version()}",
+               "environment": " ".join(f"{k}={v}" for k, v in env.items()),
                **soak(args.duration, args.boxes)}
     report("soak benchmark", figures, GOALS, 1, args.json)
     return 0

@@ -31,7 +31,10 @@ _NUMBER_ARRAY = re.compile(rb"\[" + _WS + rb"(?:" + _NUMBER + _WS + rb"(?:," + _
 _AXIS_KEY = re.compile(rb'"([xyz])"' + _WS + rb":" + _WS + rb"(?=\[)")
 _TEXT_WS = re.compile(r"[ \t\n\r]*")
 _BYTES_WS = re.compile(_WS)
-_INTEGER_MINUS_ZERO = re.compile(rb"(?<![eE])-0(?![.eE0-9])")
+# Any array without nested arrays or strings: in a message intake accepted, whose axes are
+# arrays of numbers, this finds the axis's array without checking each number's grammar
+# again (a third of what reading it cost).
+_FLAT_ARRAY = re.compile(rb'\[[^\[\]"]*+\]')
 
 
 class Axes(NamedTuple):
@@ -42,12 +45,16 @@ class Axes(NamedTuple):
     spans: dict[str, tuple[int, int]]
 
 
-def split_axes(payload: bytes, decoder: json.JSONDecoder) -> Axes | None:
+def split_axes(payload: bytes, decoder: json.JSONDecoder, accepted: bool = False
+               ) -> Axes | None:
     """The message's axes located and the rest decoded by `decoder` (its hooks apply), or
-    None when that is not certain; None too for anything `decoder` refuses."""
+    None when that is not certain; None too for anything `decoder` refuses. `accepted`: the
+    message passed intake, so its axes are arrays of JSON numbers (the analysis's reading):
+    their grammar is not checked again."""
     spans: dict[str, tuple[int, int]] = {}
+    arrays = _FLAT_ARRAY if accepted else _NUMBER_ARRAY
     for key in _AXIS_KEY.finditer(payload):
-        array = _NUMBER_ARRAY.match(payload, key.end())
+        array = arrays.match(payload, key.end())
         name = key.group(1).decode()
         if array is None or name in spans:  # a key inside a string, or twice: let json judge
             return None
@@ -161,12 +168,19 @@ def _numbers(text: bytes) -> np.ndarray:
     values = np.fromstring(text, dtype=np.float64, count=count, sep=",")
     if values.size != count:  # cannot happen for a span split_axes matched
         raise ValueError(f"read {values.size} of {count} numbers")
-    if np.signbit(values[values == 0]).any():
-        _integer_zeros_positive(text, values)
+    _integer_zeros_positive(text, values)
     return values
 
 
 def _integer_zeros_positive(text: bytes, values: np.ndarray) -> None:
-    """json reads the integer -0 as int 0, hence 0.0; numpy as -0.0 (as -0.0 and -0e1 are)."""
-    for token in _INTEGER_MINUS_ZERO.finditer(text):
-        values[text.count(b",", 0, token.start())] = 0.0
+    """json reads the integer -0 as int 0, hence 0.0; numpy as -0.0 (as -0.0 and -0e1 are).
+    Only the tokens of the negative zeros are looked at: a regex over the whole text, for
+    the -0.0s of a small signal rounded to 3 places, was 40 % of reading a 3,200-sample axis."""
+    negative_zeros = np.flatnonzero((values == 0) & np.signbit(values))
+    if negative_zeros.size == 0:
+        return
+    commas = np.flatnonzero(np.frombuffer(text, np.uint8) == ord(","))
+    starts, ends = np.concatenate(([0], commas + 1)), np.append(commas, len(text))
+    for i in negative_zeros:
+        if text[starts[i]:ends[i]].strip(b" \t\n\r") == b"-0":
+            values[i] = 0.0

@@ -335,7 +335,7 @@ def decode_window(payload: bytes, dtype: type[np.floating] | None = None
     one into the array, never as lists of Python numbers (17-67 MB for a 4 MiB message),
     unless the message is not in the plain form (vibration_json)."""
     try:
-        plain = split_axes(payload, _JSON)
+        plain = split_axes(payload, _JSON, accepted=True)
         if plain is None:
             doc = json.loads(payload)
             xyz = np.array([doc["x"], doc["y"], doc["z"]],

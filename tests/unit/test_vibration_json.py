@@ -140,7 +140,7 @@ def test_the_analysis_reads_the_samples_json_would_give_it(payload):
     if isinstance(record, payloads.Rejection):
         return
     xyz, rate = decode_vibration(payload)
-    with patch.object(worker, "split_axes", lambda payload, decoder: None):
+    with patch.object(worker, "split_axes", lambda payload, decoder, accepted: None):
         old_xyz, old_rate = decode_vibration(payload)
     assert (xyz.tobytes(), xyz.shape, rate) == (old_xyz.tobytes(), old_xyz.shape, old_rate)
 
@@ -225,7 +225,7 @@ def test_the_largest_message_is_read_into_a_float32_window_and_little_else():
     (xyz, rate), peak = _peak_bytes(lambda: decode_vibration(payload))
     assert xyz.dtype == np.float32 and xyz.shape == (3, LARGEST_AXIS)
     assert peak < 3 * len(payload), f"{peak / len(payload):.2f} times the payload"
-    with patch.object(worker, "split_axes", lambda payload, decoder: None):
+    with patch.object(worker, "split_axes", lambda payload, decoder, accepted: None):
         by_json = decode_vibration(payload)[0]
     assert xyz.tobytes() == by_json.tobytes()
     assert xyz.tobytes() == np.array([json.loads(payload)[k] for k in AXES],
