@@ -44,7 +44,7 @@ def valve_reed_wear(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, 
         amps = g.uniform(0.6, 1.4, times.size)
         mix.spec += P.knocks(fr, times, amps, flutter, 0.3 * s * p)
         mix.spec += P.knocks(fr, times, amps, M.shell_response(unit, fr), 0.35 * s * p)
-    leak = P.to_time(P.noise_spectrum(g, P.band(fr.f, 1500, 7000), 0.15 * s * p), fr.n)
+    leak = P.to_time(P.noise_spectrum(g, fr.band(1500, 7000), 0.15 * s * p), fr.n)
     mix.time += leak * (1 + np.sin(2 * np.pi * unit.cylinders * m.shaft_rps * fr.t))
 
 
@@ -94,7 +94,7 @@ def compressor_bearing_wear(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Gen
     once a turn, and impacts at the outer race's defect rate ringing the bearing seat."""
     p = M.compressor_level(unit)
     phase = M.shaft_phase(unit, fr.t_s)
-    rough = P.to_time(P.noise_spectrum(g, P.band(fr.f, 1000, 6000), 0.25 * s * p), fr.n)
+    rough = P.to_time(P.noise_spectrum(g, fr.band(1000, 6000), 0.25 * s * p), fr.n)
     mix.time += rough * (1 + 0.5 * np.sin(2 * np.pi * (m.shaft_rps * fr.t + phase)))
     rate = unit.bearing.bpfo * m.shaft_rps
     times = np.arange(g.random() / rate, fr.n / fr.rate, 1.0 / rate)
@@ -138,7 +138,7 @@ def condenser_fan_fault(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generat
     hit[0] = True
     scrape = P.modal_response(fr.f, [(2800.0, 3.0, 1.0), (5500.0, 4.0, 0.6)], fr.rate)
     mix.spec += P.knocks(fr, times[hit], g.uniform(0.5, 1.5, k.size)[hit], scrape, 0.4 * s * p)
-    mix.spec += P.noise_spectrum(g, P.band(fr.f, 1000, 5000), 0.15 * s * p)
+    mix.spec += P.noise_spectrum(g, fr.band(1000, 5000), 0.15 * s * p)
 
 
 def fan_ice_strike(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, s: float,
@@ -170,7 +170,7 @@ def refrigerant_leak(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
     """Gas escaping at a flare nut or a Schrader core: a jet's hiss peaking at several kHz,
     weaker while stopped (the pressures have equalised lower) but never gone."""
     jet = float(P.rng("jet", unit.device_id, unit.seed).uniform(4000, 9000))
-    shape = P.resonance(fr.f, jet, 1.2) * P.band(fr.f, 800, 0.45 * fr.rate, 4)
+    shape = fr.resonance(jet, 1.2) * fr.band(800, 0.45 * fr.rate, 4)
     level = P.spl(28.0 + 22.0 * s) * (1.0 if m.running else 0.6)
     mix.spec += P.noise_spectrum(g, shape, level)
 
@@ -188,7 +188,7 @@ def high_head_pressure(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generato
     louder = P.db(5.0 * s)
     mix.time += 0.5 * p * (louder * M.compressor_comb(unit, f1, fr, phase)
                            - M.compressor_comb(unit, f0, fr, phase))
-    mix.spec += P.noise_spectrum(g, P.band(fr.f, 1000, 6000), 0.2 * s * p)
+    mix.spec += P.noise_spectrum(g, fr.band(1000, 6000), 0.2 * s * p)
 
 
 _FAULTS: dict[str, Fault] = {

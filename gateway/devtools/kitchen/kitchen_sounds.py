@@ -66,7 +66,7 @@ def radio(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix
         notes = 220.0 * 2 ** (_PENTATONIC[g.integers(0, 8, index.max() + 1)] / 12.0) * \
             (2 ** (voice - 1))
         out += P.play_comb(table, np.cumsum(notes[index]) / fr.rate)
-    spec = np.fft.rfft(out) * P.band(fr.f, 180, 5000)
+    spec = np.fft.rfft(out) * fr.band(180, 5000)
     mix.spec += P.scaled(spec, fr.n, P.spl(58.0))
 
 
@@ -82,11 +82,11 @@ def printer(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.M
 
 def water(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix) -> None:
     """A sink running (episodes of tens of seconds) and the floor hosed at closing."""
-    spray = P.band(fr.f, 200, 10_000) * P.pink(fr.f, 800, 0.4)
+    spray = fr.band(200, 10_000) * fr.pink(800, 0.4)
     if _slot(unit, "sink", fr.t_s, 40).random() < 0.5 * m.activity:
-        mix.spec += P.noise_spectrum(g, spray, P.spl(64.0))
+        mix.add_noise(spray, P.spl(64.0))
     if m.phase == "closing" and _slot(unit, "hose", fr.t_s, 300).random() < 0.6:
-        mix.spec += P.noise_spectrum(g, spray, P.spl(76.0))
+        mix.add_noise(spray, P.spl(76.0))
 
 
 def dishwasher(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix) -> None:
@@ -96,14 +96,14 @@ def dishwasher(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: 
     if not busy or _slot(unit, "dish", fr.t_s, 600).random() > 0.8:
         return
     phase = (fr.t_s + 37.0) % 120.0
-    spray = P.band(fr.f, 300, 9000) * P.pink(fr.f, 600, 0.4)
+    spray = fr.band(300, 9000) * fr.pink(600, 0.4)
     if phase < 75 or 88 <= phase < 105:
         arms = 1.0 + 0.5 * np.sin(2 * np.pi * 1.2 * (fr.t + fr.t_s))
         mix.time += P.to_time(P.noise_spectrum(g, spray, P.spl(68.0)), fr.n) * arms
         mix.time += P.tone(2 * unit.mains_hz * fr.t, P.spl(55.0) * 1.41)
     elif phase < 88:
         gurgle = np.abs(np.sin(2 * np.pi * g.uniform(3, 8) * fr.t)) ** 3
-        mix.time += P.to_time(P.noise_spectrum(g, P.band(fr.f, 100, 1500), P.spl(64.0)),
+        mix.time += P.to_time(P.noise_spectrum(g, fr.band(100, 1500), P.spl(64.0)),
                               fr.n) * gurgle
     else:
         clatter(unit, m, fr, g, mix)
@@ -119,7 +119,7 @@ def combi_oven(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: 
     f0 = unit.mains_hz / 2 * 0.93
     table = P.comb_table(np.array([0.2, 0.05, 0.02, 0.02, 0.02, 0.02, 1.0]), np.zeros(7))
     mix.time += P.spl(56.0) * P.play_comb(table, f0 * fr.t + g.random())
-    mix.spec += P.noise_spectrum(g, P.band(fr.f, 100, 3000), P.spl(55.0))
+    mix.add_noise(fr.band(100, 3000), P.spl(55.0))
 
 
 KITCHEN = (clatter, voices, radio, printer, water, dishwasher, combi_oven)

@@ -51,7 +51,7 @@ def _compressor_amplitudes(unit: Unit, f0: float, count: int) -> np.ndarray:
     radiation = (fk / 300.0) ** 2 / (1.0 + (fk / 300.0) ** 2)
     cavity, q, gain = unit.shell_modes[0]
     shell = 1.0 + 3.0 * gain * P.resonance(fk, cavity, q)
-    return a * (0.15 + radiation) * shell
+    return a * (0.3 + radiation) * shell
 
 
 def _comb(unit: Unit, name: str, f0: float, fr: P.Frame, count: int, amps) -> np.ndarray:
@@ -91,9 +91,10 @@ def compressor(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: 
     mix.time += 0.5 * p * compressor_comb(unit, f0, fr, phase)
     valve_share = 0.5 if unit.compressor == "recip" else 0.2
     mix.spec += valve_impacts(unit, f0, phase, fr, g, valve_share * p)
-    gas = np.abs(shell_response(unit, fr)) + 0.15 * P.pink(fr.f, 200.0)
+    gas = _cached(unit, ("gas", fr.n, fr.rate), lambda: (
+        np.abs(shell_response(unit, fr)) + 0.15 * fr.pink(200.0)) * fr.band(60, 12_000))
     gas_share = 0.5 if unit.compressor == "scroll" else 0.3
-    mix.spec += P.noise_spectrum(g, gas * P.band(fr.f, 60, 12_000), gas_share * p * m.head)
+    mix.add_noise(gas, gas_share * p * m.head)
 
 
 def valve_times(unit: Unit, f0: float, phase: float, duration: float,
@@ -161,8 +162,9 @@ def condenser_fan(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mi
     b = unit.fan_blades
     table = _comb(unit, "fan", m.fan_rps, fr, 8 * b, lambda n: _fan_amplitudes(b, n))
     mix.time += 0.5 * p * P.play_comb(table, m.fan_rps * fr.t + fan_phase(unit, fr.t_s))
-    turb = P.resonance(fr.f, 350.0, 0.6) * P.pink(fr.f, 100.0) + 0.05 * P.band(fr.f, 50, 8000)
-    mix.spec += P.noise_spectrum(g, turb, 0.7 * p)
+    turb = fr.shape(("fan-turbulence",), lambda: fr.resonance(350.0, 0.6) * fr.pink(100.0)
+                    + 0.05 * fr.band(50, 8000))
+    mix.add_noise(turb, 0.7 * p)
     if unit.fan_motor == "shaded_pole":
         mix.time += P.tone(2 * m.mains_hz * fr.t + g.random(), 0.35 * p * 1.41)
         mix.time += P.tone(4 * m.mains_hz * fr.t + g.random(), 0.1 * p * 1.41)
@@ -185,7 +187,7 @@ def evaporator_fan(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, m
     b = unit.evap_blades
     table = _comb(unit, "evap", f0, fr, 4 * b, lambda n: _fan_amplitudes(b, n))
     mix.time += 0.5 * p * P.play_comb(table, f0 * fr.t + g.random())
-    mix.spec += P.noise_spectrum(g, P.band(fr.f, 150, 2500), 0.5 * p)
+    mix.add_noise(fr.band(150, 2500), 0.5 * p)
 
 
 def refrigerant_flow(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
@@ -193,8 +195,8 @@ def refrigerant_flow(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
     """Liquid and flash gas through the expansion device while running; after a stop, the
     pressures equalising through a capillary for a minute or so."""
     p = P.spl(unit.level_db) * distance_gain(unit)
-    hiss = P.band(fr.f, 2000, 9000)
+    hiss = fr.band(2000, 9000)
     if m.running:
-        mix.spec += P.noise_spectrum(g, hiss, 0.05 * p)
+        mix.add_noise(hiss, 0.05 * p)
     elif unit.kind in ("undercounter", "reachin", "ice_machine") and m.since_s < 120:
-        mix.spec += P.noise_spectrum(g, hiss, 0.12 * p * np.exp(-m.since_s / 30.0))
+        mix.add_noise(hiss, 0.12 * p * np.exp(-m.since_s / 30.0))

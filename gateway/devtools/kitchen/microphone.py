@@ -25,7 +25,7 @@ def response(unit: Unit, fr: P.Frame) -> np.ndarray:
     cache = unit.cache.setdefault("mic", {})
     key = (fr.n, fr.rate)
     if key not in cache:
-        cache[key] = P.band(fr.f, 80.0, 0.42 * fr.rate, 4)
+        cache[key] = fr.band(80.0, 0.42 * fr.rate, 4)
     return cache[key]
 
 

@@ -58,17 +58,22 @@ def pink(f: np.ndarray, corner: float = 50.0, slope: float = 0.5) -> np.ndarray:
     return 1.0 / (1.0 + np.maximum(f, 0.0) / corner) ** slope
 
 
+def noise_scale(amp: np.ndarray, rms: float) -> float:
+    """The factor on `amp` that gives Gaussian noise of that shape a time RMS of `rms`."""
+    n = 2 * (amp.size - 1)
+    power = float(np.sum(amp * amp))
+    return rms * n / (2.0 * np.sqrt(power)) if power > 0 and rms > 0 else 0.0
+
+
+def complex_normal(gen: np.random.Generator, size: int) -> np.ndarray:
+    return gen.standard_normal(2 * size).view(np.complex128)
+
+
 def noise_spectrum(gen: np.random.Generator, amp: np.ndarray, rms: float) -> np.ndarray:
     """rfft of Gaussian noise whose amplitude spectrum has the shape `amp`, scaled so the
     time signal's expected RMS is `rms` (independent of the draw, so levels are set, not
     measured)."""
-    n_freq = amp.size
-    n = 2 * (n_freq - 1)
-    power = float(np.sum(amp * amp))
-    if power <= 0 or rms <= 0:
-        return np.zeros(n_freq, np.complex128)
-    z = gen.standard_normal(n_freq) + 1j * gen.standard_normal(n_freq)
-    return z * amp * (rms * n / (2.0 * np.sqrt(power)))
+    return complex_normal(gen, amp.size) * (amp * noise_scale(amp, rms))
 
 
 def to_time(spectrum: np.ndarray, n: int) -> np.ndarray:
@@ -89,15 +94,18 @@ def harmonic_limit(fundamental: float, rate: float, wanted: int) -> int:
 
 
 def play_comb(table: np.ndarray, cycles: np.ndarray) -> np.ndarray:
-    """The comb at a running phase given in cycles (any real numbers)."""
-    pos = (cycles % 1.0) * TABLE
-    i = pos.astype(np.int64)
+    """The comb at a running phase given in cycles (any real numbers); single precision
+    positions are plenty for a table of 2048 points."""
+    pos = ((cycles % 1.0) * TABLE).astype(np.float32)
+    i = pos.astype(np.int32)
     frac = pos - i
-    return table[i] * (1.0 - frac) + table[i + 1] * frac
+    low = np.take(table, i)
+    return low + (np.take(table, i + 1) - low) * frac
 
 
 def tone(cycles: np.ndarray, amplitude: float) -> np.ndarray:
-    return amplitude * np.sin(2 * np.pi * cycles)
+    """A sinusoid; the phase is reduced first, so single precision is exact enough."""
+    return amplitude * np.sin((2 * np.pi * (cycles % 1.0)).astype(np.float32))
 
 
 def impulses(n: int, rate: float, times_s: np.ndarray, amps: np.ndarray) -> np.ndarray:
@@ -169,20 +177,50 @@ class Frame:
     def zeros_spec(self) -> np.ndarray:
         return np.zeros(self.f.size, np.complex128)
 
+    _shapes: dict[tuple, np.ndarray] = {}
+
+    def _shape(self, key: tuple, make) -> np.ndarray:  # type: ignore[no-untyped-def]
+        full = (self.n, self.rate, *key)
+        shape = Frame._shapes.get(full)
+        if shape is None:
+            if len(Frame._shapes) > 2048:
+                Frame._shapes.clear()
+            shape = Frame._shapes[full] = make()
+        return shape
+
+    def band(self, low: float, high: float, order: int = 2) -> np.ndarray:
+        return self._shape(("band", low, high, order), lambda: band(self.f, low, high, order))
+
+    def pink(self, corner: float = 50.0, slope: float = 0.5) -> np.ndarray:
+        return self._shape(("pink", corner, slope), lambda: pink(self.f, corner, slope))
+
+    def resonance(self, centre: float, q: float) -> np.ndarray:
+        return self._shape(("res", centre, q), lambda: resonance(self.f, centre, q))
+
+    def shape(self, key: tuple, make) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """Any other constant spectral shape, made once per grid."""
+        return self._shape(("any", *key), make)
+
 
 class Mix:
-    """A sound being assembled: a frequency-domain part and a time-domain part."""
+    """A sound being assembled: a frequency-domain part, a time-domain part, and a bed of
+    steady noise sources (their power spectra summed, drawn once from `gen`: a sum of
+    independent Gaussian noises is one Gaussian noise)."""
 
-    def __init__(self, frame: Frame) -> None:
-        self.frame = frame
+    def __init__(self, frame: Frame, gen: np.random.Generator | None = None) -> None:
+        self.frame, self.gen = frame, gen
         self.spec = frame.zeros_spec()
         self.time = np.zeros(frame.n)
+        self.bed = np.zeros(frame.f.size)
 
-    def signal(self) -> np.ndarray:
-        return to_time(self.spec, self.frame.n) + self.time
+    def add_noise(self, amp: np.ndarray, rms: float) -> None:
+        self.bed += (amp * noise_scale(amp, rms)) ** 2
 
     def spectrum(self) -> np.ndarray:
-        return self.spec + np.fft.rfft(self.time)
+        out = self.spec + np.fft.rfft(self.time)
+        if self.gen is not None and self.bed.any():
+            out += complex_normal(self.gen, self.bed.size) * np.sqrt(self.bed)
+        return out
 
 
 def knocks(fr: Frame, times_s: np.ndarray, amps: np.ndarray, response: np.ndarray,

@@ -20,17 +20,17 @@ _PLACE = {"kitchen": (0.0, 12_000.0), "housing": (-8.0, 4000.0),
 
 def place_filter(unit: Unit, fr: P.Frame) -> np.ndarray:
     loss, cutoff = _PLACE[unit.place]
-    return P.db(loss) * P.band(fr.f, 0, cutoff, 1)
+    return P.db(loss) * fr.band(0, cutoff, 1)
 
 
 def room_floor(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix) -> None:
     """Ventilation, distant plant and traffic: never silent, quietest at night."""
     level = 38.0 + 6.0 * m.activity + (6.0 if unit.place == "roof" else 0.0)
-    mix.spec += P.noise_spectrum(g, P.pink(fr.f, 60.0, 0.7) * P.band(fr.f, 20, 10_000),
+    mix.add_noise(fr.shape(("floor",), lambda: fr.pink(60.0, 0.7) * fr.band(20, 10_000)),
                                  P.spl(level))
     if unit.place == "roof":
         gust = P.rng("wind", unit.utc_offset_h, unit.site, int(fr.t_s // 3600)).random()
-        wind = P.band(fr.f, 10, 300) * P.pink(fr.f, 30, 1.0)
+        wind = fr.band(10, 300) * fr.pink(30, 1.0)
         swell = 1.0 + 0.6 * np.sin(2 * np.pi * 0.15 * (fr.t + fr.t_s))
         mix.time += P.to_time(P.noise_spectrum(g, wind, P.spl(44.0 + 16.0 * gust)),
                               fr.n) * swell
@@ -44,8 +44,9 @@ def hood(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix)
         return
     kitchen_db = {"kitchen": 72.0, "housing": 66.0, "cupboard": 56.0, "roof": 70.0}
     p = P.spl(kitchen_db[unit.place] + 2.0 * m.activity)
-    roar = P.resonance(fr.f, 180.0, 0.5) * P.pink(fr.f, 150.0) + 0.1 * P.band(fr.f, 30, 6000)
-    mix.spec += P.noise_spectrum(g, roar, p)
+    roar = fr.shape(("hood",), lambda: fr.resonance(180.0, 0.5) * fr.pink(150.0)
+                    + 0.1 * fr.band(30, 6000))
+    mix.add_noise(roar, p)
     bpf = 10 * 1100 / 60.0 * m.mains_hz / 50.0
     mix.time += P.tone(bpf * fr.t + g.random(), 0.25 * p * 1.41)
 
@@ -64,7 +65,8 @@ def neighbours(unit: Unit, fr: P.Frame, g: np.random.Generator, mix: P.Mix) -> N
 def site_sound(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator
                ) -> tuple[P.Mix, P.Mix]:
     """(the plant around the box, the kitchen as heard on its floor)."""
-    plant, kitchen = P.Mix(fr), P.Mix(fr)
+    plant = P.Mix(fr, P.rng("plant-bed", unit.device_id, unit.seed, fr.t_s))
+    kitchen = P.Mix(fr, P.rng("kitchen-bed", unit.device_id, unit.seed, fr.t_s))
     room_floor(unit, m, fr, g, plant)
     hood(unit, m, fr, g, plant)
     neighbours(unit, fr, g, plant)

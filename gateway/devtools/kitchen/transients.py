@@ -77,12 +77,12 @@ def ice_machine(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
     p = P.spl(unit.level_db) * distance_gain(unit)
     dur = fr.n / fr.rate
     if m.harvest_s < 0:
-        mix.spec += P.noise_spectrum(g, P.band(fr.f, 300, 6000) * P.pink(fr.f, 500), 0.3 * p)
+        mix.add_noise(fr.band(300, 6000) * fr.pink(500), 0.3 * p)
         mix.time += P.tone(2 * m.mains_hz * fr.t + g.random(), 0.04 * p)
         return
-    mix.spec += P.noise_spectrum(g, P.band(fr.f, 1000, 8000), 0.3 * p)  # hot gas
+    mix.add_noise(fr.band(1000, 8000), 0.3 * p)  # hot gas
     if m.harvest_s < 25:
-        mix.spec += P.noise_spectrum(g, P.band(fr.f, 400, 5000), 0.25 * p)  # fill water
+        mix.add_noise(fr.band(400, 5000), 0.25 * p)  # fill water
     if m.harvest_s < 0.5:
         mix.spec += click_spectrum(unit, fr, 0.5 - m.harvest_s, 2.0 * p)
     drop_at = 60.0 + 40.0 * P.rng("drop", unit.device_id, unit.seed).random()

@@ -63,7 +63,7 @@ def _broadband(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, v: fl
                                 fr.n / fr.rate, g)
     rings = P.knocks(fr, times, amps, shell, 0.06)
     for axis, gain in enumerate(unit.mount_axis_gain):
-        spec = P.noise_spectrum(g, P.band(fr.f, 10.0, 1000.0) * fr.f, 1.0)
+        spec = P.noise_spectrum(g, fr.band(10.0, 1000.0) * fr.f, 1.0)
         spec *= gain * v * 1e-3 / max(_velocity_rms(spec, fr), 1e-12)
         out[axis] = P.to_time(spec + rings * gain, fr.n)
     return out

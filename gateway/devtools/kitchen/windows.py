@@ -27,7 +27,7 @@ STANDARD_GRAVITY = 9.80665
 def own_sound(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator) -> P.Mix:
     """The unit itself: compressor, motor, fan and flow while running; its rundown and
     pressure equalising after a stop; its evaporator fan through the wall."""
-    mix = P.Mix(fr)
+    mix = P.Mix(fr, P.rng("own-bed", unit.device_id, unit.seed, fr.t_s, m.running))
     if m.running:
         machine.compressor(unit, m, fr, g, mix, 1.0)
         machine.motor(unit, m, fr, g, mix, 1.0)
