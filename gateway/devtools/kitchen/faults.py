@@ -1,5 +1,7 @@
 """Nine audio faults of a kitchen's refrigeration unit, each added to the unit's own sound.
 
+A fault's amplitudes grow as severity^1.5 (0.1 about 30 dB under 1.0: a trained ear
+barely; 0.5 a few dB under the healthy sound: clear to a technician; 1.0 louder than it).
 A fault draws its randomness from its own generator (unit, window start, fault), so
 severity 0 leaves the healthy window untouched and a higher severity keeps the same events
 and adds more (event sets are nested: an event happens when its mark is under a rate that
@@ -42,9 +44,9 @@ def valve_reed_wear(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, 
         reed = float(P.rng("reed", unit.device_id, unit.seed).uniform(700, 1600))
         flutter = P.modal_response(fr.f, [(reed, 8.0, 1.0)], fr.rate)
         amps = g.uniform(0.6, 1.4, times.size)
-        mix.spec += P.knocks(fr, times, amps, flutter, 0.3 * s * p)
-        mix.spec += P.knocks(fr, times, amps, M.shell_response(unit, fr), 0.35 * s * p)
-    leak = P.to_time(P.noise_spectrum(g, fr.band(1500, 7000), 0.15 * s * p), fr.n)
+        mix.spec += P.knocks(fr, times, amps, flutter, 0.15 * s * p)
+        mix.spec += P.knocks(fr, times, amps, M.shell_response(unit, fr), 0.18 * s * p)
+    leak = P.to_time(P.noise_spectrum(g, fr.band(1500, 7000), 0.08 * s * p), fr.n)
     mix.time += leak * (1 + np.sin(2 * np.pi * unit.cylinders * m.shaft_rps * fr.t))
 
 
@@ -64,7 +66,7 @@ def liquid_slugging(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, 
     low = [(unit.shell_modes[0][0], 5.0, 1.0), (unit.shell_modes[1][0], 12.0, 0.8),
            (180.0, 3.0, 0.6)]
     resp = P.modal_response(fr.f, low, fr.rate)
-    mix.spec += P.knocks(fr, times[hit], g.uniform(0.5, 1.5, times.size)[hit], resp, 1.2 * s * p)
+    mix.spec += P.knocks(fr, times[hit], g.uniform(0.5, 1.5, times.size)[hit], resp, 0.85 * s * p)
 
 
 def broken_suspension_spring(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
@@ -78,13 +80,13 @@ def broken_suspension_spring(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Ge
     hit = marks < 0.3 + 0.7 * s
     amps = g.uniform(0.4, 1.6, times.size)[hit]
     resp = P.modal_response(fr.f, unit.shell_modes[:3], fr.rate)
-    mix.spec += P.knocks(fr, times[hit], amps, resp, 0.5 * s * p)
+    mix.spec += P.knocks(fr, times[hit], amps, resp, 0.33 * s * p)
     phase = M.shaft_phase(unit, fr.t_s)
-    mix.time += 0.3 * s * p * 1.41 * np.sin(2 * np.pi * (m.shaft_rps * fr.t + phase))
+    mix.time += 0.2 * s * p * 1.41 * np.sin(2 * np.pi * (m.shaft_rps * fr.t + phase))
     if m.since_s < 3.0:
         count = int(g.poisson(30 * s)) + 1
         burst = P.knocks(fr, g.uniform(0, min(fr.n / fr.rate, 3.0 - m.since_s), count),
-                         g.uniform(0.5, 1.5, count), resp, 1.0 * s * p)
+                         g.uniform(0.5, 1.5, count), resp, 0.65 * s * p)
         mix.spec += burst
 
 
@@ -94,14 +96,14 @@ def compressor_bearing_wear(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Gen
     once a turn, and impacts at the outer race's defect rate ringing the bearing seat."""
     p = M.compressor_level(unit)
     phase = M.shaft_phase(unit, fr.t_s)
-    rough = P.to_time(P.noise_spectrum(g, fr.band(1000, 6000), 0.25 * s * p), fr.n)
+    rough = P.to_time(P.noise_spectrum(g, fr.band(1000, 6000), 0.12 * s * p), fr.n)
     mix.time += rough * (1 + 0.5 * np.sin(2 * np.pi * (m.shaft_rps * fr.t + phase)))
     rate = unit.bearing.bpfo * m.shaft_rps
     times = np.arange(g.random() / rate, fr.n / fr.rate, 1.0 / rate)
     times = times + g.normal(0, 0.1 / rate, times.size)
     seat = P.modal_response(fr.f, [(unit.bearing_res_hz, 15.0, 1.0)], fr.rate)
     amps = g.uniform(0.5, 1.5, times.size)
-    mix.spec += P.knocks(fr, np.clip(times, 0, None), amps, seat, 0.3 * s * p)
+    mix.spec += P.knocks(fr, np.clip(times, 0, None), amps, seat, 0.14 * s * p)
 
 
 def start_component_failure(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
@@ -110,7 +112,7 @@ def start_component_failure(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Gen
     motor hums hard at twice the line while running; starts growl for seconds and the relay
     chatters before it drops out."""
     p = M.compressor_level(unit)
-    for k, a in ((2, 0.3), (4, 0.15), (6, 0.08)):
+    for k, a in ((2, 0.75), (4, 0.35), (6, 0.2)):
         mix.time += P.tone(k * m.mains_hz * fr.t + g.random(), a * s * p * 1.41)
     growl = transients.START_S + 2.5 * s
     if m.since_s < growl + 0.5:
@@ -118,7 +120,7 @@ def start_component_failure(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Gen
         chatter = np.arange(int(12 * s) + 1) / g.uniform(15, 25)  # after the start, s
         at_all = chatter - m.since_s
         for at in at_all[(at_all >= 0) & (at_all < fr.n / fr.rate) & (chatter < growl)]:
-            mix.spec += transients.click_spectrum(unit, fr, float(at), 0.5 * s * p)
+            mix.spec += transients.click_spectrum(unit, fr, float(at), 1.0 * s * p)
 
 
 def condenser_fan_fault(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, s: float,
@@ -129,16 +131,16 @@ def condenser_fan_fault(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generat
     p = M.fan_level(unit)
     f, bpf = m.fan_rps, m.fan_rps * unit.fan_blades
     phase = M.fan_phase(unit, fr.t_s)
-    mix.time += P.tone(f * fr.t + phase, 0.5 * s * p * 1.41)
+    mix.time += P.tone(f * fr.t + phase, 1.0 * s * p * 1.41)
     for side in (bpf - f, bpf + f):
-        mix.time += P.tone(side * fr.t + g.random(), 0.2 * s * p * 1.41)
+        mix.time += P.tone(side * fr.t + g.random(), 0.4 * s * p * 1.41)
     k = np.arange(0, int(fr.n / fr.rate * f) + 1)
     times = (k + g.uniform(0, 0.05, k.size)) / f
     hit = g.random(k.size) < 0.2 + 0.8 * s
     hit[0] = True
     scrape = P.modal_response(fr.f, [(2800.0, 3.0, 1.0), (5500.0, 4.0, 0.6)], fr.rate)
-    mix.spec += P.knocks(fr, times[hit], g.uniform(0.5, 1.5, k.size)[hit], scrape, 0.4 * s * p)
-    mix.spec += P.noise_spectrum(g, fr.band(1000, 5000), 0.15 * s * p)
+    mix.spec += P.knocks(fr, times[hit], g.uniform(0.5, 1.5, k.size)[hit], scrape, 0.8 * s * p)
+    mix.spec += P.noise_spectrum(g, fr.band(1000, 5000), 0.3 * s * p)
 
 
 def fan_ice_strike(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, s: float,
@@ -162,7 +164,7 @@ def fan_ice_strike(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, s
     hit[0] = True
     tick = P.modal_response(fr.f, [(1700.0, 10.0, 1.0), (3900.0, 14.0, 0.6)], fr.rate)
     amps = g.lognormal(0, 0.5, k.size)[hit]
-    mix.spec += P.knocks(fr, np.clip(times[hit], 0, None), amps, tick, 5.0 * s * p)
+    mix.spec += P.knocks(fr, np.clip(times[hit], 0, None), amps, tick, 3.0 * s * p)
 
 
 def refrigerant_leak(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, s: float,
@@ -171,7 +173,7 @@ def refrigerant_leak(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
     weaker while stopped (the pressures have equalised lower) but never gone."""
     jet = float(P.rng("jet", unit.device_id, unit.seed).uniform(4000, 9000))
     shape = fr.resonance(jet, 1.2) * fr.band(800, 0.45 * fr.rate, 4)
-    level = P.spl(28.0 + 22.0 * s) * (1.0 if m.running else 0.6)
+    level = P.spl(55.0) * s * (1.0 if m.running else 0.6)
     mix.spec += P.noise_spectrum(g, shape, level)
 
 
@@ -215,4 +217,5 @@ def add_fault(unit: Unit, m: Moment, fr: P.Frame, fault: str | None, severity: f
     if severity <= 0 or not (m.running or fault in SOUNDS_WHILE_STOPPED):
         return
     g = P.rng("audio-fault", unit.device_id, unit.seed, fr.t_s, fault)
-    _FAULTS[fault](unit, m, fr, g, min(1.0, float(severity)), mix)
+    # amplitude as severity^1.5: 0.1 sits some 30 dB under 1.0, barely there
+    _FAULTS[fault](unit, m, fr, g, min(1.0, float(severity)) ** 1.5, mix)

@@ -10,6 +10,8 @@ box's distance (spherical spreading, +3 dB of build-up inside a housing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from gateway.devtools.kitchen import pieces as P
@@ -22,7 +24,7 @@ def distance_gain(unit: Unit, extra_m: float = 0.0) -> float:
     return (1.41 if unit.place == "housing" else 1.0) / r
 
 
-def _cached(unit: Unit, key: tuple, make):  # type: ignore[no-untyped-def]
+def _cached(unit: Unit, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
     cache = unit.cache.setdefault("machine", {})
     if key not in cache:
         if len(cache) > 512:
@@ -54,7 +56,8 @@ def _compressor_amplitudes(unit: Unit, f0: float, count: int) -> np.ndarray:
     return a * (0.3 + radiation) * shell
 
 
-def _comb(unit: Unit, name: str, f0: float, fr: P.Frame, count: int, amps) -> np.ndarray:
+def _comb(unit: Unit, name: str, f0: float, fr: P.Frame, count: int,
+          amps: Callable[[int], np.ndarray]) -> np.ndarray:
     """A cached period table of `count` harmonics (rounded speed: 0.05 Hz)."""
     key = (name, round(f0 * 20), fr.rate)
 

@@ -261,7 +261,8 @@ def moment(unit: Unit, t_s: float, running: bool | None = None) -> Moment:
     return Moment(
         running=running, since_s=since, tag=tag, load=x, activity=activity, phase=phase,
         head=head, shaft_rps=shaft_speed(unit, mains, x, head, tag), mains_hz=mains,
-        fan_rps=fan_speed(unit, t_s, mains), harvest_s=_into_harvest(unit, since) if running else -1.0,
+        fan_rps=fan_speed(unit, t_s, mains),
+        harvest_s=_into_harvest(unit, since) if running else -1.0,
         defrost=tag == "defrost" and not running, fouling=fouling(unit, t_s), hour=hour,
         day=day,
     )

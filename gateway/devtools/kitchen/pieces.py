@@ -8,6 +8,7 @@ rate), so a dozen sources cost a few FFTs rather than a dozen filters.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 
@@ -179,7 +180,7 @@ class Frame:
 
     _shapes: dict[tuple, np.ndarray] = {}
 
-    def _shape(self, key: tuple, make) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _shape(self, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
         full = (self.n, self.rate, *key)
         shape = Frame._shapes.get(full)
         if shape is None:
@@ -197,7 +198,7 @@ class Frame:
     def resonance(self, centre: float, q: float) -> np.ndarray:
         return self._shape(("res", centre, q), lambda: resonance(self.f, centre, q))
 
-    def shape(self, key: tuple, make) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def shape(self, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
         """Any other constant spectral shape, made once per grid."""
         return self._shape(("any", *key), make)
 

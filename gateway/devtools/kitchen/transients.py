@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from gateway.devtools.kitchen import pieces as P
-from gateway.devtools.kitchen.machine import distance_gain, shell_response
+from gateway.devtools.kitchen.machine import distance_gain
 from gateway.devtools.kitchen.operation import Moment
 from gateway.devtools.kitchen.units import Unit
 
@@ -31,7 +31,7 @@ def start(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix
           growl_s: float = START_S) -> None:
     """The growl: locked-rotor current makes the stator hum hard at twice the line with a
     rough, beating texture until the rotor is up to speed."""
-    if not m.running or m.since_s >= growl_s + 0.5 or m.tag == "pulldown" and m.since_s > 2:
+    if not m.running or m.since_s >= growl_s + 0.5:
         return
     p = P.spl(unit.level_db + 12) * distance_gain(unit)
     t = fr.t + m.since_s
@@ -55,7 +55,7 @@ def click_spectrum(unit: Unit, fr: P.Frame, at: float, rms_amp: float) -> np.nda
 def stop(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix) -> None:
     """Rundown: the shaft slows against the head pressure in under a second; the pump then
     rocks back on its springs with a clunk."""
-    if m.running or m.since_s >= STOP_S + 0.5 or m.tag == "defrost" and m.since_s > 2:
+    if m.running or m.since_s >= STOP_S + 0.5:
         return
     p = P.spl(unit.level_db) * distance_gain(unit)
     t = fr.t + m.since_s
