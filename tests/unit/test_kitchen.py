@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gateway.devtools import kitchen as K
+from gateway.devtools.kitchen import pieces
 from gateway.devtools.kitchen.faults import SOUNDS_WHILE_STOPPED
 from gateway.devtools.kitchen.operation import kitchen_activity, local_clock, moment
 from gateway.devtools.kitchen.units import Unit
@@ -122,6 +123,14 @@ def test_vibration_payload_passes_the_gateways_parser_in_both_units():
         assert window.sample_rate == unit.vib_rate and window.frames == xyz.shape[1]
         scale = 9.80665 if want == "g" else 1.0
         assert np.allclose(np.array(doc["x"]) * scale, xyz[0], atol=1e-5 * scale)
+
+
+def test_a_comb_plays_every_phase_including_a_hair_under_a_whole_turn():
+    table = pieces.comb_table(np.array([1.0, 0.5]), np.zeros(2))
+    cycles = np.array([0.0, 0.25, 1 - 1e-9, 7 - 1e-12, -1e-9, 3.5])
+    played = pieces.play_comb(table, cycles)
+    exact = np.sin(2 * np.pi * cycles) + 0.5 * np.sin(4 * np.pi * cycles)
+    assert np.allclose(played, exact, atol=1e-3)
 
 
 # --- severity ----------------------------------------------------------------------------

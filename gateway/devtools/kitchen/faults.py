@@ -138,7 +138,7 @@ def condenser_fan_fault(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generat
     times = (k + g.uniform(0, 0.05, k.size)) / f
     hit = g.random(k.size) < 0.2 + 0.8 * s
     hit[0] = True
-    scrape = P.modal_response(fr.f, [(2800.0, 3.0, 1.0), (5500.0, 4.0, 0.6)], fr.rate)
+    scrape = fr.modes([(2800.0, 3.0, 1.0), (5500.0, 4.0, 0.6)])
     mix.spec += P.knocks(fr, times[hit], g.uniform(0.5, 1.5, k.size)[hit], scrape, 0.8 * s * p)
     mix.spec += P.noise_spectrum(g, fr.band(1000, 5000), 0.3 * s * p)
 
@@ -162,7 +162,7 @@ def fan_ice_strike(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, s
     times = (k + g.uniform(-0.1, 0.1, k.size)) / (f * blades)
     hit = g.random(k.size) < 0.15 + 0.6 * s
     hit[0] = True
-    tick = P.modal_response(fr.f, [(1700.0, 10.0, 1.0), (3900.0, 14.0, 0.6)], fr.rate)
+    tick = fr.modes([(1700.0, 10.0, 1.0), (3900.0, 14.0, 0.6)])
     amps = g.lognormal(0, 0.5, k.size)[hit]
     mix.spec += P.knocks(fr, np.clip(times[hit], 0, None), amps, tick, 3.0 * s * p)
 

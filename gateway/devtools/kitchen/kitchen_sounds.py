@@ -8,6 +8,8 @@ filters the result by where the microphone box hangs.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from gateway.devtools.kitchen import pieces as P
@@ -32,8 +34,14 @@ def clatter(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.M
             continue
         times, amps = g.uniform(0, dur, count), g.lognormal(0, 0.6, count)
         spec = P.ring_spectrum(fr.n, fr.rate, times, amps,
-                               P.modal_response(fr.f, modes, fr.rate))
+                               fr.modes(modes))
         mix.spec += P.scaled(spec, fr.n, P.spl(level) * np.sqrt(min(1.0, count * 0.2)))
+
+
+@lru_cache(maxsize=64)
+def _glottal(harmonics: int) -> np.ndarray:
+    """A glottal pulse's period: harmonics falling 6 dB an octave."""
+    return P.comb_table(np.arange(1, harmonics + 1) ** -1.0, np.zeros(harmonics))
 
 
 def voices(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix) -> None:
@@ -44,8 +52,7 @@ def voices(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mi
             continue
         f0 = g.uniform(*f0_range) * (1 + 0.1 * np.sin(2 * np.pi * g.uniform(0.3, 1) * fr.t))
         cycles = np.cumsum(f0) / fr.rate
-        n_harm = P.harmonic_limit(float(f0.max()), fr.rate, 30)
-        table = P.comb_table(np.arange(1, n_harm + 1) ** -1.0, np.zeros(n_harm))
+        table = _glottal(P.harmonic_limit(float(f0.max()), fr.rate, 30))
         syll = np.abs(np.sin(2 * np.pi * g.uniform(1.6, 2.4) * fr.t + g.random() * 3))
         pause = P.envelope_ramp(fr.t, g.uniform(-0.5, 0.3), 0.05, g.uniform(0.6, 1.6), 0.05)
         spec = np.fft.rfft(P.play_comb(table, cycles) * syll ** 1.5 * pause)
@@ -60,7 +67,7 @@ def radio(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix
         return
     beat = 60.0 / _slot(unit, "tempo", fr.t_s, 200).uniform(90, 130)
     index = np.floor((fr.t + fr.t_s % beat) / beat).astype(int)
-    table = P.comb_table(np.arange(1, 7) ** -1.5, np.zeros(6))
+    table = _glottal(6)
     out = np.zeros(fr.n)
     for voice in range(3):
         notes = 220.0 * 2 ** (_PENTATONIC[g.integers(0, 8, index.max() + 1)] / 12.0) * \
@@ -98,11 +105,11 @@ def dishwasher(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: 
     phase = (fr.t_s + 37.0) % 120.0
     spray = fr.band(300, 9000) * fr.pink(600, 0.4)
     if phase < 75 or 88 <= phase < 105:
-        arms = 1.0 + 0.5 * np.sin(2 * np.pi * 1.2 * (fr.t + fr.t_s))
+        arms = 1.0 + P.tone(1.2 * (fr.t + fr.t_s % 100.0), 0.5)
         mix.time += P.to_time(P.noise_spectrum(g, spray, P.spl(68.0)), fr.n) * arms
         mix.time += P.tone(2 * unit.mains_hz * fr.t, P.spl(55.0) * 1.41)
     elif phase < 88:
-        gurgle = np.abs(np.sin(2 * np.pi * g.uniform(3, 8) * fr.t)) ** 3
+        gurgle = np.abs(P.tone(g.uniform(3, 8) * fr.t, 1.0)) ** 3
         mix.time += P.to_time(P.noise_spectrum(g, fr.band(100, 1500), P.spl(64.0)),
                               fr.n) * gurgle
     else:

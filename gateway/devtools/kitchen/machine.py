@@ -71,7 +71,7 @@ def _comb(unit: Unit, name: str, f0: float, fr: P.Frame, count: int,
 
 def shaft_phase(unit: Unit, t_s: float) -> float:
     """Where the crank is at the window's start (in revolutions), shared by every part."""
-    return float(P.rng("shaft", unit.device_id, unit.seed, t_s).random())
+    return P.uniforms(1, "shaft", unit.device_id, unit.seed, t_s)[0]
 
 
 def compressor_level(unit: Unit) -> float:
@@ -154,7 +154,7 @@ def fan_level(unit: Unit) -> float:
 
 
 def fan_phase(unit: Unit, t_s: float) -> float:
-    return float(P.rng("fan", unit.device_id, unit.seed, t_s).random())
+    return P.uniforms(1, "fan", unit.device_id, unit.seed, t_s)[0]
 
 
 def condenser_fan(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gateway.devtools.kitchen.pieces import rng
+from gateway.devtools.kitchen.pieces import rng, uniforms
 from gateway.devtools.kitchen.units import Unit
 
 DAY_S = 86_400.0
@@ -94,7 +94,7 @@ def kitchen_activity(unit: Unit, t_s: float) -> tuple[float, str]:
         return 0.0, "closed"
     for start, end, level, label in sched:
         if start <= hour < end:
-            busy = 0.85 + 0.3 * rng("busy", unit.site, unit.device_id, day).random()
+            busy = 0.85 + 0.3 * uniforms(1, "busy", unit.site, unit.device_id, day)[0]
             return min(1.0, level * busy), label
     return 0.0, "night"
 
@@ -102,16 +102,16 @@ def kitchen_activity(unit: Unit, t_s: float) -> tuple[float, str]:
 def _weather(unit: Unit, t_s: float) -> float:
     """A warm or cool day (interpolated between local days): -1 .. 1."""
     day, hour, _ = local_clock(unit, t_s)
-    a = rng("weather", unit.site, unit.utc_offset_h, day).uniform(-1, 1)
-    b = rng("weather", unit.site, unit.utc_offset_h, day + 1).uniform(-1, 1)
+    a = 2 * uniforms(1, "weather", unit.site, unit.utc_offset_h, day)[0] - 1
+    b = 2 * uniforms(1, "weather", unit.site, unit.utc_offset_h, day + 1)[0] - 1
     return float(a + (b - a) * hour / 24.0)
 
 
 def fouling(unit: Unit, t_s: float) -> float:
     """Grease and dust on the condenser coil, cleaned every 2-5 weeks: 0 .. 1."""
-    g = rng("fouling", unit.device_id, unit.seed)
-    period = g.uniform(14, 35) * DAY_S
-    return float(((t_s / period) + g.random()) % 1.0)
+    u_period, u_phase = uniforms(2, "fouling", unit.device_id, unit.seed)
+    period = (14 + 21 * u_period) * DAY_S
+    return float(((t_s / period) + u_phase) % 1.0)
 
 
 def load_fraction(unit: Unit, t_s: float) -> float:
@@ -129,7 +129,7 @@ def head_pressure(unit: Unit, t_s: float) -> float:
 
 
 def _origin(unit: Unit) -> float:
-    return float(rng("origin", unit.device_id, unit.seed).uniform(0, BLOCK_S))
+    return BLOCK_S * uniforms(1, "origin", unit.device_id, unit.seed)[0]
 
 
 def _is_defrost_block(unit: Unit, b: int) -> bool:
@@ -208,8 +208,8 @@ def running_at(unit: Unit, t_s: float) -> bool:
 
 def ice_cycle(unit: Unit) -> tuple[float, float]:
     """The ice machine's freeze and harvest lengths (s): the compressor runs through both."""
-    g = rng("ice", unit.device_id, unit.seed)
-    return float(g.uniform(720, 1080)), float(g.uniform(90, 180))
+    u_freeze, u_harvest = uniforms(2, "ice", unit.device_id, unit.seed)
+    return 720 + 360 * u_freeze, 90 + 90 * u_harvest
 
 
 def _into_harvest(unit: Unit, since_s: float) -> float:
@@ -240,8 +240,8 @@ def shaft_speed(unit: Unit, mains: float, x: float, head: float, tag: str) -> fl
 def fan_speed(unit: Unit, t_s: float, mains: float) -> float:
     """The condenser fan's shaft; a shaded-pole motor's bearing dries and it slows a few
     percent over weeks (re-oiled or replaced, then fast again)."""
-    g = rng("fan-wear", unit.device_id, unit.seed)
-    wear = ((t_s / (g.uniform(10, 40) * DAY_S)) + g.random()) % 1.0
+    u_period, u_phase = uniforms(2, "fan-wear", unit.device_id, unit.seed)
+    wear = ((t_s / ((10 + 30 * u_period) * DAY_S)) + u_phase) % 1.0
     slow = 0.05 if unit.fan_motor == "shaded_pole" else 0.015
     return unit.fan_rps * (mains / unit.mains_hz) * (1.0 - slow * wear)
 

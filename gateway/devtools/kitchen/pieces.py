@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
@@ -20,6 +21,13 @@ def rng(*keys: object) -> np.random.Generator:
     text = "\x1f".join(repr(k) for k in keys).encode()
     words = np.frombuffer(hashlib.blake2b(text, digest_size=16).digest(), np.uint32)
     return np.random.default_rng(np.random.SeedSequence([int(w) for w in words]))
+
+
+@lru_cache(maxsize=8192)
+def uniforms(count: int, *keys: object) -> tuple[float, ...]:
+    """`count` uniform [0, 1) numbers that depend only on `keys`, remembered: the constants
+    of a unit, a day or a window asked for again and again."""
+    return tuple(float(u) for u in rng(*keys).random(count))
 
 
 def freqs(n: int, rate: float) -> np.ndarray:
@@ -98,10 +106,8 @@ def play_comb(table: np.ndarray, cycles: np.ndarray) -> np.ndarray:
     """The comb at a running phase given in cycles (any real numbers); single precision
     positions are plenty for a table of 2048 points."""
     pos = ((cycles % 1.0) * TABLE).astype(np.float32)
-    i = pos.astype(np.int32)
-    frac = pos - i
-    low = np.take(table, i)
-    return low + (np.take(table, i + 1) - low) * frac
+    i = np.minimum(pos.astype(np.int32), TABLE - 1)  # a phase a hair under 1 rounds to TABLE
+    return table[i] + np.diff(table)[i] * (pos - i)
 
 
 def tone(cycles: np.ndarray, amplitude: float) -> np.ndarray:
@@ -184,7 +190,7 @@ class Frame:
         full = (self.n, self.rate, *key)
         shape = Frame._shapes.get(full)
         if shape is None:
-            if len(Frame._shapes) > 2048:
+            if len(Frame._shapes) > 256:  # constant shapes only: a few per grid
                 Frame._shapes.clear()
             shape = Frame._shapes[full] = make()
         return shape
@@ -197,6 +203,11 @@ class Frame:
 
     def resonance(self, centre: float, q: float) -> np.ndarray:
         return self._shape(("res", centre, q), lambda: resonance(self.f, centre, q))
+
+    def modes(self, modes: list[tuple[float, float, float]]) -> np.ndarray:
+        """modal_response on this grid, made once per set of modes."""
+        return self._shape(("modes", tuple(modes)),
+                           lambda: modal_response(self.f, modes, self.rate))
 
     def shape(self, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
         """Any other constant spectral shape, made once per grid."""

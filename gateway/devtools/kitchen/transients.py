@@ -48,7 +48,7 @@ def start(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix
 def click_spectrum(unit: Unit, fr: P.Frame, at: float, rms_amp: float) -> np.ndarray:
     modes = [(2600.0, 12.0, 1.0), (5200.0, 15.0, 0.6)]
     spec = P.ring_spectrum(fr.n, fr.rate, np.array([at]), np.array([1.0]),
-                           P.modal_response(fr.f, modes, fr.rate))
+                           fr.modes(modes))
     return P.scaled(spec, fr.n, rms_amp * 0.05)
 
 
@@ -92,7 +92,7 @@ def ice_machine(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
         times = start_in + g.exponential(0.4, count)
         keep = times < dur
         ice = [(2200.0, 20.0, 1.0), (3900.0, 25.0, 0.7), (6100.0, 30.0, 0.4)]
-        resp = P.modal_response(fr.f, ice, fr.rate)
+        resp = fr.modes(ice)
         spec = P.ring_spectrum(fr.n, fr.rate, times[keep], g.uniform(0.2, 1.0, count)[keep],
                                resp)
         mix.spec += P.scaled(spec, fr.n, 1.5 * p)

@@ -58,7 +58,10 @@ def _broadband(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, v: fl
     """Flow noise (velocity v in 10-1000 Hz) and the valve impacts ringing the shell's
     bending modes (the gas cavity's mode is acoustic, not the steel's)."""
     out = np.empty((3, fr.n))
-    shell = P.modal_response(fr.f, unit.shell_modes[1:], fr.rate)
+    cache = unit.cache.setdefault("vibration", {})
+    if (fr.n, fr.rate) not in cache:
+        cache[(fr.n, fr.rate)] = P.modal_response(fr.f, unit.shell_modes[1:], fr.rate)
+    shell = cache[(fr.n, fr.rate)]
     times, amps = M.valve_times(unit, m.shaft_rps, M.shaft_phase(unit, fr.t_s),
                                 fr.n / fr.rate, g)
     rings = P.knocks(fr, times, amps, shell, 0.06)

@@ -101,7 +101,8 @@ def looseness(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, s: flo
     k = np.arange(0, int(fr.n / fr.rate * m.shaft_rps) + 2)
     times = (k + ((0.6 - phase) % 1.0)) / m.shaft_rps
     times = times[times < fr.n / fr.rate]
-    plate = P.modal_response(fr.f, [(float(g.uniform(350, 700)), 10.0, 1.0)], fr.rate)
+    plate_hz = float(P.rng("plate", unit.device_id, unit.seed).uniform(350, 700))
+    plate = P.modal_response(fr.f, [(plate_hz, 10.0, 1.0)], fr.rate)
     clatter = P.knocks(fr, times, g.uniform(0.5, 1.5, times.size), plate, 0.4 * s)
     out += np.array([1.0, 0.8, 0.4])[:, None] * P.to_time(clatter, fr.n)[None, :]
     return out
