@@ -75,6 +75,15 @@ def test_same_id_and_seed_give_the_same_unit_and_samples():
                           K.audio_window(b, t, "valve_reed_wear", 0.5))
 
 
+def test_running_none_is_the_thermostats_state():
+    unit = FIXED
+    for t in np.arange(at_local(unit, 3.0), at_local(unit, 4.0), 600.0):
+        state = K.running_at(unit, t)
+        assert np.array_equal(K.audio_window(unit, t), K.audio_window(unit, t, running=state))
+        assert np.array_equal(K.vibration_window(unit, t),
+                              K.vibration_window(unit, t, running=state))
+
+
 def test_another_seed_or_id_is_another_unit():
     base = K.unit_for("box-1", 3)
     for other in (K.unit_for("box-1", 4), K.unit_for("box-2", 3)):

@@ -179,8 +179,8 @@ def evaporator_fan_on(unit: Unit, m: Moment) -> bool:
     return m.running and unit.kind != "ice_machine"
 
 
-def evaporator_fan(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix,
-                   ) -> None:
+def evaporator_fan(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
+                   mix: P.Mix) -> None:
     """Heard through the cabinet or cold-room wall: a faint blade-pass hum."""
     if not evaporator_fan_on(unit, m):
         return

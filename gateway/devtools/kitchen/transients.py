@@ -68,6 +68,20 @@ def stop(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix)
         mix.spec += _thump(fr, unit, clunk, 0.6 * p)
 
 
+def defrost(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix) -> None:
+    """A freezer's electric defrost, faint through the cold-room wall: meltwater dripping
+    into the drain pan and sizzling on the heater, the coil ticking as it warms."""
+    if not m.defrost or unit.kind != "walkin_freezer":
+        return
+    near = unit.place in ("housing", "kitchen")
+    p = P.spl(34.0 if near else 26.0)
+    mix.add_noise(fr.band(2000, 7000), 0.5 * p)
+    count = int(g.poisson(3.0 * fr.n / fr.rate))
+    drops = fr.modes([(1100.0, 15.0, 1.0), (2900.0, 20.0, 0.5)])
+    mix.spec += P.knocks(fr, g.uniform(0, fr.n / fr.rate, count), g.uniform(0.5, 1.5, count),
+                         drops, 2.0 * p)
+
+
 def ice_machine(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
                 mix: P.Mix) -> None:
     """Freeze: the water pump's hum and water running over the evaporator plate. Harvest:

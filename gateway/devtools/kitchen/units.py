@@ -99,9 +99,6 @@ class Unit:
     def fixed_speed(self) -> bool:
         return not self.inverter
 
-    def sync_rps(self) -> float:
-        return self.mains_hz  # 2-pole: one pole pair
-
 
 def _compressor(g: np.random.Generator, kind: str) -> tuple[str, int, bool]:
     if kind == "undercounter":

@@ -36,6 +36,7 @@ def own_sound(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator) -> P.M
         transients.ice_machine(unit, m, fr, g, mix)
     else:
         transients.stop(unit, m, fr, g, mix)
+        transients.defrost(unit, m, fr, g, mix)
     machine.refrigerant_flow(unit, m, fr, g, mix)
     machine.evaporator_fan(unit, m, fr, g, mix)
     return mix
