@@ -10,7 +10,7 @@ Nobody has tuned the detector on it, so its first measurement is an honest one.
   ice harvests, speed, drift
 - ``machine.py`` the unit's running voice (pulsation comb, valve impacts on the shell, gas
   noise, motor tones or PWM whine, condenser and evaporator fans, refrigerant flow)
-- ``transients.py`` starts, stops and the ice machine's cycle
+- ``transients.py`` starts, stops, a freezer's defrost and the ice machine's cycle
 - ``kitchen_sounds.py`` clatter, voices, radio, printer, sinks, dishwasher, oven, hosing
 - ``site.py`` neighbours, the hood, the room, wind on a roof, the wall in between
 - ``microphone.py`` response, gain drift, self-noise, stereo, PCM16

@@ -1,7 +1,7 @@
 """What happens at the edges of a run and inside an ice machine's cycle: the start relay's
 click, the locked-rotor growl of the inrush and the pump rocking on its springs at a start;
-the rundown and the clunk at a stop; the water pump, the fill valve, the hot-gas valve and
-the ice slab dropping into the bin.
+the rundown and the clunk at a stop; a freezer's defrost; the water pump, the fill valve,
+the hot-gas valve and the ice slab dropping into the bin.
 
 A window sees these only when it begins within a few seconds of the event, as a real box
 sampling on its own clock does.
