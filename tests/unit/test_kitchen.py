@@ -75,6 +75,16 @@ def test_same_id_and_seed_give_the_same_unit_and_samples():
                           K.audio_window(b, t, "valve_reed_wear", 0.5))
 
 
+def test_a_window_does_not_depend_on_the_windows_made_before_it():
+    """Per-unit caches must not leak one window's speed into another's samples."""
+    times = [at_local(FIXED, 3.0) + 97.0 * i for i in range(12)]  # speeds a hair apart
+    for device in (FIXED.device_id, find_unit(lambda u: u.inverter).device_id):
+        forward, backward = K.unit_for(device, 7), K.unit_for(device, 7)
+        ahead = [K.audio_window(forward, t, running=True) for t in times]
+        behind = [K.audio_window(backward, t, running=True) for t in reversed(times)][::-1]
+        assert all(np.array_equal(a, b) for a, b in zip(ahead, behind, strict=True))
+
+
 def test_running_none_is_the_thermostats_state():
     unit = FIXED
     for t in np.arange(at_local(unit, 3.0), at_local(unit, 4.0), 600.0):

@@ -24,10 +24,11 @@ def distance_gain(unit: Unit, extra_m: float = 0.0) -> float:
     return (1.41 if unit.place == "housing" else 1.0) / r
 
 
-def _cached(unit: Unit, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
-    cache = unit.cache.setdefault("machine", {})
+def _cached(unit: Unit, key: tuple, make: Callable[[], np.ndarray], shelf: str = "machine",
+            limit: int = 32) -> np.ndarray:
+    cache = unit.cache.setdefault(shelf, {})
     if key not in cache:
-        if len(cache) > 512:
+        if len(cache) >= limit:
             cache.clear()
         cache[key] = make()
     return cache[key]
@@ -56,17 +57,23 @@ def _compressor_amplitudes(unit: Unit, f0: float, count: int) -> np.ndarray:
     return a * (0.3 + radiation) * shell
 
 
+COMB_STEP_HZ = 0.5  # speeds sharing one table's harmonic amplitudes
+
+
 def _comb(unit: Unit, name: str, f0: float, fr: P.Frame, count: int,
-          amps: Callable[[int], np.ndarray]) -> np.ndarray:
-    """A cached period table of `count` harmonics (rounded speed: 0.05 Hz)."""
-    key = (name, round(f0 * 20), fr.rate)
+          amps: Callable[[int, float], np.ndarray]) -> np.ndarray:
+    """A remembered period table of up to `count` harmonics, unit RMS. The amplitudes
+    (amps(harmonics, speed)) change slowly with speed, so one table serves a 0.5 Hz step of
+    speeds, computed at the step's centre: the same whichever window asks first."""
+    step = round(f0 / COMB_STEP_HZ)
+    centre = step * COMB_STEP_HZ
 
     def make() -> np.ndarray:
-        n = P.harmonic_limit(f0, fr.rate, count)
+        n = P.harmonic_limit(centre + COMB_STEP_HZ, fr.rate, count)
         phases = P.rng("phases", unit.device_id, unit.seed, name).uniform(0, 2 * np.pi, count)
-        a = amps(n)
-        return P.comb_table(a / np.sqrt(np.sum(a * a) / 2), phases[:n])  # unit RMS
-    return _cached(unit, key, make)
+        a = amps(n, centre)
+        return P.comb_table(a / np.sqrt(np.sum(a * a) / 2), phases[:n]).astype(np.float32)
+    return _cached(unit, (name, step, fr.rate), make, "combs", 96)
 
 
 def shaft_phase(unit: Unit, t_s: float) -> float:
@@ -82,7 +89,7 @@ def compressor_level(unit: Unit) -> float:
 def compressor_comb(unit: Unit, f0: float, fr: P.Frame, phase: float) -> np.ndarray:
     """The compressor's tone series at shaft rate f0, unit RMS."""
     table = _comb(unit, "compressor", f0, fr, 60,
-                  lambda n: _compressor_amplitudes(unit, f0, n))
+                  lambda n, f: _compressor_amplitudes(unit, f, n))
     return P.play_comb(table, f0 * fr.t + phase)
 
 
@@ -135,7 +142,7 @@ def motor(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mix: P.Mix
                 mix.time += P.tone(f * fr.t + g.random(), a * p * 1.41)
         return
     hum = _comb(unit, "hum", m.mains_hz, fr, 6,
-                lambda n: np.array([0, 1.0, 0, 0.4, 0, 0.25][:n]))
+                lambda n, f: np.array([0, 1.0, 0, 0.4, 0, 0.25][:n]))
     mix.time += 0.12 * p * P.play_comb(hum, m.mains_hz * fr.t + g.random())
     for sign in (-1, 1):
         f = unit.rotor_bars * m.shaft_rps + sign * m.mains_hz
@@ -163,7 +170,7 @@ def condenser_fan(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator, mi
     a shaded-pole motor's loud hum at twice the line."""
     p = fan_level(unit) * level
     b = unit.fan_blades
-    table = _comb(unit, "fan", m.fan_rps, fr, 8 * b, lambda n: _fan_amplitudes(b, n))
+    table = _comb(unit, "fan", m.fan_rps, fr, 8 * b, lambda n, f: _fan_amplitudes(b, n))
     mix.time += 0.5 * p * P.play_comb(table, m.fan_rps * fr.t + fan_phase(unit, fr.t_s))
     turb = fr.shape(("fan-turbulence",), lambda: fr.resonance(350.0, 0.6) * fr.pink(100.0)
                     + 0.05 * fr.band(50, 8000))
@@ -188,7 +195,7 @@ def evaporator_fan(unit: Unit, m: Moment, fr: P.Frame, g: np.random.Generator,
     p = P.spl(40.0 if near else 30.0)
     f0 = unit.evap_fan_rps * m.mains_hz / unit.mains_hz
     b = unit.evap_blades
-    table = _comb(unit, "evap", f0, fr, 4 * b, lambda n: _fan_amplitudes(b, n))
+    table = _comb(unit, "evap", f0, fr, 4 * b, lambda n, f: _fan_amplitudes(b, n))
     mix.time += 0.5 * p * P.play_comb(table, f0 * fr.t + g.random())
     mix.add_noise(fr.band(150, 2500), 0.5 * p)
 
