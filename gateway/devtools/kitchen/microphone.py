@@ -44,7 +44,8 @@ def record(unit: Unit, fr: P.Frame, near: np.ndarray, far: np.ndarray,
     first = P.to_time((near + far) * h, fr.n) + g.normal(0, noise_rms, fr.n)
     if unit.channels == 1:
         return _quantise(first)
-    delay = np.exp(-2j * np.pi * fr.f * float(g.uniform(0.5, 2.0)) / 10_000)
+    spacing = 0.5 + 1.5 * P.uniforms(1, "capsules", unit.device_id, unit.seed)[0]  # x 0.1 ms
+    delay = np.exp(-2j * np.pi * fr.f * spacing / 10_000)
     jitter = np.exp(1j * g.normal(0, 0.4, fr.f.size) * np.minimum(fr.f / 2000.0, 1.0))
     second = P.to_time((near * delay * 0.95 + far * jitter) * h, fr.n)
     second += g.normal(0, noise_rms, fr.n)

@@ -142,7 +142,8 @@ def _fan(g: np.random.Generator, kind: str, mains: float) -> tuple[str, int, flo
     blades = int(g.integers(4, 7))
     if kind in ("undercounter", "reachin") or g.random() < 0.3:
         return "shaded_pole", blades, mains / 2 * float(g.uniform(0.82, 0.9)), \
-            float(g.uniform(50, 57))
+            float(g.uniform(46, 53)) if kind in ("undercounter", "reachin") else \
+            float(g.uniform(50, 56))
     if g.random() < 0.6:
         return "psc", blades, mains / 3 * float(g.uniform(0.9, 0.95)), float(g.uniform(54, 60))
     return "ec", blades, float(g.uniform(14, 23)), float(g.uniform(52, 58))
@@ -162,10 +163,18 @@ def _thermostat(g: np.random.Generator, kind: str) -> tuple[float, float, float,
     return float(g.uniform(1500, 2400)), 600.0, 300.0, 0, 0.0  # ice machine: bin thermostat
 
 
-def _levels(g: np.random.Generator, compressor: str, cylinders: int) -> float:
+_KIND_DB = {"undercounter": -7.0, "reachin": -5.0, "walkin_cooler": 0.0,
+            "walkin_freezer": 1.0, "ice_machine": -2.0}  # bigger cabinets, bigger pumps
+
+
+def _levels(g: np.random.Generator, kind: str, compressor: str, cylinders: int) -> float:
+    """The compressor's sound pressure at 1 m while running, dB: a walk-in's 1-3 kW
+    reciprocating pump around 60, an under-counter fridge's 150 W one some 7 dB less."""
     if compressor == "recip":
-        return float(g.uniform(56, 62)) + 2.0 * (cylinders - 1)
-    return float(g.uniform(52, 58)) if compressor == "rotary" else float(g.uniform(56, 62))
+        base = float(g.uniform(57, 63)) + 2.0 * (cylinders - 1)
+    else:
+        base = float(g.uniform(54, 59)) if compressor == "rotary" else float(g.uniform(57, 62))
+    return base + _KIND_DB[kind]
 
 
 def _box(g: np.random.Generator, kind: str) -> dict:
@@ -197,7 +206,7 @@ def _draw(device_id: str, seed: int, kind: str | None = None) -> Unit:
         cylinders=cylinders, inverter=inverter, mains_hz=mains,
         slip_rated=float(g.uniform(0.028, 0.05)), rotor_bars=int(g.choice([17, 22, 26, 28])),
         stator_slots=int(g.choice([18, 24])), shell_modes=_shell_modes(g, compressor),
-        suspension_hz=float(g.uniform(8, 16)), level_db=_levels(g, compressor, cylinders),
+        suspension_hz=float(g.uniform(8, 16)), level_db=_levels(g, kind, compressor, cylinders),
         fan_blades=blades, fan_motor=fan_motor, fan_rps=fan_rps, fan_level_db=fan_db,
         evap_fan_rps=float(mains / 2 * g.uniform(0.85, 0.93)),
         evap_blades=int(g.integers(4, 6)), bearing=_bearing(g),
@@ -216,7 +225,7 @@ def unit_for(device_id: str, seed: int) -> Unit:
     g = rng("kitchen-neighbours", device_id, seed)
     for i in range(int(g.integers(1, 4))):
         other = _draw(f"{device_id}~{i}", seed)
-        other.distance_m = float(g.uniform(1.2, 5.0))
+        other.distance_m = unit.distance_m + float(g.uniform(0.8, 4.0))
         other.site, other.utc_offset_h = unit.site, unit.utc_offset_h
         other.closed_weekday = unit.closed_weekday
         unit.neighbours.append(other)
