@@ -9,9 +9,9 @@ the `ts` user property; vibration: JSON); a subscriber collects the published `r
 `rig` (gateway.devtools.compressor_rig, written without reading synth.py) and `synth`
 (gateway.devtools.synth, the generator the shipped model was trained on, through its public
 functions; profile seed 7 and ids it was not trained on); and, only when asked for, `plant`
-(bench/detection_plant.py: a third, held-out generator), `coldroom`, `rackhall`, `rooftop`
-and `screwhall` (bench/detection_heldout.py: the fourth to the seventh, each written blind;
-all but the seventh, an engine room of screw compressors, diagnosed on since).
+(bench/detection_plant.py: a third, held-out generator), `coldroom`, `rackhall`, `rooftop`,
+`screwhall` and `kitchen` (bench/detection_heldout.py: the fourth to the eighth, each written
+blind; all but the eighth, restaurants' back of house, diagnosed on since).
 Per generator and unit, one window a minute of simulated time:
 
 1. baseline: --baseline windows following the unit's duty cycle (so some are "off"), sent
