@@ -16,7 +16,9 @@ Per generator and unit, one window a minute of simulated time:
 
 1. baseline: --baseline windows following the unit's duty cycle (so some are "off"), sent
    at the daemon's learning spacing (--baseline-hours / --baseline: 24 h / 150, one every
-   9.6 minutes), as a site's box sending every few seconds would have one taken that often;
+   9.6 minutes), as a site's box sending every few seconds would have one taken that often,
+   and more at that spacing until the unit ran in 60 % of that many (the daemon learns until
+   half of its learning windows ran): the test begins once the device has learned;
 2. test: --healthy running healthy windows and --per-condition windows of each fault kind at
    each severity (0.1, 0.25, 0.5, 1.0), shuffled together (seeded);
 3. onset: per fault kind, --onset healthy windows then --onset windows at severity 0.5;
@@ -81,6 +83,11 @@ GATEWAY_ID = "gw-bench"
 VIBRATION_BEARING = ("bearing_outer", "bearing_inner", "bearing_ball")
 SYNTH_SEED = 7  # training used profile seed 0 and ids "train-*"
 CADENCE_S = 60
+# The baseline phase lasts until the unit ran in this share of --baseline windows (the
+# daemon needs half: the margin covers running windows it calls off, an unloaded idle),
+# at most MAX_BASELINE_FACTOR x --baseline windows.
+RUNNING_SHARE = 0.6
+MAX_BASELINE_FACTOR = 3
 # Simulated time starts at a fixed past instant (2026-01-01 UTC), so that a seed gives the
 # same windows whenever it runs (the rig's duty cycle and drift follow the window's time).
 START_S = 1_767_225_600.0
@@ -181,12 +188,26 @@ def baseline_step_s(args) -> float:
     return max(CADENCE_S, math.ceil(spacing_ms(args.baseline_hours, args.baseline) / 1000))
 
 
+def baseline_plan(source, unit, t_s: float, args) -> tuple[list[tuple], float]:
+    """The baseline windows, at the learning spacing: --baseline of them, and more while the
+    unit ran in fewer than RUNNING_SHARE x --baseline (the daemon learns on until half of
+    its learning windows ran: test windows sent while it still learns would be judged as
+    missed faults, a measure of a stopped machine's learning time, not of detection);
+    then the time of the first test window."""
+    plan: list[tuple] = []
+    ran = 0
+    while len(plan) < args.baseline or (ran < RUNNING_SHARE * args.baseline
+                                        and len(plan) < MAX_BASELINE_FACTOR * args.baseline):
+        running = source.running(unit, t_s)
+        plan.append(("baseline", None, 0.0, t_s, running))
+        ran += bool(running)
+        t_s += baseline_step_s(args)
+    return plan, t_s
+
+
 def audio_plan(source, unit, t_s: float, args, rng) -> list[tuple]:
     """(phase, kind, severity, t_s, running) for one unit's audio, in sending order."""
-    plan = []
-    for _ in range(args.baseline):
-        plan.append(("baseline", None, 0.0, t_s, source.running(unit, t_s)))
-        t_s += baseline_step_s(args)
+    plan, t_s = baseline_plan(source, unit, t_s, args)
     test = [(None, 0.0)] * args.healthy + [(k, s) for k in source.kinds for s in SEVERITIES
                                            for _ in range(args.per_condition)]
     for i in rng.permutation(len(test)):
@@ -203,10 +224,7 @@ def audio_plan(source, unit, t_s: float, args, rng) -> list[tuple]:
 
 
 def vibration_plan(unit, t_s: float, args, rng) -> list[tuple]:
-    plan = []
-    for _ in range(args.baseline):
-        plan.append(("baseline", None, 0.0, t_s, rig.running_at(unit, t_s)))
-        t_s += baseline_step_s(args)
+    plan, t_s = baseline_plan(RigSource(0), unit, t_s, args)
     test = [(None, 0.0)] * args.healthy + [(k, s) for k in VIBRATION_BEARING
                                            for s in SEVERITIES for _ in range(args.per_condition)]
     for i in rng.permutation(len(test)):

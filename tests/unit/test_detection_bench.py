@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 
+from bench.detection import CADENCE_S, MAX_BASELINE_FACTOR, RUNNING_SHARE, baseline_plan
 from bench.detection_figures import (
     Sent,
     ZScorePeer,
@@ -115,3 +118,30 @@ def test_week_counts_anomaly_alerts_of_the_week_devices_per_device_day():
     assert figures["rig_false_alerts_per_device_day"] == 1.0
     assert figures["rig_week_results_missing"] == 720
     assert figures["rig_week_off_share"] == pytest.approx(1 / 3, abs=1e-3)
+
+
+class _DutySource:
+    """A unit that runs in one window of every `period` (1 for always)."""
+
+    def __init__(self, period: int):
+        self.period = period
+
+    def running(self, unit, t_s: float) -> bool:
+        return int(t_s // CADENCE_S) % self.period == 0
+
+
+def _args(baseline: int = 150, hours: float = 24.0):
+    return argparse.Namespace(baseline=baseline, baseline_hours=hours)
+
+
+def test_the_baseline_lasts_until_the_unit_ran_in_enough_of_its_windows():
+    steady, _ = baseline_plan(_DutySource(1), None, 0.0, _args())
+    assert len(steady) == 150 and all(running for *_, running in steady)
+    # a stopped-most-of-the-time unit: windows at the learning spacing go on until 60 % of
+    # 150 ran, so the test begins once the daemon (which needs half) has learned
+    rarely, after = baseline_plan(_DutySource(2), None, 0.0, _args(hours=0.0))
+    ran = sum(running for *_, running in rarely)
+    assert ran == int(RUNNING_SHARE * 150) and len(rarely) > 150
+    assert after > rarely[-1][3]
+    never, _ = baseline_plan(_DutySource(10**9), None, 60.0, _args())
+    assert len(never) == MAX_BASELINE_FACTOR * 150
