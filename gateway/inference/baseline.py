@@ -6,6 +6,9 @@ Fitted once from the device's first healthy running windows (numpy only):
    a window `OFF_DROP_DB` or more below it is the machine stopped (duty cycles), not learned;
    so is one `QUIETER_DB` below it whose band levels (rotation line for vibration) are that
    much quieter too (median over them): the room's noise alone, not a changed machine.
+   When the learning windows hold a stopped sound of their own (learn_off_state: a quiet
+   cluster well apart), that cluster decides instead, and a level drop alone only from
+   `HARD_OFF_DROP_DB`: a machine on an inverter runs quietly at its lowest speed.
 2. **Robust standardisation.** Per feature the median and 1.4826 x MAD (floored per feature:
    below the floor a change is round-off; at least STD_SHARE of the plain standard
    deviation, for a feature normal in two ways), so a few bad windows cannot move them
@@ -44,6 +47,12 @@ from numpy.typing import ArrayLike
 FEATURES_VERSION = 4
 MAD_TO_SIGMA = 1.4826
 OFF_DROP_DB = 12.0  # this far below the running level: the compressor is off
+# With a learned off state (below) the device's own stopped sound decides, and a level
+# drop alone calls a window off only from this far: a compressor on an inverter shakes
+# 13-17 dB less at its lowest speed than at its median one, and the fixed 12 dB took
+# its slow running for stops (screwhall's fourth accelerometer: 223 of 520 running test
+# windows "off", bearing AUC 0.933 -> 0.9995 without; round 7, docs/inference.md).
+HARD_OFF_DROP_DB = 30.0
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
 RUNNING_QUANTILE = 90.0
 Z_CLIP = 6.0  # for estimating the correlation: one wild value cannot dominate it
@@ -238,7 +247,8 @@ def learn_off_state(vectors: np.ndarray, levels: np.ndarray, names
                                float(np.median(np.abs(p[~loud] - np.median(p[~loud])))), 1e-9)
     if 1.0 / apart < OFF_SEPARATION:
         return rule, None
-    return rule & (p > OFF_BOUNDARY), state
+    hard = levels > float(np.percentile(levels, RUNNING_QUANTILE)) - HARD_OFF_DROP_DB
+    return hard & (p > OFF_BOUNDARY), state
 
 
 def running_mask(levels: np.ndarray, vectors: np.ndarray | None = None, names=()) -> np.ndarray:
@@ -329,18 +339,19 @@ def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
            centre: ArrayLike | None = None, was_off: bool = False) -> bool:
     """The machine is stopped. With a learned off state: the window is nearer the device's
     stopped sound than its running sound (the drifting `centre`), with hysteresis around
-    the midpoint (`was_off`: the previous window was off). Always: far quieter than it runs,
-    or quieter and quieter everywhere (energy and spectral shape: a fault changes the shape,
-    a stop lowers all of it)."""
+    the midpoint (`was_off`: the previous window was off), or HARD_OFF_DROP_DB quieter than
+    it runs. Without one: OFF_DROP_DB quieter, or QUIETER_DB quieter and quieter everywhere
+    (energy and spectral shape: a fault changes the shape, a stop lowers all of it)."""
     drop = fit.running_level_db - level_db
+    if fit.off_state is not None and values is not None:
+        if drop >= HARD_OFF_DROP_DB:
+            return True
+        running = fit.origin if centre is None else np.asarray(centre, np.float64)
+        return fit.off_state.sounds_off(running, values, was_off)
     if drop >= OFF_DROP_DB:
         return True
     if values is None:
         return False
-    if fit.off_state is not None:
-        running = fit.origin if centre is None else np.asarray(centre, np.float64)
-        if fit.off_state.sounds_off(running, values, was_off):
-            return True
     if drop < QUIETER_DB:
         return False
     shape = _shape_features(fit.names)

@@ -414,3 +414,30 @@ def test_a_way_of_running_held_by_many_learning_windows_stays_normal():
     memory = run(lone)[-1].memory
     assert memory.fit is not None and memory.fit.windows == 29
     assert all(v.anomaly for v in run([window(rng, shift=mode) for _ in range(5)], memory))
+
+
+def _slow(rng):
+    """The compressor at its lowest inverter speed: every band 15 dB down with the level,
+    the spectrum's shape that of running (not of the stopped sound)."""
+    return window(rng, level=RUNNING_DB - 15, shift=tuple((i, -15.0) for i in range(6)))
+
+
+def _stopped(rng):
+    """Stopped: the room alone, 40 dB down, its own flat spectrum."""
+    return window(rng, level=RUNNING_DB - 40, offset=-40.0,
+                  shift=((0, 20.0), (1, 20.0)))
+
+
+def test_a_machine_on_an_inverter_running_slowly_is_not_taken_for_stopped():
+    rng = np.random.default_rng(23)
+    # learning: a third of the windows at full speed, a third at the lowest speed (15 dB
+    # quieter, beyond the fixed 12 dB rule), a third stopped (the off state's cluster)
+    learning = [(window, _slow, _stopped)[i % 3](rng) for i in range(120)]
+    fitted, = [v for v in run(learning) if v.refit]
+    assert fitted.memory.fit.off_state is not None
+    memory = fitted.memory
+    after = run([(window, _slow, _stopped)[i % 3](rng) for i in range(60)], memory)
+    slow = [v for i, v in enumerate(after) if i % 3 == 1]
+    stopped = [v for i, v in enumerate(after) if i % 3 == 2]
+    assert all(v.details["state"] != "off" for v in slow)  # 12 dB alone called them off
+    assert all(v.details["state"] == "off" and v.anomaly is False for v in stopped)
