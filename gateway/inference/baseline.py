@@ -51,7 +51,7 @@ OFF_DROP_DB = 12.0  # this far below the running level: the compressor is off
 # drop alone calls a window off only from this far: a compressor on an inverter shakes
 # 13-17 dB less at its lowest speed than at its median one, and the fixed 12 dB took
 # its slow running for stops (screwhall's fourth accelerometer: 223 of 520 running test
-# windows "off", bearing AUC 0.933 -> 0.9995 without; round 7, docs/inference.md).
+# windows "off"; with this rule its bearing AUC 0.933 -> 0.9995, round 7 of docs/inference.md).
 HARD_OFF_DROP_DB = 30.0
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
 RUNNING_QUANTILE = 90.0
@@ -145,11 +145,13 @@ def _quieter_everywhere(reference: np.ndarray, values: np.ndarray, shape: list[i
     return np.median(reference[shape] - np.atleast_2d(values)[:, shape], axis=1)
 
 
-def _level_rule(levels: np.ndarray, vectors: np.ndarray | None, names) -> np.ndarray:
-    """Which windows ran by the fixed rule: not OFF_DROP_DB below the level most of them
-    reached, nor QUIETER_DB below it with the spectrum quieter by as much across its bands."""
+def _level_rule(levels: np.ndarray, vectors: np.ndarray | None, names,
+                drop_db: float = OFF_DROP_DB) -> np.ndarray:
+    """Which windows ran by the fixed rule: not `drop_db` below the level most of them
+    reached, nor (given the vectors) QUIETER_DB below it with the spectrum quieter by as
+    much across its bands."""
     running_level = float(np.percentile(levels, RUNNING_QUANTILE))
-    running = levels > running_level - OFF_DROP_DB
+    running = levels > running_level - drop_db
     shape = _shape_features(names)
     if vectors is None or not shape or running.sum() < 2:
         return running
@@ -247,8 +249,7 @@ def learn_off_state(vectors: np.ndarray, levels: np.ndarray, names
                                float(np.median(np.abs(p[~loud] - np.median(p[~loud])))), 1e-9)
     if 1.0 / apart < OFF_SEPARATION:
         return rule, None
-    hard = levels > float(np.percentile(levels, RUNNING_QUANTILE)) - HARD_OFF_DROP_DB
-    return hard & (p > OFF_BOUNDARY), state
+    return _level_rule(levels, None, names, HARD_OFF_DROP_DB) & (p > OFF_BOUNDARY), state
 
 
 def running_mask(levels: np.ndarray, vectors: np.ndarray | None = None, names=()) -> np.ndarray:
