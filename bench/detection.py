@@ -124,6 +124,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    parser.add_argument("--windows", type=Path, metavar="FILE",
+                        help="write one JSON line per window sent, with its result: "
+                             "for diagnosis (which hours, which levels a detector misses)")
     args = parser.parse_args(argv)
     if args.quick:
         args.units, args.baseline, args.healthy, args.per_condition = 2, 30, 10, 4
@@ -432,10 +435,28 @@ def summarise(args, sent: dict, results: dict, alerts: list[dict]) -> tuple[dict
             "results_received": len(results), **figures}, tables
 
 
+def write_windows(path: Path, sent: dict, results: dict) -> None:
+    """One line per window: what was sent (phase, fault kind, severity, running) and what
+    came back (score, threshold, anomaly, the device's state, the window's level, why)."""
+    with path.open("w") as out:
+        for window in sorted(sent.values(), key=lambda w: (w.device, w.ts_ms)):
+            result = results.get((window.device, window.stream, window.ts_ms)) or {}
+            details = result.get("details") or {}
+            out.write(json.dumps({
+                "device": window.device, "stream": window.stream, "ts_ms": window.ts_ms,
+                "phase": window.phase, "kind": window.kind, "severity": window.severity,
+                "running": window.running, "score": result.get("score"),
+                "threshold": result.get("threshold"), "anomaly": result.get("anomaly"),
+                "state": details.get("state"), "level_db": details.get("level_db"),
+                "why": details.get("why")}) + "\n")
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     sent, results, alerts, seconds = run(args)
     figures, tables = summarise(args, sent, results, alerts)
+    if args.windows:
+        write_windows(args.windows, sent, results)
     figures = {"machine": f"{platform.machine()} {os.cpu_count()} cpu, "
                           f"{platform.python_version()}", **figures,
                "seconds": round(seconds, 1), "runs": {}}

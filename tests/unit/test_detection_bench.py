@@ -145,3 +145,22 @@ def test_the_baseline_lasts_until_the_unit_ran_in_enough_of_its_windows():
     assert after > rarely[-1][3]
     never, _ = baseline_plan(_DutySource(10**9), None, 60.0, _args())
     assert len(never) == MAX_BASELINE_FACTOR * 150
+
+
+def test_the_windows_file_holds_each_window_sent_with_its_result(tmp_path):
+    import json
+
+    from bench.detection import write_windows
+    sent = {1: Sent("kitchen-00", "audio", 2000, "test", "refrigerant_leak", 0.5, True),
+            2: Sent("kitchen-00", "audio", 1000, "baseline", None, 0.0, False)}
+    results = {("kitchen-00", "audio", 2000): {
+        "score": 4.2, "threshold": 3.0, "anomaly": True,
+        "details": {"state": "anomaly", "level_db": -40.5, "why": "band 4.0-8.0 kHz +9σ"}}}
+    path = tmp_path / "windows.jsonl"
+    write_windows(path, sent, results)
+    first, second = (json.loads(line) for line in path.read_text().splitlines())
+    assert first["ts_ms"] == 1000 and first["score"] is None and not first["running"]
+    assert second == {"device": "kitchen-00", "stream": "audio", "ts_ms": 2000,
+                      "phase": "test", "kind": "refrigerant_leak", "severity": 0.5,
+                      "running": True, "score": 4.2, "threshold": 3.0, "anomaly": True,
+                      "state": "anomaly", "level_db": -40.5, "why": "band 4.0-8.0 kHz +9σ"}
