@@ -444,8 +444,9 @@ def write_windows(path: Path, sent: dict, results: dict) -> None:
             details = result.get("details") or {}
             out.write(json.dumps({
                 "device": window.device, "stream": window.stream, "ts_ms": window.ts_ms,
-                "phase": window.phase, "kind": window.kind, "severity": window.severity,
-                "running": window.running, "score": result.get("score"),
+                "phase": window.phase, "kind": window.kind,
+                "severity": float(window.severity), "running": bool(window.running),
+                "score": result.get("score"),
                 "threshold": result.get("threshold"), "anomaly": result.get("anomaly"),
                 "state": details.get("state"), "level_db": details.get("level_db"),
                 "why": details.get("why")}) + "\n")
@@ -455,8 +456,6 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     sent, results, alerts, seconds = run(args)
     figures, tables = summarise(args, sent, results, alerts)
-    if args.windows:
-        write_windows(args.windows, sent, results)
     figures = {"machine": f"{platform.machine()} {os.cpu_count()} cpu, "
                           f"{platform.python_version()}", **figures,
                "seconds": round(seconds, 1), "runs": {}}
@@ -470,7 +469,9 @@ def main(argv: list[str]) -> int:
         for name, table in tables.items():
             print_kinds(name, table)
     if args.json:
-        print(json.dumps({**figures, "kinds": tables}))
+        print(json.dumps({**figures, "kinds": tables}), flush=True)
+    if args.windows:  # after the figures: a diagnosis file never costs the run's figures
+        write_windows(args.windows, sent, results)
     return 0
 
 

@@ -151,8 +151,10 @@ def test_the_windows_file_holds_each_window_sent_with_its_result(tmp_path):
     import json
 
     from bench.detection import write_windows
-    sent = {1: Sent("kitchen-00", "audio", 2000, "test", "refrigerant_leak", 0.5, True),
-            2: Sent("kitchen-00", "audio", 1000, "baseline", None, 0.0, False)}
+    # the plans give numpy's bools and floats: written as JSON's
+    sent = {1: Sent("kitchen-00", "audio", 2000, "test", "refrigerant_leak", np.float64(0.5),
+                    np.bool_(True)),
+            2: Sent("kitchen-00", "audio", 1000, "baseline", None, 0.0, np.bool_(False))}
     results = {("kitchen-00", "audio", 2000): {
         "score": 4.2, "threshold": 3.0, "anomaly": True,
         "details": {"state": "anomaly", "level_db": -40.5, "why": "band 4.0-8.0 kHz +9σ"}}}
