@@ -6,7 +6,7 @@ Fitted once from the device's first healthy running windows (numpy only):
    a window `OFF_DROP_DB` or more below it is the machine stopped (duty cycles), not learned;
    so is one `QUIETER_DB` below it whose band levels (rotation line for vibration) are that
    much quieter too (median over them): the room's noise alone, not a changed machine.
-   When the learning windows hold a stopped sound of their own (learn_off_state: a quiet
+   When the learning windows hold a stopped sound of their own (learn_states: a quiet
    cluster well apart), that cluster decides instead, and a level drop alone only from
    `HARD_OFF_DROP_DB`: a machine on an inverter runs quietly at its lowest speed.
 2. **Robust standardisation.** Per feature the median and 1.4826 x MAD (floored per feature:
@@ -33,7 +33,8 @@ learned one, so slow drift is followed and a slowly growing fault is not learned
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -70,7 +71,7 @@ FEW_BAD_SHARE = 0.1
 # 0.6 % once learning spans a day, AUC +0.03 at severity 0.5; rackhall 9.4 % -> 0.6 %,
 # +0.02 at 0.5, -0.03 at 0.25; the rig, plant, synth and rooftop within 0.005).
 STD_SHARE = 0.5
-# The off state (learn_off_state): levels that tell a stopped machine from a running one
+# The off state (learn_states): levels that tell a stopped machine from a running one
 STATE_LEVELS = ("overall level", "acceleration level", "high-frequency acceleration",
                 "rotation 1x velocity", "rotation 2x velocity", "velocity 10-1000 Hz")
 MIN_OFF_WINDOWS = 3  # fewer quiet windows than this are not a state
@@ -81,6 +82,12 @@ OFF_BOUNDARY = 0.5  # position (0 off, 1 running) where a learning window is cal
 OFF_ENTER, OFF_LEAVE = 0.4, 0.6  # hysteresis after learning: a running device stops below
 #                                   OFF_ENTER, a stopped one runs again above OFF_LEAVE
 STATE_SPREAD_FLOOR_DB = 0.5
+# The room's loud hours (learn_states, sound only: the room is heard, not felt): the machine
+# alone in a quiet room is a cluster of its own, at least this much under the loud one ...
+ROOM_FEATURE = "overall level"
+ROOM_OVER_MACHINE_DB = 6.0
+ROOM_STEADIER = 0.5  # ... and steadier: its level's spread at most this share of the room's
+MIN_MODE_WINDOWS = 10  # windows each of the two normals is fitted on, at least
 CLUSTER_ITERATIONS = 20
 
 
@@ -98,6 +105,9 @@ class Fit:
     windows: int  # running windows the fit used
     off_state: OffState | None = None  # the device's stopped sound, if learning heard it
     features_version: int = FEATURES_VERSION  # of the feature definitions it was made with
+    # The normal of the hours when the room is louder than the machine (learn_states), with
+    # its own running_level_db: a window nearer that level is scored against it.
+    room: Fit | None = None
 
     def to_json(self) -> dict:
         return {"names": list(self.names), "origin": self.origin.tolist(),
@@ -105,7 +115,8 @@ class Fit:
                 "median": self.median, "sigma": self.sigma,
                 "running_level_db": self.running_level_db, "windows": self.windows,
                 "off_state": self.off_state.to_json() if self.off_state else None,
-                "features_version": self.features_version}
+                "features_version": self.features_version,
+                "room": self.room.to_json() if self.room else None}
 
     @classmethod
     def from_json(cls, doc: dict) -> Fit:
@@ -114,7 +125,8 @@ class Fit:
                    np.asarray(doc["precision"], np.float64), float(doc["median"]),
                    float(doc["sigma"]), float(doc["running_level_db"]), int(doc["windows"]),
                    OffState.from_json(doc.get("off_state")),
-                   int(doc.get("features_version", 1)))  # fits stored before it: version 1
+                   int(doc.get("features_version", 1)),  # fits stored before it: version 1
+                   cls.from_json(doc["room"]) if doc.get("room") else None)
 
 
 @dataclass(frozen=True)
@@ -222,39 +234,92 @@ def _two_clusters(x: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return loud
 
 
-def learn_off_state(vectors: np.ndarray, levels: np.ndarray, names
-                    ) -> tuple[np.ndarray, OffState | None]:
-    """Which learning windows ran, and the off state if they hold one (no labels: two
-    clusters of the state features, accepted as on/off only if the quiet one is clearly
-    apart, OFF_SEPARATION of their own spreads along the discriminant, and quieter by
-    OFF_MIN_DROP_DB or more across the levels). Otherwise the fixed level rule decides."""
-    rule = _level_rule(levels, vectors, names)
-    idx = _state_features(names)
-    if vectors is None or len(idx) == 0 or len(levels) < 2 * MIN_OFF_WINDOWS:
-        return rule, None
-    x = vectors[:, idx]
+class States(NamedTuple):
+    """What the learning windows were: running (either mode), the device's stopped sound,
+    and the windows of the room's loud hours (a second mode of the running windows)."""
+
+    running: np.ndarray
+    off_state: OffState | None = None
+    room: np.ndarray | None = None
+
+
+def _stop_split(x: np.ndarray, levels: np.ndarray, idx: list[int]
+                ) -> tuple[np.ndarray, OffState] | None:
+    """The windows' state features `x` as a stopped machine and a running one: True for the
+    running (louder) cluster, and the stopped sound. None when they are not that: too few in
+    a cluster, the quiet one not OFF_MIN_DROP_DB quieter across the levels (two ways of
+    running), or the clusters not OFF_SEPARATION of their own spreads apart."""
     loud = _two_clusters(x, levels)
     if loud.sum() < MIN_OFF_WINDOWS or (~loud).sum() < MIN_OFF_WINDOWS:
-        return rule, None
+        return None
     on_centre, off_centre = np.median(x[loud], axis=0), np.median(x[~loud], axis=0)
     if float(np.median(on_centre - off_centre)) < OFF_MIN_DROP_DB:
-        return rule, None  # two ways of running (loaded, unloaded), not a stop
+        return None  # two ways of running (loaded, unloaded), not a stop
     spread = np.sqrt(0.5 * (x[loud].var(axis=0) + x[~loud].var(axis=0)))
     weight = (on_centre - off_centre) / np.maximum(spread, STATE_SPREAD_FLOOR_DB) ** 2
-    state = OffState(tuple(idx), off_centre, weight)
-    full_on = np.zeros(vectors.shape[1])
-    full_on[idx] = on_centre
-    p = state.position(full_on, vectors)
+    p = (x - off_centre) @ weight / float((on_centre - off_centre) @ weight)
     apart = MAD_TO_SIGMA * max(float(np.median(np.abs(p[loud] - np.median(p[loud])))),
                                float(np.median(np.abs(p[~loud] - np.median(p[~loud])))), 1e-9)
     if 1.0 / apart < OFF_SEPARATION:
-        return rule, None
-    return _level_rule(levels, None, names, HARD_OFF_DROP_DB) & (p > OFF_BOUNDARY), state
+        return None
+    return p > OFF_BOUNDARY, OffState(tuple(idx), off_centre, weight)
+
+
+def _spread(levels: np.ndarray) -> float:
+    return MAD_TO_SIGMA * float(np.median(np.abs(levels - np.median(levels))))
+
+
+def _machine_in_quiet_room(x: np.ndarray, levels: np.ndarray, loud: np.ndarray,
+                           idx: list[int]) -> tuple[np.ndarray, OffState] | None:
+    """Within the quiet cluster of a stop split, the machine running alone in a quiet room:
+    the quiet cluster splits again into a stop and a running machine, that running machine
+    is steadier than the loud cluster (a compressor alone is a steady source, a room in use
+    is not: ROOM_STEADIER), and the loud cluster is ROOM_OVER_MACHINE_DB or more over it.
+    The loud cluster is then the room's loud hours (a kitchen in service), in which the
+    machine may run or not. The running machine's windows as a mask over all, its stop."""
+    quiet = np.flatnonzero(~loud)
+    inner = _stop_split(x[quiet], levels[quiet], idx)
+    if inner is None:
+        return None
+    machine = np.zeros(len(levels), bool)
+    machine[quiet[inner[0]]] = True
+    if machine.sum() < MIN_MODE_WINDOWS or loud.sum() < MIN_MODE_WINDOWS:
+        return None
+    if float(np.median(levels[loud]) - np.median(levels[machine])) < ROOM_OVER_MACHINE_DB:
+        return None
+    # A louder stop (the room by day, the machine off) under a running machine splits the
+    # same way, the other way round: there the loud cluster is the steady one.
+    if _spread(levels[machine]) > ROOM_STEADIER * _spread(levels[loud]):
+        return None
+    return machine, inner[1]
+
+
+def learn_states(vectors: np.ndarray | None, levels: np.ndarray, names) -> States:
+    """Which learning windows ran, the off state if they hold one (no labels: two clusters
+    of the state features, accepted as on/off only if the quiet one is clearly apart,
+    OFF_SEPARATION of their own spreads along the discriminant, and quieter by
+    OFF_MIN_DROP_DB or more across the levels; otherwise the fixed level rule decides), and,
+    for sound, the room's loud hours when the quiet cluster holds the machine running alone
+    (_machine_in_quiet_room): then the off state is the stop within the quiet cluster."""
+    rule = _level_rule(levels, vectors, names)
+    idx = _state_features(names)
+    if vectors is None or len(idx) == 0 or len(levels) < 2 * MIN_OFF_WINDOWS:
+        return States(rule)
+    x = vectors[:, idx]
+    split = _stop_split(x, levels, idx)
+    if split is None:
+        return States(rule)
+    running, state = split
+    room = _machine_in_quiet_room(x, levels, running, idx) if ROOM_FEATURE in names else None
+    if room is not None:
+        machine, state = room
+        return States(running | machine, state, running)
+    return States(_level_rule(levels, None, names, HARD_OFF_DROP_DB) & running, state)
 
 
 def running_mask(levels: np.ndarray, vectors: np.ndarray | None = None, names=()) -> np.ndarray:
-    """Which learning windows ran (learn_off_state)."""
-    return learn_off_state(vectors, levels, names)[0] if vectors is not None else \
+    """Which learning windows ran (learn_states)."""
+    return learn_states(vectors, levels, names).running if vectors is not None else \
         _level_rule(levels, None, names)
 
 
@@ -313,21 +378,43 @@ def _fit_once(names, vectors, floors, running_level, threshold, off_state=None,
     return fit, (held_out - median) / sigma <= threshold
 
 
+def _robust_fit(names, vectors, levels, floors, needed, threshold, off_state) -> Fit:
+    running_level = float(np.median(levels))
+    # Bad windows are looked for with the robust spreads alone (a plain deviation would
+    # grow with them and hide them), then the fit is made on what stays.
+    _, inliers = _fit_once(names, vectors, floors, running_level, threshold, off_state, 0.0)
+    kept = vectors
+    if inliers.sum() >= max(needed // 2, 3) and (~inliers).sum() <= FEW_BAD_SHARE * len(inliers):
+        kept = vectors[inliers]
+    return _fit_once(names, kept, floors, running_level, threshold, off_state)[0]
+
+
 def fit(names, vectors: np.ndarray, levels: np.ndarray, floors: np.ndarray, needed: int,
         threshold: float) -> Fit | None:
     """The device's normal from its learning windows, or None while fewer than `needed` of
-    them ran (off windows do not count)."""
-    running, off_state = learn_off_state(vectors, levels, names)
-    if running.sum() < needed:
+    them ran (off windows do not count); with the room's loud hours (learn_states), the
+    machine's normal from its quiet hours and the room's apart."""
+    states = learn_states(vectors, levels, names)
+    if states.running.sum() < needed:
         return None
-    kept = vectors[running]
-    running_level = float(np.median(levels[running]))
-    # Bad windows are looked for with the robust spreads alone (a plain deviation would
-    # grow with them and hide them), then the fit is made on what stays.
-    _, inliers = _fit_once(names, kept, floors, running_level, threshold, off_state, 0.0)
-    if inliers.sum() >= max(needed // 2, 3) and (~inliers).sum() <= FEW_BAD_SHARE * len(inliers):
-        kept = kept[inliers]
-    return _fit_once(names, kept, floors, running_level, threshold, off_state)[0]
+    if states.room is None:
+        return _robust_fit(names, vectors[states.running], levels[states.running], floors,
+                           needed, threshold, states.off_state)
+    machine = states.running & ~states.room
+    room = _robust_fit(names, vectors[states.room], levels[states.room], floors,
+                       int(states.room.sum()), threshold, None)
+    alone = _robust_fit(names, vectors[machine], levels[machine], floors, int(machine.sum()),
+                        threshold, states.off_state)
+    return replace(alone, room=room)
+
+
+def normal_for(fit: Fit, level_db: float) -> Fit:
+    """The normal a window is scored against: the room's when its level is nearer the room's
+    loud hours than the machine's quiet ones (in dB, halfway), else the machine's."""
+    if fit.room is not None and level_db > 0.5 * (fit.running_level_db
+                                                   + fit.room.running_level_db):
+        return fit.room
+    return fit
 
 
 def assess(fit: Fit, centre: np.ndarray, values: np.ndarray) -> Assessment:

@@ -138,7 +138,9 @@ def judge(memory: DeviceMemory, observation: Observation, model: str,
     if memory.fit is None:
         return _learn(memory, observation, rules)
     features = observation.features
-    if not observation.severe and baseline.is_off(memory.fit, features.level_db,
+    # In the room's loud hours a stop cannot be told from running: the room is scored.
+    in_room = baseline.normal_for(memory.fit, features.level_db) is not memory.fit
+    if not observation.severe and not in_room and baseline.is_off(memory.fit, features.level_db,
                                                   features.values, memory.centre,
                                                   memory.state == OFF):
         drop = memory.fit.running_level_db - features.level_db
@@ -168,20 +170,29 @@ def _score(memory: DeviceMemory, observation: Observation, rules: VerdictRules) 
     if fit is None or threshold is None:  # _judge scores only a learned device
         raise ValueError("a device is scored only once its normal is learned")
     centre = np.asarray(memory.centre, np.float64)
-    assessed = baseline.assess(fit, centre, features.values)
+    normal = baseline.normal_for(fit, features.level_db)
+    # The room's loud hours are scored against their own normal, from its learned centre:
+    # only the machine's quiet hours are followed (what drifts is the machine).
+    against = centre if normal is fit else normal.origin
+    assessed = baseline.assess(normal, against, features.values)
     score = float(assessed.score)
     anomaly = score > threshold or bool(observation.severe)
-    found = drivers(features, assessed.z, centre)
+    found = drivers(features, assessed.z, against)
     why = "; ".join(x for x in (observation.severe, describe(found)) if x) or "as usual"
+    room = {} if normal is fit else {
+        "room_over_machine_db": round(normal.running_level_db - fit.running_level_db, 1)}
+    if room:
+        why += (f" (the room's loud hours, {room['room_over_machine_db']:.0f} dB over the "
+                "machine alone: only a loud fault shows)")
     recent, alarm, reason = _vote(memory, anomaly, rules, why)
-    if not anomaly and score < rules.follow_below * threshold:
+    if not anomaly and not room and score < rules.follow_below * threshold:
         centre = baseline.follow(fit, centre, features.values, rules.follow_rate,
                                  rules.drift_cap)
     new_memory = replace(memory, centre=tuple(float(v) for v in centre), state=alarm,
                          alarm=alarm, recent=recent)
     alert = alarm if alarm != memory.alarm else None
     return Verdict(new_memory, score, memory.threshold, anomaly, alert, reason,
-                   {"state": alarm, "why": why, "drivers": found})
+                   {"state": alarm, "why": why, "drivers": found, **room})
 
 
 def _learn(memory: DeviceMemory, observation: Observation, rules: VerdictRules) -> Verdict:
@@ -220,6 +231,9 @@ def _learn(memory: DeviceMemory, observation: Observation, rules: VerdictRules) 
                          threshold=float(rules.threshold_sigmas), state=alarm, alarm=alarm,
                          recent=recent, learned_at_ms=observation.ts_ms)
     why = f"normal learned from {fitted.windows} running windows"
+    if fitted.room is not None:
+        why += (f" in a quiet room and {fitted.room.windows} of the room's loud hours "
+                f"({fitted.room.running_level_db - fitted.running_level_db:.0f} dB over it)")
     why = f"{observation.severe}; {why}" if observation.severe else why
     return Verdict(new_memory, 0.0, None, anomaly, alert, reason,
                    {"state": LEARNING, "why": why, "drivers": []}, learned=vector, refit=True)

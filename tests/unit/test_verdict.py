@@ -441,3 +441,75 @@ def test_a_machine_on_an_inverter_running_slowly_is_not_taken_for_stopped():
     stopped = [v for i, v in enumerate(after) if i % 3 == 2]
     assert all(v.details["state"] != "off" for v in slow)  # 12 dB alone called them off
     assert all(v.details["state"] == "off" and v.anomaly is False for v in stopped)
+
+
+# --- a room louder than the machine for part of the day (a kitchen in service) ---------------
+
+ROOM_NAMES = (*NAMES, "overall level")
+ROOM_RULES = dataclasses.replace(RULES, baseline_windows=60)
+
+
+def _heard(rng, bands, spread, level, shift=()) -> Observation:
+    """A window of ROOM_NAMES: bands at `bands` dB, the overall level at `level`, both with
+    `spread` dB of window-to-window change."""
+    values = np.append(bands + spread * rng.normal(0.0, 1.0, len(NAMES)), 0.0)
+    for index, amount in shift:
+        values[index] += amount
+    values[-1] = level + spread * rng.normal()
+    return Observation(WindowFeatures(ROOM_NAMES, values, np.full(len(ROOM_NAMES), 0.05),
+                                      ("dB",) * len(ROOM_NAMES), float(values[-1]), {}))
+
+
+def machine_alone(rng, shift=()):  # running in a quiet room: a steady source
+    return _heard(rng, 0.0, 0.3, -60.0, shift)
+
+
+def stopped(rng):  # the quiet room alone
+    return _heard(rng, -9.0, 1.5, -70.0)
+
+
+def service(rng):  # the room 22 dB over the machine, running or not
+    return _heard(rng, 20.0, 2.0, -38.0)
+
+
+def _kitchen_day(rng, count):
+    return [(machine_alone, stopped, service, service, machine_alone)[i % 5](rng)
+            for i in range(count)]
+
+
+def test_the_room_louder_than_the_machine_is_a_second_normal_not_the_running_sound():
+    rng = np.random.default_rng(31)
+    fitted, = [v for v in run(_kitchen_day(rng, 80), rules=ROOM_RULES) if v.refit]
+    fit = fitted.memory.fit
+    assert fit.room is not None and fit.off_state is not None
+    assert fit.running_level_db == pytest.approx(-60.0, abs=0.5)
+    assert fit.room.running_level_db == pytest.approx(-38.0, abs=1.0)
+    assert "room's loud hours" in fitted.details["why"]
+    assert baseline.Fit.from_json(fit.to_json()).room.windows == fit.room.windows
+    after = run(_kitchen_day(rng, 100), fitted.memory, rules=ROOM_RULES)
+    states = [v.details["state"] for v in after]
+    # the machine alone is running, not "off" (12 dB and more under the room's level)
+    assert all(s != "off" for i, s in enumerate(states) if i % 5 in (0, 4))
+    assert all(s == "off" for i, s in enumerate(states) if i % 5 == 1)
+    assert not any(v.anomaly for v in after) and not any(v.alert for v in after)
+    loud = [v for i, v in enumerate(after) if i % 5 in (2, 3)]
+    assert all(v.details["room_over_machine_db"] == pytest.approx(22.0, abs=1.5)
+               for v in loud)
+    # a fault heard in a quiet hour: 4 dB in one band of a machine steady to 0.3 dB
+    faulty, = run([machine_alone(rng, shift=((3, 4.0),))], after[-1].memory, rules=ROOM_RULES)
+    assert faulty.anomaly is True and "room" not in faulty.details["why"]
+
+
+def test_without_the_room_features_or_a_steady_machine_there_is_no_second_normal():
+    rng = np.random.default_rng(32)
+    # the same day felt by an accelerometer (no overall sound level): one normal
+    felt = [dataclasses.replace(o, features=dataclasses.replace(
+        o.features, names=(*NAMES, "acceleration level"))) for o in _kitchen_day(rng, 80)]
+    fitted, = [v for v in run(felt, rules=ROOM_RULES) if v.refit]
+    assert fitted.memory.fit.room is None
+    # a middle cluster less steady than the loud one is not the machine alone (a louder
+    # stop, the room by day, under a running machine): one normal
+    unsteady = [_heard(rng, 0.0, 4.0, -60.0) if i % 5 in (0, 4) else o
+                for i, o in enumerate(_kitchen_day(rng, 80))]
+    fitted, = [v for v in run(unsteady, rules=ROOM_RULES) if v.refit]
+    assert fitted.memory.fit.room is None
