@@ -36,6 +36,9 @@ def test_a_merge_replaces_the_sets_it_measured_and_keeps_the_others():
     once = run_all.merge(old, {"screwhall_pooled_auc_s050": 0.85}, "day 2", "m")
     assert once["figures"] == {"rig_pooled_auc_s050": 0.9, "screwhall_pooled_auc_s050": 0.85}
     assert once["ran_at"] == "day 1 (rig); day 2 (screwhall)"
+    tables = run_all.merge(once, {"kinds": {"rig": [1]}}, "day 3", "m")
+    tables = run_all.merge(tables, {"kinds": {"screwhall": [2]}}, "day 4", "m")
+    assert tables["figures"]["kinds"] == {"rig": [1], "screwhall": [2]}
     twice = run_all.merge(once, {"rig_pooled_auc_s050": 0.95}, "day 3", "m")
     assert twice["ran_at"] == "day 2 (screwhall); day 3 (rig)"
     assert twice["figures"]["rig_pooled_auc_s050"] == 0.95
