@@ -129,9 +129,9 @@ def evaporator_fan_bearing(c: FaultContext) -> None:
     wanders with the shaft's stick-slip, over a rumble at the fan's rotation."""
     m = c.mix
     u = c.unit
-    squeal = squeal_hz(u, m.rate)
+    pitch = squeal_hz(u, m.rate)
     wander = 1.0 + 0.02 * np.sin(2 * np.pi * 0.7 * m.times + 6.0 * uniform("wander", c.t_s))
-    squeal = np.sin(2 * np.pi * np.cumsum(squeal * wander) / m.rate + c.rng.uniform(0, 6.3))
+    squeal = np.sin(2 * np.pi * np.cumsum(pitch * wander) / m.rate + c.rng.uniform(0, 6.3))
     flutter = 0.6 + 0.4 * np.sin(2 * np.pi * u.evap_fan_hz * m.times)
     rumble = np.sin(2 * np.pi * cycles_at(c.t_s, m.frames, m.rate, u.evap_fan_hz))
     m.add_wave((squeal * flutter * 0.35 + rumble * 0.3) * u.compressor_level * c.severity)
