@@ -3,6 +3,7 @@
 Every fault's sound scales with severity (0 adds nothing, 0.1 is a trace under the healthy
 sound, 1 is as loud as the compressor itself) and draws from a random stream of its own that
 does not depend on severity, so a stronger fault is the same sound, louder or more frequent.
+Impacts (knocks, pops, ticks) ring causally through the structure's resonances.
 Compressor faults are silent while it is stopped; the fans' faults sound while their fan runs.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 from .machine_sound import condenser_fan_hz
 from .mix import Mix
 from .seeding import uniform
-from .spectral import band, cycles_at, envelope_of, impulse_train, resonance
+from .spectral import band, cycles_at, envelope_of, impulse_train, ringing
 from .units import Unit
 
 
@@ -41,13 +42,16 @@ class FaultContext:
 
 
 def bearing_wear(c: FaultContext) -> None:
-    """Worn crank or motor bearing: metal-on-metal grinding, a dense train of small random
-    impacts at 1.5-6 kHz, loudest once per revolution where the load peaks."""
+    """Worn crank or motor bearing: metal-on-metal grinding, millisecond scrapes at 1.5-6 kHz
+    in about one millisecond of seven, loudest once per revolution where the load peaks,
+    over a rough continuous rub."""
     m = c.mix
-    grit = np.clip(c.rng.standard_normal(m.frames) ** 3, -25.0, 25.0) / 3.9  # heavy tails
+    chunk = max(1, m.rate // 1000)
+    scraping = c.rng.random(m.frames // chunk + 1) < 0.15
+    gate = np.repeat(scraping, chunk)[: m.frames] + 0.1
     load = 0.3 + envelope_of(1, cycles_at(c.t_s, m.frames, m.rate, c.shaft_hz), 0.5)
-    gain = band(m.freqs, 1500.0, c.top(6000.0), order=2)
-    m.add_filtered(grit * load * c.level * 0.8, gain)
+    grit = c.rng.standard_normal(m.frames) * gate * load
+    m.add_filtered(grit * c.level * 2.0, band(m.freqs, 1500.0, c.top(6000.0), order=2))
 
 
 def valve_leak(c: FaultContext) -> None:
@@ -69,7 +73,7 @@ def refrigerant_undercharge(c: FaultContext) -> None:
     count = int(c.rng.poisson(120.0 * seconds))
     np.add.at(pops, c.rng.integers(0, m.frames, count), c.rng.uniform(0.3, 1.0, count))
     surge = np.interp(m.times, np.linspace(0, seconds, 5), c.rng.uniform(0.2, 1.0, 5))
-    gain = resonance(m.freqs, 1800.0, 4.0) + 0.3 * band(m.freqs, 800.0, c.top(5000.0))
+    gain = ringing(m.freqs, 1800.0, 4.0) + 0.3 * band(m.freqs, 800.0, c.top(5000.0))
     hiss = c.rng.standard_normal(m.frames) * 0.03
     m.add_impacts((pops + hiss) * surge * c.level * 5.0, gain)
 
@@ -84,11 +88,13 @@ def liquid_floodback(c: FaultContext) -> None:
     surge = 0.5 + 0.5 * uniform("flood", c.unit.device_id, int(c.t_s // 60))
     knocks = np.zeros(m.frames)
     chance = c.rng.uniform(0.0, 1.0, at.size)
-    hit = chance < 0.35 * c.severity * surge
+    hit = chance < 0.6 * c.severity * surge
     knocks[at[hit]] = c.rng.uniform(0.6, 1.0, int(hit.sum()))
     first, second = c.unit.shell_modes[0][0], c.unit.shell_modes[1][0]
-    gain = resonance(m.freqs, 0.45 * first, 3.0) + 0.6 * resonance(m.freqs, second, 8.0)
-    m.add_impacts(knocks * c.unit.compressor_level * (0.4 + 0.6 * c.severity) * 4.0, gain)
+    gain = ringing(m.freqs, 0.45 * first, 3.0) + 0.6 * ringing(m.freqs, second, 8.0)
+    m.add_impacts(knocks * c.unit.compressor_level * (0.4 + 0.6 * c.severity) * 6.0, gain)
+    churn = band(m.freqs, 100.0, 800.0, order=2)  # liquid and foaming oil churned in the shell
+    m.add_noise(c.rng, churn, c.level * 0.3)
 
 
 def loose_mounting(c: FaultContext) -> None:
@@ -98,7 +104,7 @@ def loose_mounting(c: FaultContext) -> None:
     half = np.sin(2 * np.pi * cycles_at(c.t_s, m.frames, m.rate, 0.5 * c.shaft_hz))
     rattle = impulse_train(c.rng, m.frames, m.rate, 0.5 * c.shaft_hz, 0.02, c.t_s)
     rattle *= c.rng.uniform(0.5, 1.0, m.frames)
-    ring = resonance(m.freqs, c.top(c.unit.mount_resonance_hz), 15.0) + resonance(
+    ring = ringing(m.freqs, c.top(c.unit.mount_resonance_hz), 15.0) + ringing(
         m.freqs, 300.0, 3.0)
     m.add_wave(half * c.level * 0.8)
     m.add_impacts(rattle * c.level * 1.0, ring)
@@ -115,7 +121,7 @@ def condenser_fan_blade(c: FaultContext) -> None:
     bpf = np.sin(2 * np.pi * u.cond_fan_blades * turn)
     m.add_wave((once * 0.8 + bpf * 0.5 * once) * c.level)
     ticks = impulse_train(c.rng, m.frames, m.rate, fan_hz, 0.003, c.t_s)
-    gain = resonance(m.freqs, c.top(3200.0), 10.0)
+    gain = ringing(m.freqs, c.top(3200.0), 10.0)
     m.add_impacts(ticks * c.level * 0.6, gain)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .spectral import bin_freqs, cycles_at, impact_response, impulse_train, resonance
+from .spectral import bin_freqs, cycles_at, impact_response, impulse_train, ringing
 from .units import Unit
 
 
@@ -64,5 +64,5 @@ def defect_vibration(unit: Unit, kind: str, shaft_hz: float, t_s: float, frames:
     train *= rng.uniform(0.7, 1.0, frames)
     centre = ring_hz(unit, rate)
     q = 15.0
-    gain = impact_response(resonance(bin_freqs(frames, rate), centre, q), frames)
+    gain = impact_response(ringing(bin_freqs(frames, rate), centre, q), frames)
     return np.fft.irfft(np.fft.rfft(train) * gain, n=frames) * 1.5  # 1.5 m/s2 peak impacts

@@ -21,6 +21,7 @@ from .spectral import (
     cycles_at,
     read_table,
     resonance,
+    ringing,
     wavetable,
 )
 from .units import Unit
@@ -49,7 +50,7 @@ def babble(mix: Mix, rng: np.random.Generator, crowd: float) -> None:
     seconds = mix.frames / mix.rate
     knots = rng.uniform(0.6, 1.4, int(seconds * 4) + 2)
     envelope = np.interp(mix.times, np.linspace(0, seconds, knots.size), knots)
-    mix.add_wave(noise * envelope * 0.014 * crowd**0.7, near=False)
+    mix.add_wave(noise * envelope * 0.03 * crowd**0.7, near=False)
 
 
 def talkers(mix: Mix, rng: np.random.Generator, crowd: float) -> None:
@@ -67,7 +68,7 @@ def talkers(mix: Mix, rng: np.random.Generator, crowd: float) -> None:
         syllables = np.clip(np.sin(2 * np.pi * rng.uniform(4.0, 6.0) * mix.times
                                    + rng.uniform(0, 6.3)), 0.0, None)  # fmt: skip
         start, length = rng.uniform(-0.5, seconds), rng.uniform(0.5, 2.0)
-        level = 0.02 * rng.uniform(0.2, 1.0)
+        level = 0.04 * rng.uniform(0.2, 1.0)
         mix.add_wave(read_table(table, cycles) * syllables * _gate(mix.times, start, length)
                      * level, near=False)  # fmt: skip
 
@@ -83,7 +84,7 @@ def footsteps_and_trolleys(mix: Mix, rng: np.random.Generator, crowd: float) -> 
         n = int(length * rng.uniform(40, 120))
         at = ((start + rng.uniform(0, length, n)) * mix.rate).astype(np.int64) % mix.frames
         np.add.at(steps, at, rng.uniform(0.002, 0.01, n) * rng.choice([-1.0, 1.0], n))
-    gain = resonance(mix.freqs, 120.0, 1.5) + 0.6 * resonance(mix.freqs, 2500.0, 3.0)
+    gain = ringing(mix.freqs, 120.0, 1.5) + 0.6 * ringing(mix.freqs, 2500.0, 3.0)
     mix.add_impacts(steps, gain, near=False)
 
 
@@ -139,7 +140,7 @@ def bottle_door(unit: Unit, mix: Mix, rng: np.random.Generator, crowd: float) ->
         clinks = (at + rng.uniform(0.05, 0.6, 4) * mix.rate).astype(np.int64) % mix.frames
         hits[clinks] += rng.uniform(0.01, 0.03, 4)
     if hits.any():
-        gain = resonance(mix.freqs, 90.0, 2.0) + resonance(mix.freqs, 4200.0, 30.0)
+        gain = ringing(mix.freqs, 90.0, 2.0) + ringing(mix.freqs, 4200.0, 30.0)
         mix.add_impacts(hits, gain, near=True)
 
 
@@ -160,7 +161,7 @@ def deliveries(mix: Mix, rng: np.random.Generator, activity: float) -> None:
     np.add.at(hits, rng.integers(0, mix.frames, n), rng.uniform(0.004, 0.02, n))
     if rng.random() < 0.2 * activity:
         hits[rng.integers(0, mix.frames)] += 0.12
-    gain = resonance(mix.freqs, 200.0, 2.0) + resonance(mix.freqs, 1800.0, 6.0)
+    gain = ringing(mix.freqs, 200.0, 2.0) + ringing(mix.freqs, 1800.0, 6.0)
     mix.add_impacts(hits, gain, near=False)
 
 

@@ -22,6 +22,7 @@ from .spectral import (
     impulse_train,
     read_table,
     resonance,
+    ringing,
     wavetable,
 )
 from .units import Unit
@@ -70,7 +71,7 @@ def valve_ticks(unit: Unit, mix: Mix, t_s: float, shaft: float, level: float,
                 rng: np.random.Generator) -> None:  # fmt: skip
     """Suction and discharge reeds slap their seats once per revolution each; the impact
     rings the valve plate and the shell. A rotary has only a discharge reed, softer."""
-    ring = resonance(mix.freqs, unit.valve_ring_hz, 12.0) + 0.5 * shell_gain(unit, mix.freqs)
+    ring = ringing(mix.freqs, unit.valve_ring_hz, 12.0) + 0.5 * shell_gain(unit, mix.freqs)
     strength = 1.0 if unit.compressor == "reciprocating" else 0.35
     ticks = impulse_train(rng, mix.frames, mix.rate, shaft, 0.004, t_s)
     if unit.compressor == "reciprocating":  # the suction reed opens half a turn later

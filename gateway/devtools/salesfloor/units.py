@@ -187,5 +187,6 @@ def neighbour(unit: Unit, index: int) -> Unit:
         )
     else:
         other = unit_for(other_id, unit.seed)
-    level = unit.compressor_level * (unit.mic_distance_m / distance) ** 0.8
+    # Spreading from farther away, and the neighbour's own machine compartment's panels.
+    level = 0.5 * unit.compressor_level * (unit.mic_distance_m / distance) ** 0.8
     return dataclasses.replace(other, compressor_level=level, mic_distance_m=distance)

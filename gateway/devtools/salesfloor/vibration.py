@@ -16,7 +16,15 @@ import numpy as np
 
 from . import bearing, store_day, thermostat
 from .seeding import stream, time_key
-from .spectral import band, bin_freqs, coloured_noise, cycles_at
+from .spectral import (
+    band,
+    bin_freqs,
+    coloured_noise,
+    cycles_at,
+    impact_response,
+    impulse_train,
+    ringing,
+)
 from .units import Unit, neighbour
 
 G = 9.80665
@@ -45,7 +53,21 @@ def _healthy_running(unit: Unit, t_s: float, shaft: float, frames: int, rate: in
         xyz += 0.08 * np.sin(_rotation(t_s, frames, rate, 2.0 * unit.mains_hz, 1.0))
     flow = band(bin_freqs(frames, rate), 20.0, 0.4 * rate, order=1)
     xyz += np.stack([coloured_noise(rng, frames, flow) for _ in range(3)]) * 0.08
+    xyz += AXIS_GAIN * _valve_slaps(unit, t_s, shaft, frames, rate, rng)
     return xyz * unit.grommet_transmission
+
+
+def _valve_slaps(unit: Unit, t_s: float, shaft: float, frames: int, rate: int,
+                 rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    """Reed valves slamming shut ring the mount's resonance too, once per revolution each:
+    the healthy machine's own impacts, at whole orders of the shaft speed."""
+    slaps = impulse_train(rng, frames, rate, shaft, 0.003, t_s)
+    if unit.compressor == "reciprocating":
+        slaps += 0.7 * impulse_train(rng, frames, rate, shaft, 0.003, t_s + 0.45 / shaft)
+    centre = bearing.ring_hz(unit, rate)
+    ring = impact_response(ringing(bin_freqs(frames, rate), centre, 10.0), frames)
+    peak = 0.4 if unit.compressor == "reciprocating" else 0.15
+    return np.fft.irfft(np.fft.rfft(slaps) * ring, n=frames) * peak
 
 
 def _background(unit: Unit, t_s: float, frames: int, rate: int,
@@ -56,8 +78,9 @@ def _background(unit: Unit, t_s: float, frames: int, rate: int,
         other = neighbour(unit, index)
         if thermostat.running_at(other, t_s):
             hz = thermostat.shaft_hz(other, t_s)
-            xyz += 0.03 / other.mic_distance_m * np.sin(
-                _rotation(t_s, frames, rate, hz, 1.0) + index)
+            xyz += (
+                0.03 / other.mic_distance_m * np.sin(_rotation(t_s, frames, rate, hz, 1.0) + index)
+            )
     nearness = store_day.scrubber_nearness(unit, t_s)
     crowd = store_day.crowd(unit, t_s)
     if nearness > 0 or crowd > 0:
@@ -93,15 +116,19 @@ def _fault(unit: Unit, fault: str, severity: float, t_s: float, shaft: float, fr
 
 def _looseness(unit: Unit, t_s: float, shaft: float, frames: int, rate: int,
                rng: np.random.Generator, severity: float) -> np.ndarray:  # fmt: skip
-    """A loose foot lifts and drops: the response is clipped on one side (harmonics of 1x)
-    and the foot rocks on alternate turns (half orders), with random knocks."""
+    """A loose foot lifts once a turn when the shaking force beats its preload and slams
+    back: a one-sided (rectified) motion and a thud every turn, harder on alternate turns as
+    the body rocks (half orders), both rich in harmonics of 1x; now and then a random knock."""
     one = _rotation(t_s, frames, rate, shaft, 1.0)
     half = _rotation(t_s, frames, rate, shaft, 0.5)
-    lifted = np.clip(np.cos(one) + 0.5 * np.cos(half), -0.4, 1.5)
+    lifted = np.maximum(np.cos(one) - 0.3, 0.0) + 0.5 * np.maximum(np.cos(half) - 0.6, 0.0)
     lifted -= lifted.mean()
-    knocks = (rng.random(frames) < 0.5 * shaft / rate) * rng.normal(0.0, 3.0, frames)
-    ring = band(bin_freqs(frames, rate), 200.0, 0.35 * rate, order=2)
-    hits = np.fft.irfft(np.fft.rfft(knocks) * ring, n=frames)
+    freqs = bin_freqs(frames, rate)
+    slams = impulse_train(rng, frames, rate, shaft, 0.002, t_s)
+    slams += 0.6 * impulse_train(rng, frames, rate, 0.5 * shaft, 0.002, t_s)
+    slams += (rng.random(frames) < 0.3 * shaft / rate) * rng.normal(0.0, 1.0, frames)
+    thud = impact_response(band(freqs, 10.0, min(600.0, 0.3 * rate), order=2), frames)
+    hits = np.fft.irfft(np.fft.rfft(slams) * thud, n=frames) * 2.5
     xyz = np.stack([lifted * 2.0 + hits, lifted * 1.5 + 0.7 * hits, lifted * 1.0 + 0.4 * hits])
     return xyz * severity
 
