@@ -16,13 +16,12 @@ from .audio_faults import AUDIO_FAULTS, FaultContext, add_fault
 from .mix import Mix
 from .seeding import stream, time_key
 from .units import Unit, neighbour
-
-VIBRATION_ONLY = ("bearing_outer", "bearing_inner", "bearing_ball", "imbalance",
-                  "misalignment", "looseness")  # fmt: skip
+from .vibration import VIBRATION_FAULTS
 
 
 def _check(fault: str | None, severity: float) -> None:
-    if fault is not None and fault not in AUDIO_FAULTS and fault not in VIBRATION_ONLY:
+    # A vibration fault named here is accepted and inaudible: the two are separate channels.
+    if fault is not None and fault not in AUDIO_FAULTS and fault not in VIBRATION_FAULTS:
         raise ValueError(f"unknown fault {fault!r}; audio faults are {AUDIO_FAULTS}")
     if not 0.0 <= severity <= 1.0:
         raise ValueError(f"severity must be in [0, 1], got {severity!r}")

@@ -17,7 +17,7 @@ import numpy as np
 from .machine_sound import condenser_fan_hz
 from .mix import Mix
 from .seeding import uniform
-from .spectral import band, cycles_at, envelope_of, impulse_train, ringing
+from .spectral import cycles_at, envelope_of, impulse_train, ringing
 from .units import Unit
 
 
@@ -51,7 +51,7 @@ def bearing_wear(c: FaultContext) -> None:
     gate = np.repeat(scraping, chunk)[: m.frames] + 0.1
     load = 0.3 + envelope_of(1, cycles_at(c.t_s, m.frames, m.rate, c.shaft_hz), 0.5)
     grit = c.rng.standard_normal(m.frames) * gate * load
-    m.add_filtered(grit * c.level * 2.0, band(m.freqs, 1500.0, c.top(6000.0), order=2))
+    m.add_filtered(grit * c.level * 2.0, m.band(1500.0, c.top(6000.0), order=2))
 
 
 def valve_leak(c: FaultContext) -> None:
@@ -60,7 +60,7 @@ def valve_leak(c: FaultContext) -> None:
     m = c.mix
     gas = c.rng.standard_normal(m.frames)
     stroke = envelope_of(1, cycles_at(c.t_s, m.frames, m.rate, c.shaft_hz, 0.25), 0.45)
-    gain = band(m.freqs, c.top(4000.0) * 0.9, c.top(10000.0), order=3)
+    gain = m.band(c.top(4000.0) * 0.9, c.top(10000.0), order=3)
     m.add_filtered(gas * stroke * c.level * 0.9, gain)
 
 
@@ -73,7 +73,7 @@ def refrigerant_undercharge(c: FaultContext) -> None:
     count = int(c.rng.poisson(120.0 * seconds))
     np.add.at(pops, c.rng.integers(0, m.frames, count), c.rng.uniform(0.3, 1.0, count))
     surge = np.interp(m.times, np.linspace(0, seconds, 5), c.rng.uniform(0.2, 1.0, 5))
-    gain = ringing(m.freqs, 1800.0, 4.0) + 0.3 * band(m.freqs, 800.0, c.top(5000.0))
+    gain = ringing(m.freqs, 1800.0, 4.0) + 0.3 * m.band(800.0, c.top(5000.0))
     hiss = c.rng.standard_normal(m.frames) * 0.03
     m.add_impacts((pops + hiss) * surge * c.level * 5.0, gain)
 
@@ -93,8 +93,8 @@ def liquid_floodback(c: FaultContext) -> None:
     first, second = c.unit.shell_modes[0][0], c.unit.shell_modes[1][0]
     gain = ringing(m.freqs, 0.45 * first, 3.0) + 0.6 * ringing(m.freqs, second, 8.0)
     m.add_impacts(knocks * c.unit.compressor_level * (0.4 + 0.6 * c.severity) * 6.0, gain)
-    churn = band(m.freqs, 100.0, 800.0, order=2)  # liquid and foaming oil churned in the shell
-    m.add_noise(c.rng, churn, c.level * 0.3)
+    churn = m.band(100.0, 800.0, order=2)  # liquid and foaming oil churned in the shell
+    m.add_noise(churn, c.level * 0.3)
 
 
 def loose_mounting(c: FaultContext) -> None:
@@ -155,7 +155,7 @@ def contactor_chatter(c: FaultContext) -> None:
     clicks = np.zeros(m.frames)
     count = int(c.rng.poisson(15.0 * seconds))
     clicks[c.rng.integers(0, m.frames, count)] = c.rng.uniform(0.5, 1.0, count)
-    gain = band(m.freqs, 2000.0, c.top(8000.0), order=2)
+    gain = m.band(2000.0, c.top(8000.0), order=2)
     m.add_impacts(clicks * c.level * 0.8, gain)
 
 

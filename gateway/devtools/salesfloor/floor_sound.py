@@ -15,7 +15,6 @@ from . import store_day
 from .mix import Mix
 from .seeding import uniform
 from .spectral import (
-    band,
     build_wavetable,
     coloured_noise,
     cycles_at,
@@ -40,12 +39,12 @@ def _gate(times: np.ndarray, start: float, length: float, attack: float = 0.01) 
 
 def ventilation(mix: Mix, rng: np.random.Generator) -> None:
     """Store HVAC and lighting: a low rumble that never stops."""
-    mix.add_noise(rng, band(mix.freqs, 30.0, 400.0, order=1), 0.0015, near=False)
+    mix.add_noise(mix.band(30.0, 400.0, order=1), 0.0015, near=False)
 
 
 def babble(mix: Mix, rng: np.random.Generator, crowd: float) -> None:
     """Many distant voices: speech-shaped noise with a slow, irregular loudness."""
-    gain = band(mix.freqs, 200.0, 3500.0, order=1) * (1.0 + resonance(mix.freqs, 500.0, 1.5))
+    gain = mix.band(200.0, 3500.0, order=1) * (1.0 + resonance(mix.freqs, 500.0, 1.5))
     noise = coloured_noise(rng, mix.frames, gain / np.sqrt(np.mean(gain**2)))
     seconds = mix.frames / mix.rate
     knots = rng.uniform(0.6, 1.4, int(seconds * 4) + 2)
@@ -101,16 +100,23 @@ def checkout_beeps(unit: Unit, mix: Mix, rng: np.random.Generator, crowd: float)
 
 
 def music(unit: Unit, mix: Mix, t_s: float) -> None:
-    """In-store music from ceiling speakers: a chord every two seconds, soft, band-limited."""
+    """In-store music from ceiling speakers: a chord every two seconds, soft, band-limited.
+    A justly tuned major chord (4:5:6:8 over a root) is one harmonic series of a quarter of
+    the root, so the whole chord with its notes' partials is read from one wavetable."""
     chord_index = int(float(t_s) // 2.0)
     root = 110.0 * 2 ** (int(uniform("chord", unit.store_kind, chord_index) * 12) / 12)
-    table = wavetable((1.0, 0.5, 0.3, 0.15, 0.1), (0.0, 0.3, 0.9, 1.2, 2.0))
     since = (float(t_s) % 2.0) + mix.times
-    decay = np.exp(-since / 1.2)
-    wave = np.zeros(mix.frames)
-    for step in (0, 4, 7, 12):
-        wave += read_table(table, cycles_at(t_s, mix.frames, mix.rate, root * 2 ** (step / 12)))
-    mix.add_wave(wave * decay * 0.0025, near=False)
+    wave = read_table(_chord_table(), cycles_at(t_s, mix.frames, mix.rate, root / 4.0))
+    mix.add_wave(wave * np.exp(-since / 1.2) * 0.0025, near=False)
+
+
+def _chord_table() -> np.ndarray:
+    partials = (1.0, 0.5, 0.3, 0.15, 0.1)
+    amps = np.zeros(40)
+    for note in (4, 5, 6, 8):
+        for k, a in enumerate(partials, start=1):
+            amps[note * k - 1] += a
+    return wavetable(tuple(float(a) for a in amps), tuple(0.37 * i % 6.28 for i in range(40)))
 
 
 def announcement(unit: Unit, mix: Mix, t_s: float, rng: np.random.Generator) -> None:
@@ -122,7 +128,7 @@ def announcement(unit: Unit, mix: Mix, t_s: float, rng: np.random.Generator) -> 
     chime = np.sin(2 * np.pi * 880.0 * mix.times) * np.exp(-(since + mix.times) / 0.4)
     mix.add_wave(chime * 0.01 * (since < 2.0), near=False)
     if since > 1.0:
-        gain = band(mix.freqs, 300.0, 3500.0, order=2) * (1 + resonance(mix.freqs, 1000, 1.0))
+        gain = mix.band(300.0, 3500.0, order=2) * (1 + resonance(mix.freqs, 1000, 1.0))
         voice = coloured_noise(rng, mix.frames, gain / np.sqrt(np.mean(gain**2)))
         syll = np.clip(np.sin(2 * np.pi * 4.5 * (since + mix.times)), 0, None)
         mix.add_wave(voice * syll * 0.012, near=False)
@@ -150,7 +156,7 @@ def scrubber(mix: Mix, t_s: float, rng: np.random.Generator, nearness: float) ->
     motor = read_table(table, cycles_at(t_s, mix.frames, mix.rate, 24.5))
     blower = np.sin(2 * np.pi * cycles_at(t_s, mix.frames, mix.rate, 410.0))
     mix.add_wave((motor * 0.02 + blower * 0.01) * nearness, near=False)
-    mix.add_noise(rng, band(mix.freqs, 100.0, 6000.0, order=1), 0.03 * nearness, near=False)
+    mix.add_noise(mix.band(100.0, 6000.0, order=1), 0.03 * nearness, near=False)
 
 
 def deliveries(mix: Mix, rng: np.random.Generator, activity: float) -> None:

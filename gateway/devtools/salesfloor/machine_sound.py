@@ -11,6 +11,8 @@ Neighbouring cases are heard through the air, their high frequencies absorbed on
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from . import thermostat
@@ -18,6 +20,7 @@ from .mix import Mix
 from .seeding import uniform
 from .spectral import (
     band,
+    bin_freqs,
     cycles_at,
     impulse_train,
     read_table,
@@ -32,11 +35,14 @@ def _phases(unit: Unit, count: int, label: str) -> tuple[float, ...]:
     return tuple(2 * np.pi * uniform(label, unit.device_id, k) for k in range(count))
 
 
-def shell_gain(unit: Unit, freqs: np.ndarray) -> np.ndarray:
-    """The shell's radiation: its modes over a gently falling floor."""
+@lru_cache(maxsize=64)
+def shell_gain(unit: Unit, frames: int, rate: int) -> np.ndarray:
+    """The shell's radiation: its modes over a gently falling floor (kept per unit)."""
+    freqs = bin_freqs(frames, rate)
     gain = 0.25 * band(freqs, 150.0, 6000.0, order=1)
     for centre, q in unit.shell_modes:
         gain = gain + resonance(freqs, centre, q)
+    gain.setflags(write=False)
     return gain
 
 
@@ -71,7 +77,9 @@ def valve_ticks(unit: Unit, mix: Mix, t_s: float, shaft: float, level: float,
                 rng: np.random.Generator) -> None:  # fmt: skip
     """Suction and discharge reeds slap their seats once per revolution each; the impact
     rings the valve plate and the shell. A rotary has only a discharge reed, softer."""
-    ring = ringing(mix.freqs, unit.valve_ring_hz, 12.0) + 0.5 * shell_gain(unit, mix.freqs)
+    ring = ringing(mix.freqs, unit.valve_ring_hz, 12.0) + 0.5 * shell_gain(
+        unit, mix.frames, mix.rate
+    )
     strength = 1.0 if unit.compressor == "reciprocating" else 0.35
     ticks = impulse_train(rng, mix.frames, mix.rate, shaft, 0.004, t_s)
     if unit.compressor == "reciprocating":  # the suction reed opens half a turn later
@@ -85,7 +93,7 @@ def own_compressor(unit: Unit, mix: Mix, t_s: float, rng: np.random.Generator) -
     level = unit.compressor_level * (1.0 + 0.3 * thermostat.fouling(unit, t_s))
     compressor_tones(unit, mix, t_s, shaft, level, cutoff_hz=20000.0, near=True)
     valve_ticks(unit, mix, t_s, shaft, level, rng)
-    mix.add_noise(rng, shell_gain(unit, mix.freqs), level * 0.25)
+    mix.add_noise(shell_gain(unit, mix.frames, mix.rate), level * 0.25)
     if unit.inverter:
         inverter_whine(unit, mix, t_s, shaft, level)
     return shaft
@@ -108,7 +116,7 @@ def fan_sound(unit: Unit, mix: Mix, t_s: float, rng: np.random.Generator, which:
     amps[blades - 1], amps[2 * blades - 1] = 1.0, 0.35
     table = wavetable(tuple(float(a) for a in amps), _phases(unit, amps.size, which))
     mix.add_wave(read_table(table, cycles_at(t_s, mix.frames, mix.rate, hz)) * level, near)
-    mix.add_noise(rng, band(mix.freqs, 150.0, 2500.0, order=1), level * 0.8, near)
+    mix.add_noise(mix.band(150.0, 2500.0, order=1), level * 0.8, near)
 
 
 def neighbour_compressor(other: Unit, mix: Mix, t_s: float, rng: np.random.Generator) -> None:
@@ -116,6 +124,6 @@ def neighbour_compressor(other: Unit, mix: Mix, t_s: float, rng: np.random.Gener
     shaft = thermostat.shaft_hz(other, t_s)
     level = other.compressor_level
     compressor_tones(other, mix, t_s, shaft, level, cutoff_hz=1200.0, near=False)
-    gain = shell_gain(other, mix.freqs) * band(mix.freqs, 0.0, 1500.0, order=2)
-    mix.add_noise(rng, gain, level * 0.2, near=False)
+    gain = shell_gain(other, mix.frames, mix.rate) * mix.band(0.0, 1500.0, order=2)
+    mix.add_noise(gain, level * 0.2, near=False)
     fan_sound(other, mix, t_s, rng, "condenser", level * 0.3, near=False)

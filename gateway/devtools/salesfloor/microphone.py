@@ -27,6 +27,8 @@ def response(unit: Unit, freqs: np.ndarray) -> np.ndarray:
 
 
 def _saturate(x: np.ndarray) -> np.ndarray:
+    if np.max(np.abs(x)) <= KNEE:
+        return x
     over = np.abs(x) - KNEE
     soft = np.sign(x) * (KNEE + (1.0 - KNEE) * 0.98 * np.tanh(over / (1.0 - KNEE)))
     return np.where(over > 0, soft, x)
@@ -47,8 +49,7 @@ def _diffuse_phase(rng: np.random.Generator, freqs: np.ndarray, spacing_m: float
 def render(mix: Mix, unit: Unit, rng: np.random.Generator) -> np.ndarray:
     """The window as the box records it: float32 PCM16 steps, (frames,) or (frames, 2)."""
     h = response(unit, mix.freqs) * unit.mic_gain
-    near = mix.near_spectrum + np.fft.rfft(mix.near_wave)
-    room = mix.room_spectrum + np.fft.rfft(mix.room_wave)
+    near, room = mix.spectra(rng)
     channels = [np.fft.irfft((near + room) * h, n=mix.frames)]
     if unit.channels == 2:
         delay = np.exp(-2j * np.pi * mix.freqs * unit.stereo_delay_samples / mix.rate)

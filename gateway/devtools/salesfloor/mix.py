@@ -4,15 +4,17 @@ Sources are kept in two groups: near ones (the unit's own compressor, fans and f
 tens of centimetres from the box, so both capsules of a stereo box hear the same wave a few
 samples apart) and the room (shoppers, music, neighbours, cleaning: diffuse, so the capsules
 hear it decorrelated at high frequencies). Each group holds a time-domain part (tones, gated
-sounds) and a spectrum part (stationary noises, filtered impulse trains) so most sources need
-no FFT of their own; the microphone model does the one inverse FFT per channel.
+sounds) and a spectrum part (filtered impulse trains) so most sources need no FFT of their
+own; the microphone model does the one inverse FFT per channel. Stationary noises are kept as
+a power spectrum: independent Gaussian noises add up to one Gaussian noise whose power is the
+sum of theirs, so all of a group's noises cost one draw.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .spectral import bin_freqs, impact_response
+from .spectral import band_gain, bin_freqs, impact_response, sample_times
 
 
 class Mix:
@@ -25,10 +27,12 @@ class Mix:
         self.room_wave = np.zeros(frames)
         self.near_spectrum = np.zeros(bins, dtype=complex)
         self.room_spectrum = np.zeros(bins, dtype=complex)
+        self.near_noise_power = np.zeros(bins)
+        self.room_noise_power = np.zeros(bins)
 
     @property
     def times(self) -> np.ndarray:
-        return np.arange(self.frames) / self.rate
+        return sample_times(self.frames, self.rate)
 
     def add_wave(self, wave: np.ndarray, near: bool = True) -> None:
         if near:
@@ -36,17 +40,33 @@ class Mix:
         else:
             self.room_wave += wave
 
-    def add_noise(
-        self, rng: np.random.Generator, gain: np.ndarray, rms: float, near: bool = True
-    ) -> None:
+    def band(self, low: float, high: float, order: int = 2) -> np.ndarray:
+        return band_gain(self.frames, self.rate, low, high, order)
+
+    def add_noise(self, gain: np.ndarray, rms: float, near: bool = True) -> None:
         """Stationary Gaussian noise of spectral shape gain and the given rms level."""
-        power = float(np.mean(gain**2))
+        squared = gain**2
+        power = float(np.mean(squared))
         if rms <= 0 or power <= 0:
             return
-        bins = gain.size
-        draw = rng.standard_normal(bins) + 1j * rng.standard_normal(bins)
-        spectrum = draw * gain * (rms / np.sqrt(power)) * np.sqrt(self.frames / 2.0)
-        self.add_spectrum(spectrum, near)
+        if near:
+            self.near_noise_power += squared * (rms**2 / power)
+        else:
+            self.room_noise_power += squared * (rms**2 / power)
+
+    def spectra(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(near, room) spectra of everything added, the noises drawn now from rng."""
+        scale = np.sqrt(self.frames / 2.0)
+        out = []
+        for spectrum, wave, power in (
+            (self.near_spectrum, self.near_wave, self.near_noise_power),
+            (self.room_spectrum, self.room_wave, self.room_noise_power),
+        ):
+            draw = rng.standard_normal((2, power.size))
+            out.append(
+                spectrum + np.fft.rfft(wave) + (draw[0] + 1j * draw[1]) * np.sqrt(power) * scale
+            )
+        return out[0], out[1]
 
     def add_spectrum(self, spectrum: np.ndarray, near: bool = True) -> None:
         if near:

@@ -43,6 +43,14 @@ def band(freqs: np.ndarray, low: float, high: float, order: int = 2) -> np.ndarr
     return hp / np.sqrt(1.0 + (freqs / high) ** (2 * order))
 
 
+@lru_cache(maxsize=96)
+def band_gain(frames: int, rate: int, low: float, high: float, order: int = 2) -> np.ndarray:
+    """band() over a window's FFT bins, kept: windows of one unit ask for the same bands."""
+    gain = band(bin_freqs(frames, rate), low, high, order)
+    gain.setflags(write=False)
+    return gain
+
+
 def filtered(signal: np.ndarray, gain: np.ndarray) -> np.ndarray:
     """signal through the zero-phase gain curve (over bin_freqs of its length)."""
     return np.fft.irfft(np.fft.rfft(signal) * gain, n=signal.shape[-1])
@@ -85,17 +93,33 @@ def build_wavetable(amplitudes: tuple[float, ...], phases: tuple[float, ...]) ->
 
 def read_table(table: np.ndarray, cycles: np.ndarray) -> np.ndarray:
     """The table's waveform at the given phase in cycles (any real value), interpolated."""
-    position = (cycles % 1.0) * TABLE_SIZE
-    index = position.astype(np.int64)
-    frac = position - index
-    return table[index] * (1.0 - frac) + table[index + 1] * frac
+    position = cycles * TABLE_SIZE  # phases here are never negative: truncation is floor
+    whole = position.astype(np.int64)
+    frac = position - whole
+    whole &= TABLE_SIZE - 1  # TABLE_SIZE is a power of two
+    low = np.take(table, whole)
+    high = np.take(table, whole + 1)
+    high -= low
+    high *= frac
+    high += low
+    return high
+
+
+@lru_cache(maxsize=64)
+def sample_times(frames: int, rate: int) -> np.ndarray:
+    """Seconds from the window's start of each sample."""
+    times = np.arange(frames) / rate
+    times.setflags(write=False)
+    return times
 
 
 def cycles_at(t_s: float, frames: int, rate: int, hz: float, phase: float = 0.0) -> np.ndarray:
     """Phase in cycles of a steady rotation at hz, continuous across windows in epoch time.
     The integer part of hz * t_s is dropped first so float64 keeps its precision."""
     start = (hz * float(t_s) + phase) % 1.0
-    return start + hz * (np.arange(frames) / rate)
+    cycles = sample_times(frames, rate) * hz
+    cycles += start
+    return cycles
 
 
 def impulse_train(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import bearing, store_day, thermostat
+from .audio_faults import AUDIO_FAULTS
 from .seeding import stream, time_key
 from .spectral import (
     band,
@@ -142,11 +143,8 @@ def vibration_window(
     seconds: float = 1.0,
 ) -> np.ndarray:
     """Acceleration (3, n) in m/s2 at unit.vib_rate: x, y radial, z axial."""
-    if fault is not None and fault not in VIBRATION_FAULTS:
-        from .audio_faults import AUDIO_FAULTS
-
-        if fault not in AUDIO_FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; vibration faults: {VIBRATION_FAULTS}")
+    if fault is not None and fault not in VIBRATION_FAULTS and fault not in AUDIO_FAULTS:
+        raise ValueError(f"unknown fault {fault!r}; vibration faults: {VIBRATION_FAULTS}")
     if not 0.0 <= severity <= 1.0:
         raise ValueError(f"severity must be in [0, 1], got {severity!r}")
     if running is None:
