@@ -16,7 +16,8 @@ import pytest
 from gateway.devtools import salesfloor as sf
 from gateway.devtools.salesfloor import bearing, store_day, thermostat
 from gateway.devtools.salesfloor.audio_faults import squeal_hz
-from gateway.devtools.salesfloor.machine_sound import condenser_fan_hz
+from gateway.devtools.salesfloor.machine_sound import condenser_fan_hz, own_compressor
+from gateway.devtools.salesfloor.mix import Mix
 from gateway.wav import decode_wav
 
 DAY = 86400.0
@@ -406,6 +407,32 @@ def test_bearing_defect_frequency_in_envelope_spectrum(fault: str) -> None:
         assert ratios[0.3][fault] > 10.0 and ratios[1.0][fault] > ratios[0.3][fault]
         others = [v for k, v in ratios[1.0].items() if k != fault]
         assert ratios[1.0][fault] > max(others), (unit.device_id, ratios[1.0])
+
+
+@pytest.mark.parametrize("fault", sf.VIBRATION_FAULTS)
+def test_vibration_severity_zero_is_healthy(fault: str) -> None:
+    unit = BEARING_UNITS[1]
+    t = _at_local(unit, 13.0)
+    healthy = sf.vibration_window(unit, t, running=True)
+    assert np.array_equal(sf.vibration_window(unit, t, fault, 0.0, running=True), healthy)
+    faulty = sf.vibration_window(unit, t, fault, 0.1, running=True)
+    assert 0 < np.std(faulty - healthy) < np.std(healthy)  # at 0.1 a trace, not a takeover
+
+
+def test_ageing_roughens_the_compressor_over_years() -> None:
+    unit = FIXED_SPEED
+    t = _at_local(unit, 3.0)
+    later = t + 6 * 365.25 * DAY
+    assert thermostat.age_years(unit, later) == pytest.approx(
+        thermostat.age_years(unit, t) + 6.0, abs=0.01)
+
+    def shell_noise(at: float) -> float:
+        mix = Mix(unit.audio_rate, unit.audio_rate)
+        own_compressor(unit, mix, at, np.random.default_rng(0))
+        fouled = 1.0 + 0.3 * thermostat.fouling(unit, at)  # the coil's share, taken out
+        return float(np.sum(mix.near_noise_power)) / fouled**2
+
+    assert shell_noise(later) > 1.3 * shell_noise(t)
 
 
 def test_bearing_geometry_is_kinematic() -> None:

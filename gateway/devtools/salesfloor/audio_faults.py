@@ -51,7 +51,7 @@ def bearing_wear(c: FaultContext) -> None:
     gate = np.repeat(scraping, chunk)[: m.frames] + 0.1
     load = 0.3 + envelope_of(1, cycles_at(c.t_s, m.frames, m.rate, c.shaft_hz), 0.5)
     grit = c.rng.standard_normal(m.frames) * gate * load
-    m.add_filtered(grit * c.level * 2.0, m.band(1500.0, c.top(6000.0), order=2))
+    m.add_filtered(grit * c.level * 2.5, m.band(1500.0, c.top(6000.0), order=2))
 
 
 def valve_leak(c: FaultContext) -> None:
@@ -61,7 +61,7 @@ def valve_leak(c: FaultContext) -> None:
     gas = c.rng.standard_normal(m.frames)
     stroke = envelope_of(1, cycles_at(c.t_s, m.frames, m.rate, c.shaft_hz, 0.25), 0.45)
     gain = m.band(c.top(4000.0) * 0.9, c.top(10000.0), order=3)
-    m.add_filtered(gas * stroke * c.level * 0.9, gain)
+    m.add_filtered(gas * stroke * c.level * 1.2, gain)
 
 
 def refrigerant_undercharge(c: FaultContext) -> None:

@@ -134,6 +134,17 @@ def announcement(unit: Unit, mix: Mix, t_s: float, rng: np.random.Generator) -> 
         mix.add_wave(voice * syll * 0.012, near=False)
 
 
+def entrance_door(mix: Mix, t_s: float, rng: np.random.Generator, crowd: float) -> None:
+    """The automatic sliding doors at the entrance, down the aisle: the operator's motor
+    whining up and down as a shopper passes."""
+    seconds = mix.frames / mix.rate
+    table = wavetable((1.0, 0.4, 0.25), (0.0, 0.5, 1.0))
+    for _ in range(_events(rng, 0.12 * crowd, seconds)):
+        start = rng.uniform(-1.0, seconds)
+        motor = read_table(table, cycles_at(t_s, mix.frames, mix.rate, rng.uniform(150, 230)))
+        mix.add_wave(motor * _gate(mix.times, start, 1.2, attack=0.2) * 0.003, near=False)
+
+
 def bottle_door(unit: Unit, mix: Mix, rng: np.random.Generator, crowd: float) -> None:
     """A shopper opening this cooler's glass door: the seal's thump and bottles clinking."""
     if unit.case_kind != "bottle_cooler":
@@ -181,6 +192,7 @@ def sales_floor(unit: Unit, mix: Mix, t_s: float, rng: np.random.Generator) -> N
         footsteps_and_trolleys(mix, rng, crowd)
         checkout_beeps(unit, mix, rng, crowd)
         bottle_door(unit, mix, rng, crowd)
+        entrance_door(mix, t_s, rng, crowd)
     if store_day.is_open(unit, t_s):
         music(unit, mix, t_s)
         announcement(unit, mix, t_s, rng)

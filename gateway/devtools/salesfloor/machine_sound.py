@@ -93,7 +93,8 @@ def own_compressor(unit: Unit, mix: Mix, t_s: float, rng: np.random.Generator) -
     level = unit.compressor_level * (1.0 + 0.3 * thermostat.fouling(unit, t_s))
     compressor_tones(unit, mix, t_s, shaft, level, cutoff_hz=20000.0, near=True)
     valve_ticks(unit, mix, t_s, shaft, level, rng)
-    mix.add_noise(shell_gain(unit, mix.frames, mix.rate), level * 0.25)
+    roughness = 1.0 + 0.05 * thermostat.age_years(unit, t_s)  # about +0.4 dB a year
+    mix.add_noise(shell_gain(unit, mix.frames, mix.rate), level * 0.25 * roughness)
     if unit.inverter:
         inverter_whine(unit, mix, t_s, shaft, level)
     return shaft

@@ -3,7 +3,8 @@
 The case's thermostat switches the compressor on at the cut-in temperature and off at the
 cut-out, so the share of time on (duty) follows the heat load: shoppers reaching into an open
 case or opening cooler doors add warm air, night blinds cut the load, restocking warm product
-adds to it, a fouled condenser lowers capacity so each run lasts longer. Defrosts stop the
+adds to it, a fouled condenser lowers capacity so each run lasts longer (the coil is cleaned
+every one to three months; ageing wears the machine's sound rougher over years). Defrosts stop the
 compressor for 15-30 minutes every 6-12 hours and are followed by a pull-down run. An inverter
 unit runs longer at a speed matched to the load instead of cycling at full speed.
 """
@@ -23,6 +24,12 @@ def fouling(unit: Unit, t_s: float) -> float:
     """0 (condenser just cleaned) to 1 (coil dusted up, due for its cleaning)."""
     days = float(t_s) / store_day.DAY_S + uniform("fouling", unit.device_id, unit.seed) * 90.0
     return (days % unit.fouling_days) / unit.fouling_days
+
+
+def age_years(unit: Unit, t_s: float) -> float:
+    """Years in service; the unit went onto the floor some time in 2015-2023."""
+    installed = 1_420_070_400.0 + uniform("installed", unit.device_id, unit.seed) * 9 * 3.156e7
+    return max(0.0, (float(t_s) - installed) / 3.156e7)
 
 
 def heat_load(unit: Unit, t_s: float) -> float:
