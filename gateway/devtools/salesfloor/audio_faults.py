@@ -1,8 +1,9 @@
 """Audible faults of a plug-in unit, each added on top of the healthy sound.
 
 Every fault's sound scales with severity (0 adds nothing, 0.1 is a trace under the healthy
-sound, 1 is as loud as the compressor itself) and draws from a random stream of its own that
-does not depend on severity, so a stronger fault is the same sound, louder or more frequent.
+sound, 1 is a clear fault about as loud as the compressor, its knocks louder) and draws from
+a random stream of its own that does not depend on severity, so a stronger fault is the same
+sound, louder or more frequent.
 Impacts (knocks, pops, ticks) ring causally through the structure's resonances.
 Compressor faults are silent while it is stopped; the fans' faults sound while their fan runs.
 """

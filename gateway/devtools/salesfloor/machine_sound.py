@@ -31,6 +31,7 @@ from .spectral import (
 from .units import Unit
 
 
+@lru_cache(maxsize=1024)
 def _phases(unit: Unit, count: int, label: str) -> tuple[float, ...]:
     return tuple(2 * np.pi * uniform(label, unit.device_id, k) for k in range(count))
 
@@ -51,7 +52,8 @@ def compressor_tones(unit: Unit, mix: Mix, t_s: float, shaft: float, level: floa
     """The shaft-harmonic comb (weighted by a path low-pass at cutoff_hz) and the motor hum."""
     k = np.arange(1, len(unit.harmonics) + 1)
     path = 1.0 / np.sqrt(1.0 + (k * shaft / cutoff_hz) ** 4)
-    amps = tuple(float(a) for a in np.asarray(unit.harmonics) * path)
+    # Rounded so a unit's table is reused from window to window as its speed wanders.
+    amps = tuple(round(float(a), 3) for a in np.asarray(unit.harmonics) * path)
     table = wavetable(amps, _phases(unit, len(amps), "harm"))
     wave = read_table(table, cycles_at(t_s, mix.frames, mix.rate, shaft)) * level
     # Twice the motor's electrical frequency: mains, or on an inverter the shaft speed itself.

@@ -51,11 +51,6 @@ def band_gain(frames: int, rate: int, low: float, high: float, order: int = 2) -
     return gain
 
 
-def filtered(signal: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """signal through the zero-phase gain curve (over bin_freqs of its length)."""
-    return np.fft.irfft(np.fft.rfft(signal) * gain, n=signal.shape[-1])
-
-
 def impact_response(gain: np.ndarray, frames: int) -> np.ndarray:
     """gain scaled so a unit impulse through it peaks at about 1. A zero-phase response peaks
     at lag 0, at (2 * sum of the gains - the DC gain) / frames; a causal ringing of the same
