@@ -10,8 +10,8 @@ the `ts` user property; vibration: JSON); a subscriber collects the published `r
 (gateway.devtools.synth, the generator the shipped model was trained on, through its public
 functions; profile seed 7 and ids it was not trained on); and, only when asked for, `plant`
 (bench/detection_plant.py: a third, held-out generator), `coldroom`, `rackhall`, `rooftop`,
-`screwhall` and `kitchen` (bench/detection_heldout.py: the fourth to the eighth, each written
-blind; all but the eighth, restaurants' back of house, diagnosed on since).
+`screwhall`, `kitchen` and `salesfloor` (bench/detection_heldout.py: the fourth to the
+ninth, each written blind; all but the ninth, a supermarket's sales floor, diagnosed on since).
 Per generator and unit, one window a minute of simulated time:
 
 1. baseline: --baseline windows following the unit's duty cycle (so some are "off"), sent

@@ -6,10 +6,11 @@ condensing units in a row on a roof or yard, diagnosed on since its first measur
 `screwhall` (gateway.devtools.screwhall, the seventh: an industrial engine room of
 oil-injected screw compressors, measured blind twice) and `kitchen` (gateway.devtools.kitchen,
 the eighth: the back of house of restaurants and canteens, walk-ins, reach-ins and an ice
-machine among the kitchen's noise). All expose the same public functions, so one adapter
-serves them: the audio source, the vibration and device-week windows, and their figures,
-named <name>_*. Off by default (`--generators coldroom,rackhall,rooftop,screwhall,kitchen`,
-alone or with others).
+machine among the kitchen's noise) and `salesfloor` (gateway.devtools.salesfloor, the
+ninth: plug-in display cases and bottle coolers on a supermarket's sales floor, written
+blind). All expose the same public functions, so one adapter serves them: the audio
+source, the vibration and device-week windows, and their figures, named <name>_*. Off by default (`--generators coldroom,rackhall,rooftop,screwhall,kitchen`,
+`salesfloor`, alone or with others).
 
 Units are drawn from ids <name>-NN (audio; the accelerometer is <vibration>-NN) and
 <week>-NN with the run's seed. Vibration: the six vibration faults at each severity, planned
@@ -33,7 +34,7 @@ from bench.detection_figures import (
     week_figures_of,
     week_phase,
 )
-from gateway.devtools import coldroom, kitchen, rackhall, rooftop, screwhall
+from gateway.devtools import coldroom, kitchen, rackhall, rooftop, salesfloor, screwhall
 
 BEARING_KINDS = ("bearing_outer", "bearing_inner", "bearing_ball")
 SHAFT_KINDS = ("imbalance", "misalignment", "looseness")
@@ -63,6 +64,11 @@ GOALS = {
     "kitchen_false_alerts_per_device_day": ("<=", 0),
     "kitchen_onset_to_alert_worst": ("<=", 3),
     "kitchen_vibration_pooled_auc_s050": (">=", 0.95),
+    "salesfloor_pooled_auc_s050": (">=", 0.97), "salesfloor_pooled_auc_s025": (">=", 0.93),
+    "salesfloor_worst_kind_auc_s050": (">=", 0.90), "salesfloor_lead_over_peer_min": (">=", 0.0),
+    "salesfloor_false_alerts_per_device_day": ("<=", 0),
+    "salesfloor_onset_to_alert_worst": ("<=", 3),
+    "salesfloor_vibration_pooled_auc_s050": (">=", 0.95),
 }  # a literal: bench/run_all reads it without importing this script
 
 
@@ -149,4 +155,6 @@ SETS = {held.name: held for held in (HeldOut("coldroom", coldroom, "coldvib", "c
                                      HeldOut("rooftop", rooftop, "roofvib", "roofweek", 67),
                                      HeldOut("screwhall", screwhall, "screwvib", "screwweek",
                                              71),
-                                     HeldOut("kitchen", kitchen, "kitchvib", "kitchweek", 73))}
+                                     HeldOut("kitchen", kitchen, "kitchvib", "kitchweek", 73),
+                                     HeldOut("salesfloor", salesfloor, "salesvib", "salesweek",
+                                             79))}
