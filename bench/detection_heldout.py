@@ -9,8 +9,9 @@ the eighth: the back of house of restaurants and canteens, walk-ins, reach-ins a
 machine among the kitchen's noise) and `salesfloor` (gateway.devtools.salesfloor, the
 ninth: plug-in display cases and bottle coolers on a supermarket's sales floor, written
 blind). All expose the same public functions, so one adapter serves them: the audio
-source, the vibration and device-week windows, and their figures, named <name>_*. Off by default (`--generators coldroom,rackhall,rooftop,screwhall,kitchen`,
-`salesfloor`, alone or with others).
+source, the vibration and device-week windows, and their figures, named <name>_*. Off by
+default (`--generators coldroom,rackhall,rooftop,screwhall,kitchen,salesfloor`, alone or
+with others).
 
 Units are drawn from ids <name>-NN (audio; the accelerometer is <vibration>-NN) and
 <week>-NN with the run's seed. Vibration: the six vibration faults at each severity, planned
