@@ -188,8 +188,12 @@ class OffState:
     def position(self, running: np.ndarray, values: np.ndarray) -> np.ndarray:
         """0 at the off centroid, 1 at `running`, per row of values (full feature vectors)."""
         idx = list(self.index)
-        span = float((running[idx] - self.off) @ self.weight)
-        return (np.atleast_2d(values)[:, idx] - self.off) @ self.weight / span
+        return self.along(running[idx], np.atleast_2d(values)[:, idx])
+
+    def along(self, running_x: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The same over the state features alone (`x`: rows of them)."""
+        span = float((running_x - self.off) @ self.weight)
+        return (x - self.off) @ self.weight / span
 
     def sounds_off(self, running: np.ndarray, values: np.ndarray, was_off: bool) -> bool:
         """Two tests: the position below the boundary (with hysteresis), and most of the
@@ -257,12 +261,13 @@ def _stop_split(x: np.ndarray, levels: np.ndarray, idx: list[int]
         return None  # two ways of running (loaded, unloaded), not a stop
     spread = np.sqrt(0.5 * (x[loud].var(axis=0) + x[~loud].var(axis=0)))
     weight = (on_centre - off_centre) / np.maximum(spread, STATE_SPREAD_FLOOR_DB) ** 2
-    p = (x - off_centre) @ weight / float((on_centre - off_centre) @ weight)
+    state = OffState(tuple(idx), off_centre, weight)
+    p = state.along(on_centre, x)
     apart = MAD_TO_SIGMA * max(float(np.median(np.abs(p[loud] - np.median(p[loud])))),
                                float(np.median(np.abs(p[~loud] - np.median(p[~loud])))), 1e-9)
     if 1.0 / apart < OFF_SEPARATION:
         return None
-    return p > OFF_BOUNDARY, OffState(tuple(idx), off_centre, weight)
+    return p > OFF_BOUNDARY, state
 
 
 def _spread(levels: np.ndarray) -> float:

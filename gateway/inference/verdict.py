@@ -138,16 +138,16 @@ def judge(memory: DeviceMemory, observation: Observation, model: str,
     if memory.fit is None:
         return _learn(memory, observation, rules)
     features = observation.features
+    normal = baseline.normal_for(memory.fit, features.level_db)
     # In the room's loud hours a stop cannot be told from running: the room is scored.
-    in_room = baseline.normal_for(memory.fit, features.level_db) is not memory.fit
-    if not observation.severe and not in_room and baseline.is_off(memory.fit, features.level_db,
-                                                  features.values, memory.centre,
-                                                  memory.state == OFF):
+    if not observation.severe and normal is memory.fit and baseline.is_off(
+            memory.fit, features.level_db, features.values, memory.centre,
+            memory.state == OFF):
         drop = memory.fit.running_level_db - features.level_db
         why = f"machine off: level {drop:.0f} dB below its running level"
         return Verdict(replace(memory, state=OFF), 0.0, memory.threshold, False, None, "",
                        {"state": OFF, "why": why, "drivers": []})
-    return _score(memory, observation, rules)
+    return _score(memory, observation, rules, normal)
 
 
 def _vote(memory: DeviceMemory, anomaly: bool, rules: VerdictRules, why: str
@@ -165,12 +165,13 @@ def _vote(memory: DeviceMemory, anomaly: bool, rules: VerdictRules, why: str
     return recent, alarm, reason
 
 
-def _score(memory: DeviceMemory, observation: Observation, rules: VerdictRules) -> Verdict:
+def _score(memory: DeviceMemory, observation: Observation, rules: VerdictRules,
+           normal: Fit) -> Verdict:
+    """The window against `normal`: the device's fit, or its room's (baseline.normal_for)."""
     fit, threshold, features = memory.fit, memory.threshold, observation.features
     if fit is None or threshold is None:  # _judge scores only a learned device
         raise ValueError("a device is scored only once its normal is learned")
     centre = np.asarray(memory.centre, np.float64)
-    normal = baseline.normal_for(fit, features.level_db)
     # The room's loud hours are scored against their own normal, from its learned centre:
     # only the machine's quiet hours are followed (what drifts is the machine).
     against = centre if normal is fit else normal.origin
