@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import random
 import shutil
 import signal
 import socket
@@ -35,8 +36,30 @@ class BrokerError(RuntimeError):
     """Mosquitto is missing or did not start."""
 
 
+def _ephemeral_ports() -> range:
+    try:
+        low, high = (int(n) for n in
+                     Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port free now, outside the kernel's ephemeral range: a listener that is
+    stopped and started again on it (a broker restart, a daemon restart in a test) cannot
+    find it taken by some client's outgoing connection meanwhile, as a port the kernel
+    handed out with bind(0) can be."""
+    ephemeral = _ephemeral_ports()
+    candidates = [p for p in range(10000, 65536) if p not in ephemeral]
+    for port in random.sample(candidates, min(200, len(candidates))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # everything outside the range is taken: any free port
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
