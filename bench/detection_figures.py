@@ -125,6 +125,7 @@ def scored_rows(devices: dict[str, list[Sent]], results: dict) -> list[dict]:
             result = results.get((window.device, window.stream, window.ts_ms)) or {}
             rows.append({"device": device, "kind": window.kind, "severity": window.severity,
                          "score": result.get("score"), "anomaly": result.get("anomaly"),
+                         "state": (result.get("details") or {}).get("state"),
                          "peer": float(peer_score)})
     return rows
 
@@ -151,6 +152,17 @@ def _share(rows: list[dict]) -> float | None:
     return _round(sum(r["anomaly"] is True for r in rows) / len(rows)) if rows else None
 
 
+def _called_off(rows: list[dict]) -> dict[str, float | None]:
+    """Test windows (every one of them ran) that the daemon called "off": not judged at
+    all, healthy or faulty. Pooled, and the worst device's share."""
+    shares = [sum(r.get("state") == "off" for r in mine) / len(mine)
+              for device in sorted({r["device"] for r in rows})
+              for mine in [[r for r in rows if r["device"] == device]]]
+    pooled = sum(r.get("state") == "off" for r in rows) / len(rows) if rows else None
+    return {"called_off": _round(pooled),
+            "called_off_device_max": _round(max(shares)) if shares else None}
+
+
 def auc_figures(prefix: str, rows: list[dict], kinds) -> tuple[dict, dict]:
     """Figures (flat, for the table) and the per-kind table of AUCs, the detector's and the
     peer's, at each severity."""
@@ -173,6 +185,7 @@ def auc_figures(prefix: str, rows: list[dict], kinds) -> tuple[dict, dict]:
             leads.append(mine - peer)
     out[f"{prefix}_lead_over_peer_min"] = _round(min(leads)) if leads else None
     out[f"{prefix}_false_anomalies_healthy"] = _share(healthy)
+    out.update({f"{prefix}_test_{k}": v for k, v in _called_off(scored).items()})
     kinds_table = {kind: {tag(s): [_round(_auc(healthy, faulty, f)) for f in ("score", "peer")]
                           for s in SEVERITIES
                           for faulty in [[r for r in scored if r["kind"] == kind

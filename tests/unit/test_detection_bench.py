@@ -59,9 +59,9 @@ def test_peer_scores_a_changed_spectrum_higher_and_ignores_off_windows():
     assert tone.min() > healthy.max()
 
 
-def row(device, kind, severity, score, peer, anomaly=False):
+def row(device, kind, severity, score, peer, anomaly=False, state="normal"):
     return {"device": device, "kind": kind, "severity": severity, "score": score,
-            "peer": peer, "anomaly": anomaly}
+            "peer": peer, "anomaly": anomaly, "state": state}
 
 
 def test_auc_figures_pool_devices_and_compare_with_the_peer():
@@ -77,6 +77,16 @@ def test_auc_figures_pool_devices_and_compare_with_the_peer():
     assert figures["g_flagged_s050"] == pytest.approx(2 / 3, abs=1e-4)
     assert figures["g_false_anomalies_healthy"] == 0.0
     assert figures["g_pooled_auc_s010"] is None  # no windows at that severity
+    assert figures["g_test_called_off"] == 0.0
+
+
+def test_running_test_windows_called_off_are_counted_per_device():
+    rows = [row("a", None, 0.0, 0.0, 1.0, state="off"), row("a", None, 0.0, 1.0, 1.0),
+            row("a", "leak", 0.5, 0.0, 2.0, state="off"), row("a", "leak", 0.5, 3.0, 2.0),
+            row("b", None, 0.0, 1.0, 1.0), row("b", "leak", 0.5, 3.0, 2.0)]
+    figures, _ = auc_figures("g", rows, ("leak",))
+    assert figures["g_test_called_off"] == pytest.approx(2 / 6, abs=1e-4)
+    assert figures["g_test_called_off_device_max"] == 0.5
 
 
 def onset_windows(device, kind, start_ms, block):
