@@ -513,3 +513,53 @@ def test_without_the_room_features_or_a_steady_machine_there_is_no_second_normal
                 for i, o in enumerate(_kitchen_day(rng, 80))]
     fitted, = [v for v in run(unsteady, rules=ROOM_RULES) if v.refit]
     assert fitted.memory.fit.room is None
+
+
+# --- stops of two kinds: the fans running on, or everything quiet (round 9) -------------------
+
+LINE_NAMES = (*NAMES, "rotation 1x line")
+
+
+def _sounded(rng, bands, line, level, spread) -> Observation:
+    values = np.append(np.asarray(bands, float) + spread * rng.normal(0.0, 1.0, len(NAMES)),
+                       line + spread * rng.normal())
+    return Observation(WindowFeatures(LINE_NAMES, values, np.full(len(LINE_NAMES), 0.05),
+                                      ("dB",) * len(LINE_NAMES), level + spread * rng.normal(),
+                                      {}))
+
+
+def running_steady(rng, shift=0.0):  # a steady compressor; `shift` dB more in band 5
+    return _sounded(rng, [0.0] * 5 + [shift], 0.0, -24.0, 0.3)
+
+
+def fans_on(rng):  # stopped, its fans still going: the low bands hardly change, no line
+    return _sounded(rng, [-1.0, -1.0, -1.0, -6.0, -6.0, -6.0], -30.0, -32.0, 1.5)
+
+
+def all_quiet(rng):  # stopped, fans too
+    return _sounded(rng, [-15.0] * 6, -30.0, -40.0, 2.0)
+
+
+def _shop_day(rng, count):
+    return [(running_steady, fans_on, all_quiet, running_steady, all_quiet)[i % 5](rng)
+            for i in range(count)]
+
+
+def test_a_stop_with_the_fans_running_on_is_a_stop_not_running():
+    rng = np.random.default_rng(41)
+    fitted, = [v for v in run(_shop_day(rng, 120), rules=ROOM_RULES) if v.refit]
+    fit = fitted.memory.fit
+    assert fit.off_state is not None and len(fit.off_state.kinds) == 2
+    again = baseline.Fit.from_json(fit.to_json()).off_state
+    assert all(np.array_equal(a, b) for a, b in zip(again.kinds, fit.off_state.kinds,
+                                                    strict=True))
+    # only the running windows are the normal: its spread is the machine's 0.3 dB
+    assert np.allclose(fit.origin, 0.0, atol=0.5) and fit.scale.max() < 1.0
+    after = run(_shop_day(rng, 100), fitted.memory, rules=ROOM_RULES)
+    states = [v.details["state"] for v in after]
+    assert all(s == "off" for i, s in enumerate(states) if i % 5 in (1, 2, 4))
+    assert all(s != "off" for i, s in enumerate(states) if i % 5 in (0, 3))
+    assert not any(v.anomaly for v in after) and not any(v.alert for v in after)
+    # 3 dB more in one band of a machine steady to 0.3 dB: seen, not lost in a wide normal
+    faulty, = run([running_steady(rng, shift=3.0)], after[-1].memory, rules=ROOM_RULES)
+    assert faulty.details["state"] != "off" and faulty.anomaly is True
