@@ -83,7 +83,7 @@ def liquid_slugging(fr: Frame, p: Parts, s: float) -> np.ndarray:
                 rising, idx - 0.8 * fr.rate, "left")
             loading_up = (recent > 0).astype(float)
     burst = 0.9 * np.exp(-since / 25.0) + 0.6 * loading_up
-    prob = (0.25 * s ** 0.8 + s * burst) * fr.load[idx]
+    prob = (0.25 * s ** 0.8 + s * burst) * (0.15 + 0.85 * fr.load[idx])
     u = rng.random(len(revs))
     hit = u < np.minimum(prob, 1.0)
     amps = (0.6 + 0.8 * rng.random(len(revs)))[hit] * 1.1 * s ** 0.7
