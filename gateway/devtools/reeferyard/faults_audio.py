@@ -107,10 +107,11 @@ def undercharge(fr: Frame, p: Parts, s: float) -> np.ndarray:
     count = int(rng.poisson(40.0 * span))
     t0, keep = rng.uniform(-0.05, span, count), rng.random(count) < (0.2 + 0.8 * s)
     freq, tau = rng.uniform(450.0, 1600.0, count), rng.uniform(0.004, 0.014, count)
-    amp = 0.06 * s * rng.uniform(0.3, 1.0, count)
+    amp = 0.1 * s * rng.uniform(0.3, 1.0, count)
     bubbles = dsp.decays(t0[keep], amp[keep], freq[keep], tau[keep], fr.n, fr.rate)
-    starved = -0.2 * s * (p.pulse_lo + p.pulse_hi)
-    out: np.ndarray = 0.035 * s ** 1.2 * hiss * np.abs(flutter) + bubbles + starved
+    starved = -0.2 * s * p.pulse_lo - 0.1 * s * p.pulse_hi
+    flow = 0.2 + 0.8 * fr.load  # an unloaded digital scroll draws (almost) no liquid
+    out: np.ndarray = (0.25 * s ** 1.2 * hiss * np.abs(flutter) + bubbles) * flow + starved
     return out
 
 
@@ -183,7 +184,7 @@ def evap_fan_ice(fr: Frame, p: Parts, s: float) -> np.ndarray:
     ph = dsp.cycles(fr.evap_fan_hz, fr.t_s, fr.t)
     revs = crossings(ph, fr.rate, 0.2)
     hit = rng.random(len(revs)) < 0.3 + 0.7 * s
-    amps = 0.3 * s * (0.6 + 0.8 * rng.random(len(revs)))[hit]
+    amps = 0.3 * s * (0.85 + 0.3 * rng.random(len(revs)))[hit]  # one lump: even ticks
     shroud = 1200.0 + 900.0 * uniform("shroud", fr.unit.device_id, fr.unit.seed)
     ticks = ring(revs[hit], amps, fr.n, fr.rate, fr.f, [(shroud, 6.0, 1.0), (480.0, 4.0, 0.4)])
     wall = dsp.butter_lp(fr.f, 2200.0)
@@ -256,7 +257,7 @@ def phase_loss(fr: Frame, p: Parts, s: float) -> np.ndarray:
     amps = harmonic_amps(u, fr.shaft_hz, fr.rate)
     lo, hi = pulsation(slow, amps)
     ripple = 1.0 + 0.35 * s * np.cos(2 * np.pi * dsp.cycles(f2, fr.t_s, fr.t))
-    hum_gain = (0.04 if inverter else 0.16) * s
+    hum_gain = (0.05 if inverter else 0.3) * s
     hum = sum(a * np.cos(2 * np.pi * dsp.cycles(k * f2, fr.t_s, fr.t) + k)
               for k, a in ((1, 1.0), (2, 0.45), (3, 0.2)))
     out: np.ndarray = (lo + hi) * ripple - (p.pulse_lo + p.pulse_hi) + hum_gain * hum
