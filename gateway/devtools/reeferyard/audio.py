@@ -41,7 +41,7 @@ def audio_window(unit: Unit, t_s: float, fault: str | None = None, severity: flo
     far = SCALE * unit.mic_gain
     m_spec = (np.fft.rfft(own) + parts.spec) * near_gain(unit)
     y_spec = (np.fft.rfft(y_time) + y_spec) * far
-    chain = dsp.butter_hp(fr.f, unit.mic_hp_hz) * dsp.butter_lp(fr.f,
+    chain = fr.shape(dsp.butter_hp, unit.mic_hp_hz) * fr.shape(dsp.butter_lp,
                                                                unit.mic_lp_frac * fr.rate)
     lo = fr.low()
     chans = []

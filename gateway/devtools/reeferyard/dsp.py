@@ -8,7 +8,7 @@ functions on spectra rather than as sample-by-sample filters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -165,4 +165,13 @@ def lift(x_low: np.ndarray, n: int) -> np.ndarray:
     if m % 2 == 0:
         spec[-1] = 0.0  # the low rate's Nyquist bin has no counterpart on the finer grid
     out[: len(spec)] = spec
+    return out
+
+
+@lru_cache(maxsize=96)  # up to ~0.4 MB each at 48 kHz: bounded, not per unit forever
+def cached(fn: Callable[..., np.ndarray], n: int, rate: int, *args: float) -> np.ndarray:
+    """fn(f, *args) on the window's frequency grid, computed once per (n, rate, args): the
+    same filter shapes recur in every window of a unit. Read-only, so no caller can spoil it."""
+    out = fn(grid(n, rate)[1], *args)
+    out.flags.writeable = False
     return out

@@ -41,7 +41,7 @@ def tip_seal_leak(fr: Frame, p: Parts, s: float) -> np.ndarray:
     if not fr.running:
         return np.zeros(fr.n)
     top = min(9000.0, 0.45 * fr.rate)
-    jet = np.fft.irfft(dsp.white_spec(fr.rng("f-leak"), fr.n) * dsp.band(fr.f, 2200.0, top, 2),
+    jet = np.fft.irfft(dsp.white_spec(fr.rng("f-leak"), fr.n) * fr.shape(dsp.band, 2200.0, top, 2),
                        fr.n)
     pulse = (0.5 + 0.5 * np.cos(2 * np.pi * (fr.shaft - 0.15))) ** 4
     leak = 0.09 * s ** 1.2 * jet * pulse * fr.head * (0.1 + 0.9 * fr.load)
@@ -100,7 +100,7 @@ def undercharge(fr: Frame, p: Parts, s: float) -> np.ndarray:
         return np.zeros(fr.n)
     rng = fr.rng("f-undercharge")
     top = min(10000.0, 0.45 * fr.rate)
-    hiss = np.fft.irfft(dsp.white_spec(rng, fr.n) * dsp.band(fr.f, 1500.0, top, 2), fr.n)
+    hiss = np.fft.irfft(dsp.white_spec(rng, fr.n) * fr.shape(dsp.band, 1500.0, top, 2), fr.n)
     flutter = 1.0 + 0.5 * np.interp(fr.t, np.linspace(0, fr.t[-1] + 1e-9, 12),
                                     rng.standard_normal(12))
     span = fr.n / fr.rate
@@ -187,7 +187,7 @@ def evap_fan_ice(fr: Frame, p: Parts, s: float) -> np.ndarray:
     amps = 0.3 * s * (0.85 + 0.3 * rng.random(len(revs)))[hit]  # one lump: even ticks
     shroud = 1200.0 + 900.0 * uniform("shroud", fr.unit.device_id, fr.unit.seed)
     ticks = ring(revs[hit], amps, fr.n, fr.rate, fr.f, [(shroud, 6.0, 1.0), (480.0, 4.0, 0.4)])
-    wall = dsp.butter_lp(fr.f, 2200.0)
+    wall = fr.shape(dsp.butter_lp, 2200.0)
     ticks = np.fft.irfft(np.fft.rfft(ticks) * wall, fr.n)
     hum = 0.05 * s * (np.cos(2 * np.pi * ph) + 0.4 * np.cos(4 * np.pi * ph + 0.5))
     out: np.ndarray = ticks + hum

@@ -6,6 +6,7 @@ shaft speed, load envelope, fans), so a fault's vibration and sound agree on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -43,6 +44,10 @@ class Frame:
         t, f = dsp.grid(self.n // q, self.rate // q)
         return replace(self, n=self.n // q, rate=self.rate // q, t=t, f=f, load=self.load[::q],
                        shaft=self.shaft[::q])
+
+    def shape(self, fn: Callable[..., np.ndarray], *args: float) -> np.ndarray:
+        """A filter shape fn(f, *args) on this window's grid, cached across windows."""
+        return dsp.cached(fn, self.n, self.rate, *args)
 
     def rng(self, part: str) -> np.random.Generator:
         """The random stream of one part of this window."""

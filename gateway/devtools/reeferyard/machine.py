@@ -104,10 +104,10 @@ def motor_hum(fr: Frame) -> np.ndarray:
 
 def gas_noise(fr: Frame) -> np.ndarray:
     """Suction/discharge gas flow noise through the shell's modes, pulsing once per orbit."""
-    spec = dsp.white_spec(fr.rng("gas"), fr.n) * dsp.band(fr.f, 150.0, 7000.0, 1)
+    spec = dsp.white_spec(fr.rng("gas"), fr.n) * fr.shape(dsp.band, 150.0, 7000.0, 1)
     shape = np.ones_like(fr.f)
     for h in fr.unit.housing_hz:
-        shape = shape + 3.0 * np.abs(dsp.resonance(fr.f, h, 4.0))
+        shape = shape + 3.0 * np.abs(fr.shape(dsp.resonance, h, 4.0))
     x = np.fft.irfft(spec * shape, fr.n)
     am = 1.0 + 0.4 * np.cos(2 * np.pi * fr.shaft + 0.7)
     out: np.ndarray = 0.12 * x * am * fr.head * (0.2 + 0.8 * fr.load)
@@ -127,7 +127,8 @@ def fans(fr: Frame) -> np.ndarray:
         tab = dsp.wavetable([0.05, 0.2, 0.08, 0.03], [0.0, 1.1, 2.3, 0.4], [1, b, 2 * b, 3 * b])
         level = (fr.cond_fan_hz / 24.0) ** 2.5
         tones += level * dsp.play(tab, dsp.cycles(fr.cond_fan_hz, lo.t_s, lo.t))
-        power += (0.5 * level * dsp.band(fr.f, 60.0, 2500.0, 1) * dsp.pink(fr.f, 200.0)) ** 2
+        noise = fr.shape(dsp.band, 60.0, 2500.0, 1) * fr.shape(dsp.pink, 200.0)
+        power += (0.5 * level * noise) ** 2
     if fr.evap_fan_hz > 0:
         b = u.model.evap_blades
         tab = dsp.wavetable([0.012, 0.04, 0.012], [0.3, 0.0, 1.9], [1, b, 2 * b])
@@ -135,8 +136,8 @@ def fans(fr: Frame) -> np.ndarray:
         for k, detune in enumerate((1.0, 1.013)):  # two fans, slightly apart: they beat
             ph = dsp.cycles(fr.evap_fan_hz * detune, lo.t_s, lo.t) + 0.37 * k
             tones += level * dsp.play(tab, ph)
-        wall = np.abs(dsp.butter_lp(fr.f, 900.0))
-        power += (0.12 * level * dsp.band(fr.f, 80.0, 1500.0, 1) * wall) ** 2
+        wall = np.abs(fr.shape(dsp.butter_lp, 900.0))
+        power += (0.12 * level * fr.shape(dsp.band, 80.0, 1500.0, 1) * wall) ** 2
     spec = dsp.lift(tones, fr.n)
     if power.any():
         spec += dsp.white_spec(fr.rng("fans"), fr.n) * np.sqrt(power)

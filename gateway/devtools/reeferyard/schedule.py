@@ -152,5 +152,5 @@ def device_week(unit: Unit, start_s: float, cadence_s: float, days: float
     if cadence_s <= 0:
         raise ValueError(f"cadence_s must be positive, got {cadence_s!r}")
     count = int(math.floor(days * DAY_S / cadence_s + 1e-9))
-    times = (start_s + i * cadence_s for i in range(max(count, 0)))
+    times = (float(start_s + i * cadence_s) for i in range(max(count, 0)))
     return [(t, running_at(unit, t)) for t in times]

@@ -53,7 +53,7 @@ def _frame_modes(fr: Frame) -> np.ndarray:
         shape = np.zeros(len(fr.f), complex)
         for i, f0 in enumerate(u.frame_hz):
             g = 0.4 + 0.6 * uniform("frame-gain", u.device_id, u.seed, a, i)
-            shape += g * dsp.resonance(fr.f, f0, 8.0 + 4.0 * i)
+            shape += g * fr.shape(dsp.resonance, f0, 8.0 + 4.0 * i)
         out[a] = np.fft.irfft(dsp.white_spec(rng, fr.n) * shape, fr.n) * level
     return out
 
@@ -82,7 +82,7 @@ def _yard(fr: Frame) -> np.ndarray:
     ps = passes(fr.unit, fr.t_s, fr.t_s + fr.n / fr.rate)
     if ps:
         env = sum(pass_envelope(p, fr.t_s + fr.t) for p in ps)
-        shape = dsp.band(fr.f, 3.0, 60.0, 2)
+        shape = fr.shape(dsp.band, 3.0, 60.0, 2)
         rumble = np.fft.irfft(dsp.white_spec(fr.rng("rumble"), fr.n) * shape, fr.n)
         out += np.outer([0.5, 0.6, 1.0], 0.05 * env * rumble)
     return out

@@ -109,7 +109,7 @@ def _tyres(fr: Frame) -> np.ndarray:
     if not ps:
         return np.zeros(fr.n)
     env = sum(pass_envelope(p, fr.t_s + fr.t) for p in ps)
-    shape = dsp.band(fr.f, 40.0, 3000.0, 1) * dsp.pink(fr.f, 150.0)
+    shape = fr.shape(dsp.band, 40.0, 3000.0, 1) * fr.shape(dsp.pink, 150.0)
     out: np.ndarray = 0.3 * env * np.fft.irfft(dsp.white_spec(fr.rng("tyres"), fr.n) * shape,
                                                fr.n)
     return out
@@ -199,8 +199,8 @@ def _rain(fr: Frame) -> np.ndarray:
     rate_hz = 300.0 + 3000.0 * intensity
     hits = drops.random(fr.n) < rate_hz / fr.rate
     train = np.where(hits, drops.exponential(0.01, fr.n), 0.0)
-    steel = dsp.resonance(fr.f, min(4500.0, 0.4 * fr.rate), 2.0)
-    steel = steel + 0.6 * dsp.resonance(fr.f, 1800.0, 3.0)
+    steel = fr.shape(dsp.resonance, min(4500.0, 0.4 * fr.rate), 2.0)
+    steel = steel + 0.6 * fr.shape(dsp.resonance, 1800.0, 3.0)
     out: np.ndarray = np.fft.rfft(train) * steel
     return out
 
@@ -214,9 +214,9 @@ def yard(fr: Frame) -> tuple[np.ndarray, np.ndarray]:
     spec = dsp.lift(low, fr.n) + _rain(fr)
     nb_power = sum((0.5 / nb.distance_m * 0.7) ** 2 for nb in fr.unit.neighbours
                    if neighbour_running(nb, fr.t_s))
-    power = (0.03 * activity(fr.unit, fr.t_s) * dsp.band(fr.f, 20.0, 700.0, 1)
-             * dsp.pink(fr.f, 50.0)) ** 2
-    power = power + nb_power * (0.25 * dsp.band(fr.f, 100.0, 2500.0, 1)) ** 2
+    power = (0.03 * activity(fr.unit, fr.t_s) * fr.shape(dsp.band, 20.0, 700.0, 1)
+             * fr.shape(dsp.pink, 50.0)) ** 2
+    power = power + nb_power * (0.25 * fr.shape(dsp.band, 100.0, 2500.0, 1)) ** 2
     spec += dsp.white_spec(fr.rng("yard-noise"), fr.n) * np.sqrt(power)
     return x, spec
 
