@@ -19,6 +19,8 @@ from .unit import Unit
 
 @dataclass
 class Frame:
+    """One window's grid and operating point, shared by every part synthesised in it."""
+
     unit: Unit
     t_s: float
     n: int

@@ -39,7 +39,7 @@ def bearing_resonance(fr: Frame) -> float:
     """The structural mode bearing impacts excite, kept inside the accelerometer's band."""
     u = fr.unit
     f0 = 900.0 + 1700.0 * uniform("bres", u.device_id, u.seed)
-    return min(f0, 0.33 * fr.rate)
+    return min(f0, 0.36 * fr.rate)
 
 
 def defect_rate(fr: Frame, fault: str) -> float:
