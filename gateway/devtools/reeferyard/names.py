@@ -1,0 +1,28 @@
+"""Fault names and the argument checks every public window function shares."""
+
+from __future__ import annotations
+
+import math
+
+from .faults_audio import AUDIO_FAULT_FUNCS
+
+AUDIO_FAULTS: tuple[str, ...] = tuple(AUDIO_FAULT_FUNCS)
+VIBRATION_FAULTS: tuple[str, ...] = ("bearing_outer", "bearing_inner", "bearing_ball",
+                                     "imbalance", "misalignment", "looseness")
+
+
+def active_fault(fault: str | None, severity: float, kinds: tuple[str, ...]) -> str | None:
+    """The fault to apply in a window of the given kind, or None for the healthy window.
+
+    Unknown names and severities outside [0, 1] raise; a fault of the other kind (a bearing
+    fault on the microphone, a hiss on the accelerometer) is accepted and has no effect.
+    """
+    if fault is not None and fault not in AUDIO_FAULTS and fault not in VIBRATION_FAULTS:
+        raise ValueError(f"unknown fault {fault!r}; expected one of "
+                         f"{AUDIO_FAULTS + VIBRATION_FAULTS}")
+    sev = float(severity)
+    if math.isnan(sev) or not 0.0 <= sev <= 1.0:
+        raise ValueError(f"severity must be within [0, 1], got {severity!r}")
+    if fault is None or sev == 0.0 or fault not in kinds:
+        return None
+    return fault
