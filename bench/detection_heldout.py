@@ -1,17 +1,18 @@
 """bench/detection.py's held-out generators written blind after the plant, `coldroom`
 (gateway.devtools.coldroom, the fourth: diagnosed on since its first measurement),
-`rackhall` (gateway.devtools.rackhall, the fifth: a compressor rack's machine room, diagnosed
-on since its first measurement), `rooftop` (gateway.devtools.rooftop, the sixth: outdoor
-condensing units in a row on a roof or yard, diagnosed on since its first measurement) and
-`screwhall` (gateway.devtools.screwhall, the seventh: an industrial engine room of
-oil-injected screw compressors, measured blind twice) and `kitchen` (gateway.devtools.kitchen,
-the eighth: the back of house of restaurants and canteens, walk-ins, reach-ins and an ice
-machine among the kitchen's noise) and `salesfloor` (gateway.devtools.salesfloor, the
-ninth: plug-in display cases and bottle coolers on a supermarket's sales floor, written
-blind). All expose the same public functions, so one adapter serves them: the audio
-source, the vibration and device-week windows, and their figures, named <name>_*. Off by
-default (`--generators coldroom,rackhall,rooftop,screwhall,kitchen,salesfloor`, alone or
-with others).
+`rackhall` (gateway.devtools.rackhall, the fifth: a compressor rack's machine room,
+diagnosed on since its first measurement), `rooftop` (gateway.devtools.rooftop, the sixth:
+outdoor condensing units in a row on a roof or yard, diagnosed on since its first
+measurement) and `screwhall` (gateway.devtools.screwhall, the seventh: an industrial engine
+room of oil-injected screw compressors, measured blind twice) and `kitchen`
+(gateway.devtools.kitchen, the eighth: the back of house of restaurants and canteens,
+walk-ins, reach-ins and an ice machine among the kitchen's noise) and `salesfloor`
+(gateway.devtools.salesfloor, the ninth: plug-in display cases and bottle coolers on a
+supermarket's sales floor, written blind) and `reeferyard` (gateway.devtools.reeferyard, the
+tenth: reefer containers in a port's container yard, written blind). All expose the same
+public functions, so one adapter serves them: the audio source, the vibration and
+device-week windows, and their figures, named <name>_*. Off by default (`--generators
+coldroom,rackhall,rooftop,screwhall,kitchen,salesfloor,reeferyard`, alone or with others).
 
 Units are drawn from ids <name>-NN (audio; the accelerometer is <vibration>-NN) and
 <week>-NN with the run's seed. Vibration: the six vibration faults at each severity, planned
@@ -35,7 +36,15 @@ from bench.detection_figures import (
     week_figures_of,
     week_phase,
 )
-from gateway.devtools import coldroom, kitchen, rackhall, rooftop, salesfloor, screwhall
+from gateway.devtools import (
+    coldroom,
+    kitchen,
+    rackhall,
+    reeferyard,
+    rooftop,
+    salesfloor,
+    screwhall,
+)
 
 BEARING_KINDS = ("bearing_outer", "bearing_inner", "bearing_ball")
 SHAFT_KINDS = ("imbalance", "misalignment", "looseness")
@@ -70,6 +79,11 @@ GOALS = {
     "salesfloor_false_alerts_per_device_day": ("<=", 0),
     "salesfloor_onset_to_alert_worst": ("<=", 3),
     "salesfloor_vibration_pooled_auc_s050": (">=", 0.95),
+    "reeferyard_pooled_auc_s050": (">=", 0.97), "reeferyard_pooled_auc_s025": (">=", 0.93),
+    "reeferyard_worst_kind_auc_s050": (">=", 0.90), "reeferyard_lead_over_peer_min": (">=", 0.0),
+    "reeferyard_false_alerts_per_device_day": ("<=", 0),
+    "reeferyard_onset_to_alert_worst": ("<=", 3),
+    "reeferyard_vibration_pooled_auc_s050": (">=", 0.95),
 }  # a literal: bench/run_all reads it without importing this script
 
 
@@ -158,4 +172,6 @@ SETS = {held.name: held for held in (HeldOut("coldroom", coldroom, "coldvib", "c
                                              71),
                                      HeldOut("kitchen", kitchen, "kitchvib", "kitchweek", 73),
                                      HeldOut("salesfloor", salesfloor, "salesvib", "salesweek",
-                                             79))}
+                                             79),
+                                     HeldOut("reeferyard", reeferyard, "reefvib", "reefweek",
+                                             83))}
