@@ -72,17 +72,12 @@ FEW_BAD_SHARE = 0.1
 # +0.02 at 0.5, -0.03 at 0.25; the rig, plant, synth and rooftop within 0.005).
 STD_SHARE = 0.5
 # The off state (learn_states): levels that tell a stopped machine from a running one
-# and the compressor's own lines, which a stop silences even where the fans run on and
-# keep the bands' levels up (salesfloor's night stops, round 9).
 STATE_LEVELS = ("overall level", "acceleration level", "high-frequency acceleration",
-                "rotation 1x velocity", "rotation 2x velocity", "velocity 10-1000 Hz",
-                "rotation 1x line", "rotation 2x line", "rotation 3x line",
-                "rotation 4-8x lines")
+                "rotation 1x velocity", "rotation 2x velocity", "velocity 10-1000 Hz")
 MIN_OFF_WINDOWS = 3  # fewer quiet windows than this are not a state
 OFF_MIN_DROP_DB = 3.0  # the quiet cluster is this much quieter (median over levels), or it
 #                        is another way of running
 OFF_SEPARATION = 6.0  # the clusters' distance in their own spreads along the discriminant
-#                       (the mean of the two spreads; both within a quiet cluster)
 OFF_BOUNDARY = 0.5  # position (0 off, 1 running) where a learning window is called off
 OFF_ENTER, OFF_LEAVE = 0.4, 0.6  # hysteresis after learning: a running device stops below
 #                                   OFF_ENTER, a stopped one runs again above OFF_LEAVE
@@ -189,9 +184,6 @@ class OffState:
     index: tuple[int, ...]
     off: np.ndarray
     weight: np.ndarray
-    # the centroids of a stop of two kinds (the fans running on, or not), when the quiet
-    # cluster is two: a window near either sounds stopped
-    kinds: tuple[np.ndarray, ...] = ()
 
     def position(self, running: np.ndarray, values: np.ndarray) -> np.ndarray:
         """0 at the off centroid, 1 at `running`, per row of values (full feature vectors)."""
@@ -214,25 +206,27 @@ class OffState:
         below = float(self.position(running, values)[0]) < boundary
         x = np.asarray(values, np.float64)[list(self.index)]
         # on the line from off to running, these distances are in the ratio p : 1 - p
-        to_off = min(float(np.median(np.abs(x - stop))) for stop in (self.off, *self.kinds))
-        nearer = bool(to_off * (1 - boundary)
+        nearer = bool(np.median(np.abs(x - self.off)) * (1 - boundary)
                       < np.median(np.abs(x - running[list(self.index)])) * boundary)
         return (below or nearer) if was_off else (below and nearer)
 
     def to_json(self) -> dict:
         return {"index": list(self.index), "off": self.off.tolist(),
-                "weight": self.weight.tolist(), "kinds": [k.tolist() for k in self.kinds]}
+                "weight": self.weight.tolist()}
 
     @classmethod
     def from_json(cls, doc: dict | None) -> OffState | None:
         if not doc:
             return None
         return cls(tuple(int(i) for i in doc["index"]), np.asarray(doc["off"], np.float64),
-                   np.asarray(doc["weight"], np.float64),
-                   tuple(np.asarray(k, np.float64) for k in doc.get("kinds", ())))
+                   np.asarray(doc["weight"], np.float64))
 
 
-def _two_means(x: np.ndarray, loud: np.ndarray) -> np.ndarray:
+def _two_clusters(x: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """2-means over the state features, started from a split of the levels halfway between
+    their 10th and 90th percentiles; True for the louder cluster."""
+    low, high = np.percentile(levels, [10, 90])
+    loud = levels > (low + high) / 2
     for _ in range(CLUSTER_ITERATIONS):
         if loud.all() or not loud.any():
             break
@@ -244,31 +238,6 @@ def _two_means(x: np.ndarray, loud: np.ndarray) -> np.ndarray:
     return loud
 
 
-def _inertia(x: np.ndarray, loud: np.ndarray) -> float:
-    return float(sum(((x[m] - x[m].mean(axis=0)) ** 2).sum() for m in (loud, ~loud) if m.any()))
-
-
-def _two_clusters(x: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """2-means over the state features; True for the louder cluster. Started twice, from
-    the levels split halfway between their 10th and 90th percentiles and from the windows
-    within OFF_MIN_DROP_DB of the 90th (a stop of two kinds, the fans running on or not,
-    puts the halfway split inside the stops), the tighter result kept."""
-    low, high = np.percentile(levels, [10, 90])
-    results = [_two_means(x, levels > start) for start in ((low + high) / 2,
-                                                           high - OFF_MIN_DROP_DB)]
-    return min(results, key=lambda loud: _inertia(x, loud))
-
-
-def _stop_kinds(x: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The stopped windows' two kinds, when they are two (each MIN_OFF_WINDOWS or more, one
-    OFF_MIN_DROP_DB quieter than the other across the state features): their centroids."""
-    louder = _two_means(x, levels > np.median(levels))
-    if louder.sum() < MIN_OFF_WINDOWS or (~louder).sum() < MIN_OFF_WINDOWS:
-        return ()
-    a, b = np.median(x[louder], axis=0), np.median(x[~louder], axis=0)
-    return (a, b) if float(np.median(a - b)) >= OFF_MIN_DROP_DB else ()
-
-
 class States(NamedTuple):
     """What the learning windows were: running (either mode), the device's stopped sound,
     and the windows of the room's loud hours (a second mode of the running windows)."""
@@ -278,14 +247,12 @@ class States(NamedTuple):
     room: np.ndarray | None = None
 
 
-def _stop_split(x: np.ndarray, levels: np.ndarray, idx: list[int], both_tight: bool = False
+def _stop_split(x: np.ndarray, levels: np.ndarray, idx: list[int]
                 ) -> tuple[np.ndarray, OffState] | None:
     """The windows' state features `x` as a stopped machine and a running one: True for the
     running (louder) cluster, and the stopped sound. None when they are not that: too few in
     a cluster, the quiet one not OFF_MIN_DROP_DB quieter across the levels (two ways of
-    running), or the clusters not OFF_SEPARATION of their own spreads apart: of the mean of
-    the two, as a stop may be of two kinds (the fans running on or not) and so a broad
-    cluster beside a tight running one; of the larger one with `both_tight`."""
+    running), or the clusters not OFF_SEPARATION of their own spreads apart."""
     loud = _two_clusters(x, levels)
     if loud.sum() < MIN_OFF_WINDOWS or (~loud).sum() < MIN_OFF_WINDOWS:
         return None
@@ -294,11 +261,10 @@ def _stop_split(x: np.ndarray, levels: np.ndarray, idx: list[int], both_tight: b
         return None  # two ways of running (loaded, unloaded), not a stop
     spread = np.sqrt(0.5 * (x[loud].var(axis=0) + x[~loud].var(axis=0)))
     weight = (on_centre - off_centre) / np.maximum(spread, STATE_SPREAD_FLOOR_DB) ** 2
-    state = OffState(tuple(idx), off_centre, weight, _stop_kinds(x[~loud], levels[~loud]))
+    state = OffState(tuple(idx), off_centre, weight)
     p = state.along(on_centre, x)
-    spreads = (float(np.median(np.abs(p[loud] - np.median(p[loud])))),
-               float(np.median(np.abs(p[~loud] - np.median(p[~loud])))))
-    apart = MAD_TO_SIGMA * max(max(spreads) if both_tight else sum(spreads) / 2, 1e-9)
+    apart = MAD_TO_SIGMA * max(float(np.median(np.abs(p[loud] - np.median(p[loud])))),
+                               float(np.median(np.abs(p[~loud] - np.median(p[~loud])))), 1e-9)
     if 1.0 / apart < OFF_SEPARATION:
         return None
     return p > OFF_BOUNDARY, state
@@ -317,8 +283,7 @@ def _machine_in_quiet_room(x: np.ndarray, levels: np.ndarray, loud: np.ndarray,
     The loud cluster is then the room's loud hours (a kitchen in service), in which the
     machine may run or not. The running machine's windows as a mask over all, its stop."""
     quiet = np.flatnonzero(~loud)
-    # Both tight: the quiet cluster's own stop and machine must be clear of each other.
-    inner = _stop_split(x[quiet], levels[quiet], idx, both_tight=True)
+    inner = _stop_split(x[quiet], levels[quiet], idx)
     if inner is None:
         return None
     machine = np.zeros(len(levels), bool)
