@@ -155,12 +155,12 @@ def _share(rows: list[dict]) -> float | None:
 def _called_off(rows: list[dict]) -> dict[str, float | None]:
     """Test windows (every one of them ran) that the daemon called "off": not judged at
     all, healthy or faulty. Pooled, and the worst device's share."""
-    shares = [sum(r.get("state") == "off" for r in mine) / len(mine)
-              for device in sorted({r["device"] for r in rows})
-              for mine in [[r for r in rows if r["device"] == device]]]
-    pooled = sum(r.get("state") == "off" for r in rows) / len(rows) if rows else None
-    return {"called_off": _round(pooled),
-            "called_off_device_max": _round(max(shares)) if shares else None}
+    def share(mine: list[dict]) -> float:
+        return sum(r.get("state") == "off" for r in mine) / len(mine)
+    devices = sorted({r["device"] for r in rows})
+    worst = max((share([r for r in rows if r["device"] == d]) for d in devices), default=None)
+    return {"called_off": _round(share(rows)) if rows else None,
+            "called_off_device_max": _round(worst)}
 
 
 def auc_figures(prefix: str, rows: list[dict], kinds) -> tuple[dict, dict]:

@@ -156,9 +156,11 @@ def test_each_example_leads_to_what_the_page_says(tmp_path, broker, try_gateway)
     wanted = {"audio": 2, "vibration": 1, "telemetry": 1}
     # The rejected 'hello' is committed with the telemetry batch after it lingers, so it may
     # show a moment after the messages before it: wait for both, then check exact figures.
-    wait_for(lambda: (status_json(try_gateway)["received"] == wanted
-                      and status_json(try_gateway)["rejected"] >= 1), timeout_s=10,
-             what=f"received {wanted} and the rejection")
+    def counted() -> bool:
+        status = status_json(try_gateway)  # one `gateway status` per look
+        return status["received"] == wanted and status["rejected"] >= 1
+
+    wait_for(counted, timeout_s=10, what=f"received {wanted} and the rejection")
     status = status_json(try_gateway)
     assert status["received"] == wanted
     assert status["rejected_by_reason"] == {"not_json": 1}
