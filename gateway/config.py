@@ -193,10 +193,15 @@ class MicSection:
     window_s: float = opt(1.0, _range(0.25, 60))
 
 
+# ISO 10816-1 machine classes; inference/features.py ISO_CLASSES holds their zone bounds
+ISO_CLASS_NAMES = ("I", "II", "III", "IV")
+
+
 @dataclass(frozen=True)
 class MachineSection:
-    """One device's kinematics, `[machines.<device id>]`: optional, for condition monitoring
-    (docs/inference.md, vibration features). 0 means "not given"."""
+    """One device's machine, `[machines.<device id>]`: optional, for condition monitoring
+    (docs/inference.md, vibration features): its kinematics (0 means "not given") and its
+    ISO 10816 class, which sets the velocity zones that alert whatever the baseline says."""
 
     shaft_hz: float = opt(0.0, lambda v: None if v == 0 or 1 <= v <= 500
                           else f"must be 0 (taken from the spectrum) or 1-500 Hz, got {v!r}")
@@ -205,6 +210,7 @@ class MachineSection:
     bearing_ball_mm: float = opt(0.0, _range(0, 500))
     bearing_pitch_mm: float = opt(0.0, _range(0, 5000))
     bearing_contact_deg: float = opt(0.0, _range(0, 60))
+    iso_class: str = opt("I", _one_of(*ISO_CLASS_NAMES))
 
     @property
     def has_bearing(self) -> bool:

@@ -30,7 +30,12 @@ RESAMPLE_TAPER = 0.05  # share of the pass band, below the cut-off, where the ga
 MAX_RATIO_DENOMINATOR = 100_000  # exact for every integer rate up to 100 kHz
 
 ISO_BAND_HZ = (10.0, 1000.0)  # ISO 10816-1 broadband velocity measurement range
-ISO_ZONES = ((0.71, "A"), (1.8, "B"), (4.5, "C"))  # class I upper bounds in mm/s; above: "D"
+# ISO 10816-1 upper bounds of zones A, B and C in mm/s by machine class (above: "D"). I: small
+# machines up to 15 kW; II: medium, 15-75 kW (up to 300 kW on special foundations); III: large,
+# rigid foundations; IV: large, soft foundations. [machines.<id>] iso_class picks one.
+ISO_CLASSES = {"I": (0.71, 1.8, 4.5), "II": (1.12, 2.8, 7.1), "III": (1.8, 4.5, 11.2),
+               "IV": (2.8, 7.1, 18.0)}
+DEFAULT_ISO_CLASS = "I"
 LONG_AXIS = 1 << 17  # samples per axis (5 s at 25.6 kHz) beyond which spectra go axis by axis
 MIN_VIBRATION_S = 0.1  # a 10 Hz lower band edge needs at least 1/10 s of signal
 
@@ -251,7 +256,7 @@ class VibrationFeatures:
 
     rms_accel_ms2: float  # vector RMS of the three axes, each without its mean (gravity)
     rms_velocity_mm_s: float  # 10-1000 Hz velocity RMS of the worst axis (ISO 10816)
-    iso_zone: str  # ISO 10816-1 class I zone of rms_velocity_mm_s: "A" to "D"
+    iso_zone: str  # ISO 10816-1 zone of rms_velocity_mm_s for the machine's class: "A" to "D"
     kurtosis: float  # largest per-axis kurtosis of acceleration: 3 for noise, 1.5 for a sine
     crest_factor: float  # largest per-axis peak / RMS of acceleration: sqrt(2) for a sine
     dominant_hz: float  # strongest line of the velocity spectrum in the 10-1000 Hz band
@@ -260,9 +265,10 @@ class VibrationFeatures:
         return asdict(self)
 
 
-def iso_zone(velocity_mm_s: float) -> str:
-    """ISO 10816-1 class I (small machines up to 15 kW): A <= 0.71 < B <= 1.8 < C <= 4.5 < D."""
-    for upper, zone in ISO_ZONES:
+def iso_zone(velocity_mm_s: float, iso_class: str = DEFAULT_ISO_CLASS) -> str:
+    """ISO 10816-1 zone for a machine of `iso_class` (ISO_CLASSES); class I, small machines up
+    to 15 kW: A <= 0.71 < B <= 1.8 < C <= 4.5 < D. A value on a boundary is the lower zone."""
+    for upper, zone in zip(ISO_CLASSES[iso_class], "ABC", strict=True):
         if velocity_mm_s <= upper:
             return zone
     return "D"
@@ -376,10 +382,11 @@ def _shape_figures(accel: np.ndarray) -> tuple[float, float]:
     return float(max(kurtosis)), float(max(crest))
 
 
-def vibration_features(xyz: np.ndarray, sample_rate: float) -> VibrationFeatures:
+def vibration_features(xyz: np.ndarray, sample_rate: float,
+                       iso_class: str = DEFAULT_ISO_CLASS) -> VibrationFeatures:
     """Features of a (3, n) acceleration window in m/s^2 sampled at sample_rate Hz."""
     data = checked_vibration(xyz, sample_rate)
-    return severity_of(*centred_scaled(data), sample_rate)
+    return severity_of(*centred_scaled(data), sample_rate, iso_class)
 
 
 def checked_vibration(xyz: np.ndarray, sample_rate: float) -> np.ndarray:
@@ -404,7 +411,8 @@ def checked_vibration(xyz: np.ndarray, sample_rate: float) -> np.ndarray:
     return data
 
 
-def severity_of(accel: np.ndarray, peak: float, sample_rate: float) -> VibrationFeatures:
+def severity_of(accel: np.ndarray, peak: float, sample_rate: float,
+                iso_class: str = DEFAULT_ISO_CLASS) -> VibrationFeatures:
     """vibration_features of a window already centred and scaled (centred_scaled)."""
     power, hz = _velocity_spectra(accel, sample_rate)
     velocity = float(np.sqrt(power.sum(axis=1).max())) * 1000.0 * peak
@@ -416,7 +424,7 @@ def severity_of(accel: np.ndarray, peak: float, sample_rate: float) -> Vibration
     return VibrationFeatures(
         rms_accel_ms2=rms_accel,
         rms_velocity_mm_s=velocity,
-        iso_zone=iso_zone(velocity),
+        iso_zone=iso_zone(velocity, iso_class),
         kurtosis=kurtosis,
         crest_factor=crest,
         dominant_hz=_dominant_hz(power, hz),

@@ -26,6 +26,7 @@ import numpy as np
 
 from gateway.inference.audio_features import FLOOR_DB, FLOOR_LOG, POWER_FLOOR, WindowFeatures
 from gateway.inference.features import (
+    DEFAULT_ISO_CLASS,
     FeatureError,
     VibrationFeatures,
     by_columns,
@@ -58,11 +59,13 @@ SPEED_SEARCH = (0.9, 1.03)  # around a configured shaft speed: slip lowers it, r
 
 @dataclass(frozen=True)
 class Kinematics:
-    """A device's configured shaft speed (0: taken from the spectrum) and the defect
-    frequencies of its bearing as orders (multiples) of the shaft speed."""
+    """A device's configured shaft speed (0: taken from the spectrum), the defect
+    frequencies of its bearing as orders (multiples) of the shaft speed, and its ISO 10816
+    machine class (features.ISO_CLASSES), which sets the zones of its velocity."""
 
     shaft_hz: float = 0.0
     orders: tuple[tuple[str, float], ...] = ()  # ("outer race", 3.58), ...
+    iso_class: str = DEFAULT_ISO_CLASS
 
 
 def bearing_orders(balls: int, ball_mm: float, pitch_mm: float, contact_deg: float = 0.0
@@ -81,7 +84,7 @@ def kinematics_of(machine) -> Kinematics:
     if machine.bearing_balls:
         orders = bearing_orders(machine.bearing_balls, machine.bearing_ball_mm,
                                 machine.bearing_pitch_mm, machine.bearing_contact_deg)
-    return Kinematics(float(machine.shaft_hz), orders)
+    return Kinematics(float(machine.shaft_hz), orders, machine.iso_class)
 
 
 def _db(power) -> float:
@@ -200,7 +203,8 @@ def vibration_analysis(xyz: np.ndarray, rate: float, kinematics: Kinematics | No
     centred and scaled in place, once for both (a long window's copy is 17 MB)."""
     data = checked_vibration(xyz, rate)
     scaled, peak = centred_scaled(data, in_place=data is xyz)
-    severity = severity_of(scaled, peak, rate)
+    severity = severity_of(scaled, peak, rate,
+                           kinematics.iso_class if kinematics else DEFAULT_ISO_CLASS)
     return severity, condition_of(scaled, peak, rate, severity, kinematics)
 
 

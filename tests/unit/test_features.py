@@ -206,6 +206,25 @@ def test_iso_zone_boundaries():
         assert iso_zone(velocity) == zone, velocity
 
 
+@pytest.mark.parametrize(("iso_class", "bounds"), [
+    ("I", (0.71, 1.8, 4.5)), ("II", (1.12, 2.8, 7.1)), ("III", (1.8, 4.5, 11.2)),
+    ("IV", (2.8, 7.1, 18.0))])
+def test_iso_zone_boundaries_of_each_machine_class(iso_class, bounds):
+    """ISO 10816-1's table: a larger machine (or a softer foundation) shakes more at the
+    same condition, so its zones end higher."""
+    for upper, zone, above in zip(bounds, "ABC", "BCD", strict=True):
+        assert iso_zone(upper, iso_class) == zone
+        assert iso_zone(upper * 1.01, iso_class) == above
+
+
+def test_the_machine_class_sets_the_zone_of_a_window():
+    x = accel_of_velocity(2.0, 50.0, 3200, 1.0)
+    xyz = np.stack([x, 0.5 * x, 0.2 * x])
+    assert vibration_features(xyz, 3200).iso_zone == "C"  # class I: a small machine
+    assert vibration_features(xyz, 3200, "II").iso_zone == "B"
+    assert vibration_features(xyz, 3200, "IV").iso_zone == "A"
+
+
 def test_kurtosis_of_noise_and_impacts():
     rng = np.random.default_rng(3)
     noise = rng.standard_normal((3, 32000))

@@ -36,7 +36,13 @@ def test_no_machines_by_default_and_a_device_gets_its_geometry(tmp_path):
     assert orders["outer race"] == pytest.approx(3.585, abs=0.01)
     assert orders["inner race"] == pytest.approx(5.415, abs=0.01)
     assert orders["ball"] == pytest.approx(4.71, abs=0.02)
-    assert kinematics_of(config.machines["fan.2"]) == Kinematics(12.0, ())
+    assert kinematics_of(config.machines["fan.2"]) == Kinematics(12.0, (), "I")
+
+
+def test_a_machine_class_is_given_by_its_iso_10816_name(tmp_path):
+    config = load(tmp_path, '[machines.reefer-2]\niso_class = "III"\n')
+    assert config.machines["reefer-2"] == MachineSection(iso_class="III")
+    assert kinematics_of(config.machines["reefer-2"]) == Kinematics(iso_class="III")
 
 
 def test_a_contact_angle_moves_the_orders():
@@ -55,6 +61,8 @@ def test_a_contact_angle_moves_the_orders():
     ('[machines.comp-7]\nshaft_hz = "fast"\n', "shaft_hz: must be a number"),
     ('[machines."bad id!"]\nshaft_hz = 3\n', "device id must match"),
     ('[machines]\ncomp-7 = 3\n', "machines.comp-7: must be a table"),
+    ('[machines.comp-7]\niso_class = "V"\n', "machines.comp-7.iso_class: must be one of I, II"),
+    ('[machines.comp-7]\niso_class = 2\n', "iso_class: must be a string"),
 ])
 def test_a_wrong_machine_is_a_config_error_naming_the_key(tmp_path, text, says):
     assert says in problem(tmp_path, text)

@@ -6,6 +6,7 @@ real LiteRT model; here some factories give scorers that fail on cue.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ from gateway.inference.audio_features import WindowFeatures
 from gateway.inference.model import ModelError
 from gateway.inference.results import ResultStore, dumps
 from gateway.inference.verdict import VerdictRules
+from gateway.inference.vibration_features import Kinematics
 from gateway.inference.worker import RetryPolicy
 from gateway.intake.payloads import audio_window
 from gateway.store.database import BUSY_TIMEOUT_MS, IntakeStore
@@ -208,6 +210,36 @@ def test_huge_finite_vibration_samples_give_finite_figures_everywhere(store_path
     assert all(np.isfinite(_strict_json(levels))) and all(np.isfinite(blob_floats(vector)))
     (outbox,), = rows(store_path, "SELECT data FROM outbox WHERE kind = 'result'")
     assert _strict_json(outbox)["details"] == figures
+
+
+def _vibration_sine(store_path, velocity_mm_s: float) -> None:
+    """Window 3 becomes a 50 Hz vibration of that velocity RMS on x (ISO 10816's worst axis)."""
+    t = np.arange(3200) / 3200
+    x = velocity_mm_s * 1e-3 * np.sqrt(2) * 2 * np.pi * 50 * np.cos(2 * np.pi * 50 * t)
+    doc = {"sample_rate": 3200, "x": x.tolist(), "y": (0.5 * x).tolist(), "z": [0.0] * 3200}
+    store = ResultStore(store_path)
+    with store.conn:
+        store.conn.execute("UPDATE windows SET stream = 'vibration', payload = ? WHERE id = 3",
+                           (json.dumps(doc).encode(),))
+    store.close()
+
+
+@pytest.mark.parametrize(("machines", "zone", "severe"), [
+    ({}, "C", True),  # no [machines.box]: class I, a small machine
+    ({"box": Kinematics(iso_class="II")}, "B", False),
+    ({"other": Kinematics(iso_class="II")}, "C", True)])
+def test_a_configured_machine_class_sets_the_absolute_limit(store_path, machines, zone, severe):
+    """2 mm/s is zone C (alerts whatever the baseline says) for a small machine, zone B for
+    a class II one ([machines.<id>] iso_class); the class is in the details and the why."""
+    _vibration_sine(store_path, 2.0)
+    rules = dataclasses.replace(RULES, machines=machines)
+    assert CommittedAnalyser(store_path, Scorer, rules, RetryPolicy(3, 1.0, 4.0), 5.0
+                             ).handle(3) is None
+    (details,), = rows(store_path, "SELECT details FROM results")
+    figures = json.loads(details)
+    assert figures["iso_zone"] == zone and figures["rms_velocity_mm_s"] == pytest.approx(2.0, 0.02)
+    assert figures["iso_class"] == ("II" if "box" in machines else "I")
+    assert figures["why"].startswith("ISO 10816 zone C (class I): velocity 2.0") == severe
 
 
 def test_non_finite_features_are_dead_lettered_with_the_reason(store_path):
