@@ -1,7 +1,9 @@
-"""[machines.<device id>]: a device's shaft speed and bearing geometry, validated at start,
-turned into the defect orders the vibration features look for."""
+"""[machines.<device id>]: a device's ISO 10816 class, shaft speed and bearing geometry,
+validated at start, turned into the zones and defect orders the vibration features use."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +11,7 @@ from gateway.config import ConfigError, MachineSection, load_config
 from gateway.inference.vibration_features import Kinematics, bearing_orders, kinematics_of
 
 MINIMAL = '[gateway]\nid = "gw-1"\n'
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.toml"
 
 
 def load(tmp_path, text):
@@ -66,3 +69,17 @@ def test_a_contact_angle_moves_the_orders():
 ])
 def test_a_wrong_machine_is_a_config_error_naming_the_key(tmp_path, text, says):
     assert says in problem(tmp_path, text)
+
+
+def test_the_shipped_configs_machine_example_loads_once_uncommented(tmp_path):
+    """config.toml ends with a commented [machines.<id>] example: as a technician would,
+    remove the "# " of its table; it must then be a valid machine (a bearing given in
+    part is refused, so the example gives all three of its keys)."""
+    text = EXAMPLE.read_text()
+    assert load_config(EXAMPLE, environ={}).machines == {}
+    start = text.index("# [machines.compressor-07]")
+    lines = text[start:].splitlines()
+    table = [line.removeprefix("# ") for line in lines if line.startswith("# ")
+             and ("[machines." in line or "=" in line)]
+    machine = load(tmp_path, "\n".join(table) + "\n").machines["compressor-07"]
+    assert machine.iso_class == "II" and machine.shaft_hz == 24.6 and machine.has_bearing
