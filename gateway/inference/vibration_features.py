@@ -203,8 +203,8 @@ def vibration_analysis(xyz: np.ndarray, rate: float, kinematics: Kinematics | No
     centred and scaled in place, once for both (a long window's copy is 17 MB)."""
     data = checked_vibration(xyz, rate)
     scaled, peak = centred_scaled(data, in_place=data is xyz)
-    severity = severity_of(scaled, peak, rate,
-                           kinematics.iso_class if kinematics else DEFAULT_ISO_CLASS)
+    kinematics = kinematics or Kinematics()
+    severity = severity_of(scaled, peak, rate, kinematics.iso_class)
     return severity, condition_of(scaled, peak, rate, severity, kinematics)
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from gateway.inference.attempts import RetryPolicy, failed_attempt
 from gateway.inference.audio_features import WindowFeatures
-from gateway.inference.features import DEFAULT_ISO_CLASS, FeatureError, window_dtype
+from gateway.inference.features import FeatureError, window_dtype
 from gateway.inference.model import PIECE_S, ModelError
 from gateway.inference.result_writer import PendingResult, ResultWriter
 from gateway.inference.results import Outcome, ResultStore, StoredWindow
@@ -306,14 +306,14 @@ def _decoded(window: StoredWindow) -> Samples:
 
 def _vibration_outcome(window: Vibration, kinematics: Kinematics | None = None) -> Outcome:
     # centres and scales the window's array in place: the caller gives it up
+    kinematics = kinematics or Kinematics()
     severity, condition = vibration_analysis(window.xyz, window.rate, kinematics)
-    iso_class = kinematics.iso_class if kinematics else DEFAULT_ISO_CLASS
     details = _finite(severity.as_dict())
     details.update(condition.context, level_db=round(condition.level_db, 2),
-                   iso_class=iso_class)
+                   iso_class=kinematics.iso_class)
     severe = ""
     if severity.iso_zone in SEVERE_ZONES:
-        severe = (f"ISO 10816 zone {severity.iso_zone} (class {iso_class}): velocity "
+        severe = (f"ISO 10816 zone {severity.iso_zone} (class {kinematics.iso_class}): velocity "
                   f"{severity.rms_velocity_mm_s:.2f} mm/s")
     return Outcome(model=VIBRATION_MODEL,
                    observation=Observation(_finite_features(condition), severe),

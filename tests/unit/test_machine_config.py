@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, MachineSection, load_config
+from gateway.config import ISO_CLASS_NAMES, ConfigError, MachineSection, load_config
+from gateway.inference.features import DEFAULT_ISO_CLASS, ISO_CLASSES
 from gateway.inference.vibration_features import Kinematics, bearing_orders, kinematics_of
 
 MINIMAL = '[gateway]\nid = "gw-1"\n'
@@ -43,6 +44,9 @@ def test_no_machines_by_default_and_a_device_gets_its_geometry(tmp_path):
 
 
 def test_a_machine_class_is_given_by_its_iso_10816_name(tmp_path):
+    # the config knows the names, the analysis their zones: the same classes, the same default
+    assert tuple(ISO_CLASSES) == ISO_CLASS_NAMES and MachineSection().iso_class == "I"
+    assert Kinematics().iso_class == DEFAULT_ISO_CLASS == "I"
     config = load(tmp_path, '[machines.reefer-2]\niso_class = "III"\n')
     assert config.machines["reefer-2"] == MachineSection(iso_class="III")
     assert kinematics_of(config.machines["reefer-2"]) == Kinematics(iso_class="III")
