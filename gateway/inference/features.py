@@ -36,6 +36,9 @@ ISO_BAND_HZ = (10.0, 1000.0)  # ISO 10816-1 broadband velocity measurement range
 ISO_CLASSES = {"I": (0.71, 1.8, 4.5), "II": (1.12, 2.8, 7.1), "III": (1.8, 4.5, 11.2),
                "IV": (2.8, 7.1, 18.0)}
 DEFAULT_ISO_CLASS = "I"
+ISO_CLASS_MACHINES = {"I": "small machines up to 15 kW", "II": "medium machines, 15-75 kW",
+                      "III": "large machines on rigid foundations",
+                      "IV": "large machines on soft foundations"}
 LONG_AXIS = 1 << 17  # samples per axis (5 s at 25.6 kHz) beyond which spectra go axis by axis
 MIN_VIBRATION_S = 0.1  # a 10 Hz lower band edge needs at least 1/10 s of signal
 

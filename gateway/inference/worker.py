@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -313,11 +314,33 @@ def _vibration_outcome(window: Vibration, kinematics: Kinematics | None = None) 
                    iso_class=kinematics.iso_class)
     severe = ""
     if severity.iso_zone in SEVERE_ZONES:
-        severe = (f"ISO 10816 zone {severity.iso_zone} (class {kinematics.iso_class}): velocity "
-                  f"{severity.rms_velocity_mm_s:.2f} mm/s")
+        severe = severe_text(severity.iso_zone, kinematics.iso_class,
+                             severity.rms_velocity_mm_s)
     return Outcome(model=VIBRATION_MODEL,
                    observation=Observation(_finite_features(condition), severe),
                    details=details)
+
+
+class SevereZone(NamedTuple):
+    zone: str
+    iso_class: str
+    velocity_mm_s: float
+
+
+_SEVERE = re.compile(r"ISO 10816 zone ([CD]) \(class (IV|I{1,3})\): velocity ([0-9.]+) mm/s")
+
+
+def severe_text(zone: str, iso_class: str, velocity_mm_s: float) -> str:
+    """The absolute limit's words in a result's why and an alert's reason."""
+    return f"ISO 10816 zone {zone} (class {iso_class}): velocity {velocity_mm_s:.2f} mm/s"
+
+
+def severe_zone(why: str) -> SevereZone | None:
+    """What severe_text said, read back from a why (gateway status' class hint)."""
+    found = _SEVERE.search(why)
+    if found is None:
+        return None
+    return SevereZone(found[1], found[2], float(found[3]))
 
 
 def decode_vibration(payload: bytes) -> tuple[np.ndarray, float]:

@@ -14,7 +14,14 @@ from typing import NotRequired, TypedDict
 from gateway import strict_json
 from gateway.config import Config
 from gateway.delivery.uplink import sync_disabled_reason
+from gateway.inference.features import (
+    DEFAULT_ISO_CLASS,
+    ISO_CLASS_MACHINES,
+    ISO_CLASSES,
+    iso_zone,
+)
 from gateway.inference.verdict import spacing_text
+from gateway.inference.worker import severe_zone
 from gateway.redaction import redact
 from gateway.service.clock import clock_problem
 from gateway.service.runlock import running_pid
@@ -60,6 +67,7 @@ class Silent(TypedDict):
 
 class DeviceStatus(DeviceSeen):
     silent: NotRequired[dict[str, int]]  # stream -> silent since (ms)
+    hints: NotRequired[list[str]]  # what the technician may want to configure
 
 
 class Status(TypedDict):
@@ -216,7 +224,32 @@ def _fill_from_store(conn: sqlite3.Connection, status: Status, config: Config) -
     status["rejected_by_reason"] = details.rejected_by_reason
     status["recent_rejections"] = details.recent_rejections
     status["devices"] = [DeviceStatus(**d) for d in details.devices]
+    for device in status["devices"]:
+        hint = class_hint(device, config)
+        if hint:
+            device["hints"] = [hint]
     fill_card_wear(status, overview.card_wear, config)
+
+
+def class_hint(device: DeviceSeen, config: Config) -> str:
+    """When a device's vibration alerts on the ISO 10816 limit of its class and would not in
+    a larger machine's class: the likely cause is a class never configured (the default is
+    the smallest machines'), so say which class would call it what, and where to set it."""
+    stream = device["streams"].get("vibration")
+    severe = severe_zone(stream["why"]) if stream and stream["state"] == "anomaly" else None
+    machine = config.machines.get(device["device_id"])
+    configured = machine.iso_class if machine else DEFAULT_ISO_CLASS
+    if severe is None or severe.iso_class != configured:
+        return ""
+    larger = list(ISO_CLASSES)[list(ISO_CLASSES).index(configured) + 1:]
+    calmer = [(c, iso_zone(severe.velocity_mm_s, c)) for c in larger
+              if iso_zone(severe.velocity_mm_s, c) in ("A", "B")]
+    if not calmer:
+        return ""
+    other = ", ".join(f"zone {zone} in class {c} ({ISO_CLASS_MACHINES[c]})" for c, zone in calmer)
+    return (f"{severe.velocity_mm_s:.2f} mm/s is zone {severe.zone} in class {configured} "
+            f"({ISO_CLASS_MACHINES[configured]}), {other}: if the machine is larger, set "
+            f"iso_class in [machines.{device['device_id']}] (docs/configuration.md)")
 
 
 def fill_card_wear(status: Status, stored: CardWear | None, config: Config) -> None:
@@ -320,6 +353,7 @@ def _device_lines(status: Status, now_ms: int) -> list[str]:
         lines += [f"    {stream:<10} "
                   f"{_stream_line(s, status['baseline_needed'], status['baseline_spacing_s'])}"
                   for stream, s in d["streams"].items()]
+        lines += [f"    hint:      {hint}" for hint in d.get("hints", [])]
     hidden = devices[SHOWN_DEVICES:]
     if hidden:
         anomalous = sum(any(s["state"] == "anomaly" for s in d["streams"].values())

@@ -176,3 +176,22 @@ def test_the_windows_file_holds_each_window_sent_with_its_result(tmp_path):
                       "phase": "test", "kind": "refrigerant_leak", "severity": 0.5,
                       "running": True, "score": 4.2, "threshold": 3.0, "anomaly": True,
                       "state": "anomaly", "level_db": -40.5, "why": "band 4.0-8.0 kHz +9σ"}
+
+
+def test_the_replays_tape_gives_back_every_window_as_it_was_sent(tmp_path):
+    from bench.detection_replay import Tape
+    sent = [Sent("rig-00", "audio", 60_000 * i, "test", kind, severity, running,
+                 levels=np.arange(3.0) + i)
+            for i, (kind, severity, running) in enumerate(
+                [(None, 0.0, True), ("leak", 0.25, True), (None, 0.0, False)])]
+    payloads = [b"RIFF" + bytes([i]) * (100 * i) for i in range(3)]
+    tape = Tape(tmp_path / "set.tape")
+    tape.write(zip(sent, payloads, strict=True))
+    assert not (tmp_path / "set.partial").exists()
+    back = list(tape.read())
+    assert [p for _, p in back] == payloads
+    for (window, _), original in zip(back, sent, strict=True):
+        assert (window.device, window.ts_ms, window.kind, window.severity, window.running) == \
+            (original.device, original.ts_ms, original.kind, original.severity,
+             original.running)
+        assert np.array_equal(window.levels, original.levels)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import load_config
+from gateway.config import MachineSection, load_config
+from gateway.inference.worker import severe_text, severe_zone
 from gateway.ops.status import collect_status, render_status, status_json
 from gateway.store.database import open_database
 
@@ -97,3 +98,45 @@ def test_status_shows_the_brokers_file_beside_the_data_dir(config, tmp_path):
     status = collect_status(config)
     assert status["disk"]["broker_bytes"] == 3 * 2**20
     assert "the broker's file 3.0 MB" in render_status(status)
+
+
+def vibration_alerting(config, device: str, why: str) -> None:
+    execute(config, "INSERT INTO telemetry (device_id, topic, ts_ms, received_at_ms, digest, "
+                    "data) VALUES (?, 't', 1, 1, ?, '{}')", [(device, b"\x01" * 8)])
+    execute(config, "INSERT INTO device_states (device_id, stream, state, recent, last_score, "
+                    "last_ts_ms, updated_at_ms, why) VALUES (?, 'vibration', 'anomaly', '[]', "
+                    "1.0, 1, 1, ?)", [(device, why)])
+
+
+def with_class(config, device: str, iso_class: str):
+    return dataclasses.replace(config, machines={device: MachineSection(iso_class=iso_class)})
+
+
+def test_a_healthy_big_machine_alerting_on_the_small_machines_limit_gets_a_hint(config):
+    # reeferyard's reefvib-02 ran healthy at 1.9 mm/s: zone C of the default class I
+    vibration_alerting(config, "reefvib-02", severe_text("C", "I", 1.9))
+    status = collect_status(config)
+    hint = status["devices"][0]["hints"][0]
+    assert hint.startswith("1.90 mm/s is zone C in class I (small machines up to 15 kW), "
+                           "zone B in class II")
+    assert "zone B in class III" in hint and "zone A in class IV" in hint
+    assert "[machines.reefvib-02]" in hint
+    assert f"    hint:      {hint}" in render_status(status)
+    assert strict_loads(status_json(status))["devices"][0]["hints"] == [hint]
+
+
+def test_no_hint_when_every_larger_class_also_alerts_or_the_class_is_not_the_one_judged(config):
+    vibration_alerting(config, "box-1", severe_text("D", "I", 5.0))  # zone C in II and III
+    hint = collect_status(config)["devices"][0]["hints"][0]
+    assert "class II" not in hint and "class III" not in hint
+    assert "zone B in class IV" in hint
+    assert "hints" not in collect_status(with_class(config, "box-1", "II"))["devices"][0]
+    # the largest class has nothing larger to suggest
+    execute(config, "UPDATE device_states SET why = ?", [(severe_text("D", "IV", 19.0),)])
+    assert "hints" not in collect_status(with_class(config, "box-1", "IV"))["devices"][0]
+
+
+def test_the_why_of_the_absolute_limit_reads_back():
+    assert severe_zone(severe_text("C", "III", 4.567) + "; band +3σ") == \
+        ("C", "III", 4.57)
+    assert severe_zone("as usual") is None
