@@ -9,10 +9,14 @@ room of oil-injected screw compressors, measured blind twice) and `kitchen`
 walk-ins, reach-ins and an ice machine among the kitchen's noise) and `salesfloor`
 (gateway.devtools.salesfloor, the ninth: plug-in display cases and bottle coolers on a
 supermarket's sales floor, written blind) and `reeferyard` (gateway.devtools.reeferyard, the
-tenth: reefer containers in a port's container yard, written blind). All expose the same
+tenth: reefer containers in a port's container yard, written blind) and `brewcellar`
+(gateway.devtools.brewcellar, the eleventh: a craft brewery's cellar and plant room, glycol
+chillers and keg-store units among pumps, keg washing and a canning line, written blind).
+All expose the same
 public functions, so one adapter serves them: the audio source, the vibration and
 device-week windows, and their figures, named <name>_*. Off by default (`--generators
-coldroom,rackhall,rooftop,screwhall,kitchen,salesfloor,reeferyard`, alone or with others).
+coldroom,rackhall,rooftop,screwhall,kitchen,salesfloor,reeferyard,brewcellar`, alone or
+with others).
 
 Units are drawn from ids <name>-NN (audio; the accelerometer is <vibration>-NN) and
 <week>-NN with the run's seed. Vibration: the six vibration faults at each severity, planned
@@ -37,6 +41,7 @@ from bench.detection_figures import (
     week_phase,
 )
 from gateway.devtools import (
+    brewcellar,
     coldroom,
     kitchen,
     rackhall,
@@ -84,6 +89,11 @@ GOALS = {
     "reeferyard_false_alerts_per_device_day": ("<=", 0),
     "reeferyard_onset_to_alert_worst": ("<=", 3),
     "reeferyard_vibration_pooled_auc_s050": (">=", 0.95),
+    "brewcellar_pooled_auc_s050": (">=", 0.97), "brewcellar_pooled_auc_s025": (">=", 0.93),
+    "brewcellar_worst_kind_auc_s050": (">=", 0.90), "brewcellar_lead_over_peer_min": (">=", 0.0),
+    "brewcellar_false_alerts_per_device_day": ("<=", 0),
+    "brewcellar_onset_to_alert_worst": ("<=", 3),
+    "brewcellar_vibration_pooled_auc_s050": (">=", 0.95),
 }  # a literal: bench/run_all reads it without importing this script
 
 
@@ -174,4 +184,6 @@ SETS = {held.name: held for held in (HeldOut("coldroom", coldroom, "coldvib", "c
                                      HeldOut("salesfloor", salesfloor, "salesvib", "salesweek",
                                              79),
                                      HeldOut("reeferyard", reeferyard, "reefvib", "reefweek",
-                                             83))}
+                                             83),
+                                     HeldOut("brewcellar", brewcellar, "brewvib", "brewweek",
+                                             89))}

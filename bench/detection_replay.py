@@ -111,7 +111,7 @@ def record(name: str, args, vibration: bool) -> list[tuple[Sent, bytes]]:
     elif name == "plant":
         detection.detection_plant.send_extras(boxes, args, detection.START_S,
                                               detection.audio_plan)
-    else:
+    elif name != "synth":  # synth has audio only
         detection.detection_heldout.SETS[name].send_extras(boxes, args, detection.START_S,
                                                            detection.audio_plan)
     return boxes.records
