@@ -54,6 +54,15 @@ OFF_DROP_DB = 12.0  # this far below the running level: the compressor is off
 # its slow running for stops (screwhall's fourth accelerometer: 223 of 520 running test
 # windows "off"; with this rule its bearing AUC 0.933 -> 0.9995, round 7 of docs/inference.md).
 HARD_OFF_DROP_DB = 30.0
+# The compressor's own lines (sound: the rotation 1x, 2x, 3x and 4-8x lines) this far under
+# the running centre, median over them: the compressor is stopped, whatever the site around
+# it sounds like. A stop of a kind the learning day did not hold (the brewery busy around a
+# stopped chiller: 5 dB under its running level, its lines 26 dB under) was scored against
+# the running normal and alerted (round 10 of docs/inference.md). A running fault moves the
+# lines by a few dB, it does not take them away.
+LINES_GONE_DB = 20.0
+LINE_FEATURES = ("rotation 1x line", "rotation 2x line", "rotation 3x line",
+                 "rotation 4-8x lines")
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
 RUNNING_QUANTILE = 90.0
 Z_CLIP = 6.0  # for estimating the correlation: one wild value cannot dominate it
@@ -436,6 +445,9 @@ def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
     it runs. Without one: OFF_DROP_DB quieter, or QUIETER_DB quieter and quieter everywhere
     (energy and spectral shape: a fault changes the shape, a stop lowers all of it)."""
     drop = fit.running_level_db - level_db
+    lines = lines_drop_db(fit, values, centre)
+    if lines is not None and lines >= LINES_GONE_DB:
+        return True
     if fit.off_state is not None and values is not None:
         if drop >= HARD_OFF_DROP_DB:
             return True
@@ -449,6 +461,17 @@ def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
         return False
     shape = _shape_features(fit.names)
     return bool(shape) and float(_quieter_everywhere(fit.origin, values, shape)[0]) >= QUIETER_DB
+
+
+def lines_drop_db(fit: Fit, values: np.ndarray | None, centre: ArrayLike | None = None
+                  ) -> float | None:
+    """How far the compressor's lines (LINE_FEATURES, sound only) are under the running
+    `centre` (the learned one if None), median over them, dB; None without them."""
+    lines = [i for i, name in enumerate(fit.names) if name in LINE_FEATURES]
+    if not lines or values is None:
+        return None
+    running = fit.origin if centre is None else np.asarray(centre, np.float64)
+    return float(np.median(running[lines] - np.asarray(values, np.float64)[lines]))
 
 
 def follow(fit: Fit, centre: np.ndarray, values: np.ndarray, rate: float,

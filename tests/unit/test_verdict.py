@@ -513,3 +513,31 @@ def test_without_the_room_features_or_a_steady_machine_there_is_no_second_normal
                 for i, o in enumerate(_kitchen_day(rng, 80))]
     fitted, = [v for v in run(unsteady, rules=ROOM_RULES) if v.refit]
     assert fitted.memory.fit.room is None
+
+
+# --- the compressor's own lines (round 10: a stop of a kind the learning day did not hold) --
+
+
+LINE_NAMES = NAMES + baseline.LINE_FEATURES
+
+
+def _with_lines(rng, lines_db=0.0, bands_db=0.0, level=RUNNING_DB) -> Observation:
+    values = np.r_[bands_db + rng.normal(0.0, 1.0, len(NAMES)),
+                   30.0 + lines_db + rng.normal(0.0, 1.0, len(baseline.LINE_FEATURES))]
+    return Observation(WindowFeatures(LINE_NAMES, values, np.full(len(LINE_NAMES), 0.05),
+                                      ("dB",) * len(LINE_NAMES), level, {}))
+
+
+def test_a_stop_with_the_site_busy_around_it_is_off_when_the_compressors_lines_are_gone():
+    rng = np.random.default_rng(31)
+    fitted = run([_with_lines(rng) for _ in range(30)])[-1]
+    assert fitted.refit
+    # 5 dB under the running level, the site's noise lifting every band by 8 dB: by level
+    # and bands a changed machine, but its own lines are 26 dB under theirs
+    stopped, = run([_with_lines(rng, lines_db=-26.0, bands_db=8.0, level=RUNNING_DB - 5)],
+                   fitted.memory)
+    assert stopped.details["state"] == "off" and stopped.anomaly is False
+    assert "the compressor's lines 26 dB under theirs" in stopped.details["why"]
+    # a fault that weakens the lines (10 dB) while the machine runs is scored, not a stop
+    weaker, = run([_with_lines(rng, lines_db=-10.0)], fitted.memory)
+    assert weaker.details["state"] != "off" and weaker.anomaly is True
