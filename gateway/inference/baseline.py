@@ -308,6 +308,20 @@ def _machine_in_quiet_room(x: np.ndarray, levels: np.ndarray, loud: np.ndarray,
     return machine, inner[1]
 
 
+def _lines_louder(vectors: np.ndarray, names, loud: np.ndarray, machine: np.ndarray) -> bool:
+    """Whether the compressor's lines (LINE_FEATURES) stand LINES_GONE_DB or more higher in
+    the loud cluster than in the quiet one's steady source (median over the lines of the
+    clusters' medians): then the loud windows are the compressor running and the steady
+    source a stop with something else going (a pump), not the machine alone in a quiet room
+    (brewcellar's blind device-weeks, round 10)."""
+    lines = [i for i, name in enumerate(names) if name in LINE_FEATURES]
+    if not lines:
+        return False
+    gap = np.median(vectors[loud][:, lines], axis=0) - np.median(vectors[machine][:, lines],
+                                                                  axis=0)
+    return float(np.median(gap)) >= LINES_GONE_DB
+
+
 def learn_states(vectors: np.ndarray | None, levels: np.ndarray, names) -> States:
     """Which learning windows ran, the off state if they hold one (no labels: two clusters
     of the state features, accepted as on/off only if the quiet one is clearly apart,
@@ -325,6 +339,8 @@ def learn_states(vectors: np.ndarray | None, levels: np.ndarray, names) -> State
         return States(rule)
     running, state = split
     room = _machine_in_quiet_room(x, levels, running, idx) if ROOM_FEATURE in names else None
+    if room is not None and _lines_louder(vectors, names, running, room[0]):
+        room = None  # the loud hours are the compressor running, the "machine" a stop
     if room is not None:
         machine, state = room
         return States(running | machine, state, running)

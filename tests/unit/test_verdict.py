@@ -541,3 +541,27 @@ def test_a_stop_with_the_site_busy_around_it_is_off_when_the_compressors_lines_a
     # a fault that weakens the lines (10 dB) while the machine runs is scored, not a stop
     weaker, = run([_with_lines(rng, lines_db=-10.0)], fitted.memory)
     assert weaker.details["state"] != "off" and weaker.anomaly is True
+
+
+def _and_lines(observation: Observation, lines_db: float, rng) -> Observation:
+    f = observation.features
+    lines = lines_db + 0.3 * rng.normal(0.0, 1.0, len(baseline.LINE_FEATURES))
+    names = f.names + baseline.LINE_FEATURES
+    return dataclasses.replace(observation, features=dataclasses.replace(
+        f, names=names, values=np.r_[f.values, lines], floors=np.full(len(names), 0.05),
+        units=("dB",) * len(names)))
+
+
+def test_loud_hours_in_which_the_compressors_lines_stand_20_db_higher_are_it_running_not_a_room():
+    rng = np.random.default_rng(33)
+    day = _kitchen_day(rng, 80)
+    # a kitchen: the machine's lines as strong alone as under the service's noise
+    kitchen = [_and_lines(o, 10.0, rng) for o in day]
+    fitted, = [v for v in run(kitchen, rules=ROOM_RULES) if v.refit]
+    assert fitted.memory.fit.room is not None
+    # a brewery's chiller: the "steady source" is a stop with the glycol pump going, and
+    # the loud hours are the compressor running, its lines 25 dB over the stop's
+    cellar = [_and_lines(o, 35.0 if o.features.level_db > -50 else 10.0, rng) for o in day]
+    fitted, = [v for v in run(cellar, rules=ROOM_RULES) if v.refit]
+    assert fitted.memory.fit.room is None
+    assert fitted.memory.fit.running_level_db == pytest.approx(-38.0, abs=1.0)
