@@ -256,6 +256,21 @@ def gateway_config(workdir: Path, port: int, baseline: int, model: Path | None,
     return config
 
 
+def audio_message(sent: Sent, samples: np.ndarray, rate: int) -> bytes:
+    """What a box publishes for an audio window, a WAV of `samples` ((frames,) or (frames,
+    channels)); the peer's features go into `sent` (it hears the channels' mean)."""
+    sent.levels = audio_levels(samples if samples.ndim == 1 else samples.mean(axis=1), rate)
+    return encode_wav(samples, rate)
+
+
+def vibration_message(sent: Sent, xyz: np.ndarray, rate: int, payload: str | None = None
+                      ) -> str:
+    """What a box publishes for a vibration window: `payload`, the generator's own JSON text
+    for `xyz` (default: the rig's); the peer's features go into `sent`."""
+    sent.levels = vibration_levels(xyz, rate)
+    return rig.vibration_payload(xyz, rate, sent.ts_ms / 1000) if payload is None else payload
+
+
 class Boxes:
     """The sensor boxes' side: publish a window, remember what it was."""
 
@@ -270,20 +285,16 @@ class Boxes:
             self._pending.pop(0).wait_for_publish(120)
 
     def audio(self, sent: Sent, samples: np.ndarray, rate: int) -> None:
-        """`samples`: (frames,) or (frames, channels); the peer hears the channels' mean."""
-        sent.levels = audio_levels(samples if samples.ndim == 1 else samples.mean(axis=1), rate)
         self.sent[(sent.device, "audio", sent.ts_ms)] = sent
         self._track(self.publisher.publish(f"sensors/{sent.device}/audio",
-                                           encode_wav(samples, rate), ts_ms=sent.ts_ms))
+                                           audio_message(sent, samples, rate),
+                                           ts_ms=sent.ts_ms))
 
     def vibration(self, sent: Sent, xyz: np.ndarray, rate: int,
-                  payload: dict | None = None) -> None:
-        """`payload`: the generator's own JSON text for `xyz` (default: the rig's)."""
-        sent.levels = vibration_levels(xyz, rate)
+                  payload: str | None = None) -> None:
         self.sent[(sent.device, "vibration", sent.ts_ms)] = sent
-        if payload is None:
-            payload = rig.vibration_payload(xyz, rate, sent.ts_ms / 1000)
-        self._track(self.publisher.publish(f"sensors/{sent.device}/vibration", payload))
+        self._track(self.publisher.publish(f"sensors/{sent.device}/vibration",
+                                           vibration_message(sent, xyz, rate, payload)))
 
     def flush(self) -> None:
         for info in self._pending:
@@ -327,6 +338,25 @@ def send_week(boxes: Boxes, args, start_s: float) -> None:
             phase = week_phase(i, args)
             boxes.audio(Sent(f"rigweek-{index:02d}", "audio", int(t_s) * 1000, phase, None,
                              0.0, running), rig.audio_window(unit, t_s), unit.audio_rate)
+
+
+def source_for(name: str, seed: int):
+    """The audio source of a generator set by its name (--generators)."""
+    if name in detection_heldout.SETS:
+        return detection_heldout.SETS[name].source(seed)
+    return {"rig": RigSource, "synth": SynthSource, "plant": detection_plant.PlantSource}[name](
+        seed)
+
+
+def send_extras(boxes, name: str, args) -> None:
+    """A set's windows beyond its audio test: vibration and device-weeks (synth has none)."""
+    if name == "rig":
+        send_vibration(boxes, args, START_S)
+        send_week(boxes, args, START_S + 20 * 86_400)
+    elif name == "plant":
+        detection_plant.send_extras(boxes, args, START_S, audio_plan)
+    elif name in detection_heldout.SETS:
+        detection_heldout.SETS[name].send_extras(boxes, args, START_S, audio_plan)
 
 
 def wait_results(inbox: Subscriber, expected: int, proc, idle_s: float = 120.0) -> None:
@@ -376,20 +406,11 @@ def run(args) -> tuple[dict, dict, list[dict], float]:
             time.sleep(0.1)
         boxes = Boxes(broker.port)
         stack.callback(boxes.close)
-        for name in args.generators.split(","):
-            source = detection_heldout.SETS[name].source(args.seed) \
-                if name in detection_heldout.SETS else \
-                {"rig": RigSource, "synth": SynthSource,
-                 "plant": detection_plant.PlantSource}[name](args.seed)
-            send_audio(boxes, source, args, START_S)
-        if "rig" in args.generators:
-            send_vibration(boxes, args, START_S)
-            send_week(boxes, args, START_S + 20 * 86_400)
-        if "plant" in args.generators:
-            detection_plant.send_extras(boxes, args, START_S, audio_plan)
-        for name, held in detection_heldout.SETS.items():
-            if name in args.generators.split(","):
-                held.send_extras(boxes, args, START_S, audio_plan)
+        names = args.generators.split(",")
+        for name in names:
+            send_audio(boxes, source_for(name, args.seed), args, START_S)
+        for name in names:
+            send_extras(boxes, name, args)
         boxes.flush()
         wait_results(inbox, len(boxes.sent), proc)
         with inbox._lock:

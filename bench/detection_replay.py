@@ -33,14 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from bench import detection
-from bench.detection_figures import Sent, audio_levels, print_kinds, vibration_levels
+from bench.detection_figures import Sent, print_kinds
 from gateway.config import InferenceSection
-from gateway.devtools import compressor_rig as rig
+from gateway.daemon import verdict_rules
 from gateway.inference.model import AudioModel, shipped_model_path
 from gateway.inference.results import Outcome
-from gateway.inference.verdict import DeviceMemory, Observation, VerdictRules, judge, spacing_ms
-from gateway.inference.worker import Vibration, _vibration_outcome, audio_outcome, decode_window
-from gateway.wav import encode_wav
+from gateway.inference.verdict import DeviceMemory, Observation, judge
+from gateway.inference.worker import Vibration, audio_outcome, decode_window, vibration_outcome
 
 HEADER = struct.Struct("<II")  # lengths of a record's JSON header and of its payload
 
@@ -84,36 +83,20 @@ class Recorder:
         self.vibration_on = vibration
 
     def audio(self, sent: Sent, samples: np.ndarray, rate: int) -> None:
-        sent.levels = audio_levels(samples if samples.ndim == 1 else samples.mean(axis=1), rate)
-        self.records.append((sent, encode_wav(samples, rate)))
+        self.records.append((sent, detection.audio_message(sent, samples, rate)))
 
     def vibration(self, sent: Sent, xyz: np.ndarray, rate: int,
-                  payload: dict | None = None) -> None:
-        if not self.vibration_on:
-            return
-        sent.levels = vibration_levels(xyz, rate)
-        if payload is None:
-            payload = rig.vibration_payload(xyz, rate, sent.ts_ms / 1000)
-        self.records.append((sent, json.dumps(payload).encode()))
+                  payload: str | None = None) -> None:
+        if self.vibration_on:
+            message = detection.vibration_message(sent, xyz, rate, payload)
+            self.records.append((sent, message.encode()))
 
 
 def record(name: str, args, vibration: bool) -> list[tuple[Sent, bytes]]:
     """The windows bench/detection sends for one generator, in its order."""
     boxes = Recorder(vibration)
-    source = detection.detection_heldout.SETS[name].source(args.seed) \
-        if name in detection.detection_heldout.SETS else \
-        {"rig": detection.RigSource, "synth": detection.SynthSource,
-         "plant": detection.detection_plant.PlantSource}[name](args.seed)
-    detection.send_audio(boxes, source, args, detection.START_S)
-    if name == "rig":
-        detection.send_vibration(boxes, args, detection.START_S)
-        detection.send_week(boxes, args, detection.START_S + 20 * 86_400)
-    elif name == "plant":
-        detection.detection_plant.send_extras(boxes, args, detection.START_S,
-                                              detection.audio_plan)
-    elif name != "synth":  # synth has audio only
-        detection.detection_heldout.SETS[name].send_extras(boxes, args, detection.START_S,
-                                                           detection.audio_plan)
+    detection.send_audio(boxes, detection.source_for(name, args.seed), args, detection.START_S)
+    detection.send_extras(boxes, name, args)
     return boxes.records
 
 
@@ -122,12 +105,9 @@ class Daemon:
     subscriber receives them (score, threshold, anomaly, details; device_id, ts, state)."""
 
     def __init__(self, args):
-        inf = InferenceSection(baseline_windows=args.baseline,
-                               baseline_hours=args.baseline_hours)
-        self.rules = VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
-                                  inf.alert_window,
-                                  learn_spacing_ms=spacing_ms(inf.baseline_hours,
-                                                              inf.baseline_windows))
+        # bench/detection's daemon: every [inference] key at its default but these two
+        self.rules = verdict_rules(InferenceSection(baseline_windows=args.baseline,
+                                                    baseline_hours=args.baseline_hours), {})
         self.model = AudioModel(args.model or shipped_model_path())
         self.memory: dict[tuple[str, str], DeviceMemory] = {}
         self.results: dict[tuple, dict] = {}
@@ -137,7 +117,7 @@ class Daemon:
         if sent.stream == "audio":
             return audio_outcome(payload, self.model, lambda analysed_s: None)
         xyz, rate = decode_window(payload)
-        return _vibration_outcome(Vibration(xyz, rate))
+        return vibration_outcome(Vibration(xyz, rate))
 
     def judge(self, sent: Sent, outcome: Outcome) -> None:
         key = (sent.device, sent.stream)

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from gateway.config import Config, ConfigError, load_config
+from gateway.config import Config, ConfigError, InferenceSection, MachineSection, load_config
 from gateway.delivery.publisher import Publisher
 from gateway.delivery.uplink import Uplink, sync_disabled_reason
 from gateway.inference.model import AudioModel, shipped_model_path
@@ -99,11 +99,16 @@ def build_analyser(config: Config, writer: ResultWriter,
     load: Callable[[], AudioScorer] = partial(AudioModel, model_path(config))
     return Analyser(
         config.store_path, watched_loader(load, degraded, AUDIO) if degraded else load,
-        VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
-                     inf.alert_window, machines={device: kinematics_of(machine) for
-                                                 device, machine in config.machines.items()},
-                     learn_spacing_ms=spacing_ms(inf.baseline_hours, inf.baseline_windows)),
-        retry_policy(config), inf.time_limit_s, writer)
+        verdict_rules(inf, config.machines), retry_policy(config), inf.time_limit_s, writer)
+
+
+def verdict_rules(inf: InferenceSection, machines: Mapping[str, MachineSection]
+                  ) -> VerdictRules:
+    """The verdict's rules from the validated [inference] and [machines.<id>] sections."""
+    return VerdictRules(inf.baseline_windows, inf.threshold_sigmas, inf.alert_after,
+                        inf.alert_window,
+                        machines={device: kinematics_of(m) for device, m in machines.items()},
+                        learn_spacing_ms=spacing_ms(inf.baseline_hours, inf.baseline_windows))
 
 
 def retry_policy(config: Config) -> RetryPolicy:

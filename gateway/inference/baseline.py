@@ -34,6 +34,7 @@ learned one, so slow drift is followed and a slowly growing fault is not learned
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -150,6 +151,14 @@ def _shape_features(names) -> list[int]:
     return [i for i, name in enumerate(names)
             if (name.startswith("band ") and name.endswith(" level"))
             or name == "rotation 1x velocity"]
+
+
+@lru_cache(maxsize=16)
+def _line_features(names: tuple[str, ...]) -> list[int]:
+    """The compressor's own lines among the features (LINE_FEATURES: sound only). Cached:
+    the off test asks on every window, and a device's names are the same tuple each time.
+    The list is shared: index with it, never change it."""
+    return [i for i, name in enumerate(names) if name in LINE_FEATURES]
 
 
 def _state_features(names) -> list[int]:
@@ -314,7 +323,7 @@ def _lines_louder(vectors: np.ndarray, names, loud: np.ndarray, machine: np.ndar
     clusters' medians): then the loud windows are the compressor running and the steady
     source a stop with something else going (a pump), not the machine alone in a quiet room
     (brewcellar's blind device-weeks, round 10)."""
-    lines = [i for i, name in enumerate(names) if name in LINE_FEATURES]
+    lines = _line_features(tuple(names))
     if not lines:
         return False
     gap = np.median(vectors[loud][:, lines], axis=0) - np.median(vectors[machine][:, lines],
@@ -461,8 +470,7 @@ def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
     it runs. Without one: OFF_DROP_DB quieter, or QUIETER_DB quieter and quieter everywhere
     (energy and spectral shape: a fault changes the shape, a stop lowers all of it)."""
     drop = fit.running_level_db - level_db
-    lines = lines_drop_db(fit, values, centre)
-    if lines is not None and lines >= LINES_GONE_DB:
+    if lines_gone_db(fit, values, centre) is not None:
         return True
     if fit.off_state is not None and values is not None:
         if drop >= HARD_OFF_DROP_DB:
@@ -479,15 +487,17 @@ def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
     return bool(shape) and float(_quieter_everywhere(fit.origin, values, shape)[0]) >= QUIETER_DB
 
 
-def lines_drop_db(fit: Fit, values: np.ndarray | None, centre: ArrayLike | None = None
+def lines_gone_db(fit: Fit, values: np.ndarray | None, centre: ArrayLike | None = None
                   ) -> float | None:
-    """How far the compressor's lines (LINE_FEATURES, sound only) are under the running
-    `centre` (the learned one if None), median over them, dB; None without them."""
-    lines = [i for i, name in enumerate(fit.names) if name in LINE_FEATURES]
+    """How far the compressor's lines (LINE_FEATURES) are under the running `centre` (the
+    learned one if None), median over them, dB, when that is LINES_GONE_DB or more: the
+    compressor is stopped. None otherwise, and for features without the lines."""
+    lines = _line_features(fit.names)
     if not lines or values is None:
         return None
     running = fit.origin if centre is None else np.asarray(centre, np.float64)
-    return float(np.median(running[lines] - np.asarray(values, np.float64)[lines]))
+    drop = float(np.median(running[lines] - np.asarray(values, np.float64)[lines]))
+    return drop if drop >= LINES_GONE_DB else None
 
 
 def follow(fit: Fit, centre: np.ndarray, values: np.ndarray, rate: float,

@@ -7,11 +7,13 @@ and the librosa call that reproduces :func:`log_mel`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from functools import lru_cache
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 
@@ -266,6 +268,29 @@ class VibrationFeatures:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+class SevereZone(NamedTuple):
+    zone: str
+    iso_class: str
+    velocity_mm_s: float
+
+
+_SEVERE = re.compile(r"ISO 10816 zone ([CD]) \(class (IV|I{1,3})\): velocity ([0-9.]+) mm/s")
+
+
+def severe_text(zone: str, iso_class: str, velocity_mm_s: float) -> str:
+    """The absolute limit's words in a result's why and an alert's reason."""
+    return f"ISO 10816 zone {zone} (class {iso_class}): velocity {velocity_mm_s:.2f} mm/s"
+
+
+def severe_zone(why: str) -> SevereZone | None:
+    """What severe_text said, read back from a result's why (gateway status' class hint
+    reads it from the device's state row, which keeps the latest why and no velocity)."""
+    found = _SEVERE.search(why)
+    if found is None:
+        return None
+    return SevereZone(found[1], found[2], float(found[3]))
 
 
 def iso_zone(velocity_mm_s: float, iso_class: str = DEFAULT_ISO_CLASS) -> str:

@@ -145,8 +145,8 @@ def judge(memory: DeviceMemory, observation: Observation, model: str,
             memory.state == OFF):
         drop = memory.fit.running_level_db - features.level_db
         why = f"machine off: level {drop:.0f} dB below its running level"
-        lines = baseline.lines_drop_db(memory.fit, features.values, memory.centre)
-        if lines is not None and lines >= baseline.LINES_GONE_DB:
+        lines = baseline.lines_gone_db(memory.fit, features.values, memory.centre)
+        if lines is not None:
             why += f", the compressor's lines {lines:.0f} dB under theirs"
         return Verdict(replace(memory, state=OFF), 0.0, memory.threshold, False, None, "",
                        {"state": OFF, "why": why, "drivers": []})

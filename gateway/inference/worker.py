@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -35,7 +34,7 @@ import numpy as np
 
 from gateway.inference.attempts import RetryPolicy, failed_attempt
 from gateway.inference.audio_features import WindowFeatures
-from gateway.inference.features import FeatureError, window_dtype
+from gateway.inference.features import FeatureError, severe_text, window_dtype
 from gateway.inference.model import PIECE_S, ModelError
 from gateway.inference.result_writer import PendingResult, ResultWriter
 from gateway.inference.results import Outcome, ResultStore, StoredWindow
@@ -212,7 +211,7 @@ class Analyser:
     def _analyse(self, window: StoredWindow, samples: Samples, model: AudioScorer | None,
                  started: float) -> Outcome:
         if isinstance(samples, Vibration):
-            outcome = _vibration_outcome(samples, self.rules.machines.get(window.device_id))
+            outcome = vibration_outcome(samples, self.rules.machines.get(window.device_id))
         elif model is None:  # lost since the claim was checked: try again later
             raise ModelUnavailable("the audio model is not loaded")
         else:
@@ -305,7 +304,7 @@ def _decoded(window: StoredWindow) -> Samples:
     return Vibration(*decode_vibration(window.payload))
 
 
-def _vibration_outcome(window: Vibration, kinematics: Kinematics | None = None) -> Outcome:
+def vibration_outcome(window: Vibration, kinematics: Kinematics | None = None) -> Outcome:
     # centres and scales the window's array in place: the caller gives it up
     kinematics = kinematics or Kinematics()
     severity, condition = vibration_analysis(window.xyz, window.rate, kinematics)
@@ -319,28 +318,6 @@ def _vibration_outcome(window: Vibration, kinematics: Kinematics | None = None) 
     return Outcome(model=VIBRATION_MODEL,
                    observation=Observation(_finite_features(condition), severe),
                    details=details)
-
-
-class SevereZone(NamedTuple):
-    zone: str
-    iso_class: str
-    velocity_mm_s: float
-
-
-_SEVERE = re.compile(r"ISO 10816 zone ([CD]) \(class (IV|I{1,3})\): velocity ([0-9.]+) mm/s")
-
-
-def severe_text(zone: str, iso_class: str, velocity_mm_s: float) -> str:
-    """The absolute limit's words in a result's why and an alert's reason."""
-    return f"ISO 10816 zone {zone} (class {iso_class}): velocity {velocity_mm_s:.2f} mm/s"
-
-
-def severe_zone(why: str) -> SevereZone | None:
-    """What severe_text said, read back from a why (gateway status' class hint)."""
-    found = _SEVERE.search(why)
-    if found is None:
-        return None
-    return SevereZone(found[1], found[2], float(found[3]))
 
 
 def decode_vibration(payload: bytes) -> tuple[np.ndarray, float]:

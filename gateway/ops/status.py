@@ -19,9 +19,9 @@ from gateway.inference.features import (
     ISO_CLASS_MACHINES,
     ISO_CLASSES,
     iso_zone,
+    severe_zone,
 )
 from gateway.inference.verdict import spacing_text
-from gateway.inference.worker import severe_zone
 from gateway.redaction import redact
 from gateway.service.clock import clock_problem
 from gateway.service.runlock import running_pid
@@ -241,9 +241,10 @@ def class_hint(device: DeviceSeen, config: Config) -> str:
     configured = machine.iso_class if machine else DEFAULT_ISO_CLASS
     if severe is None or severe.iso_class != configured:
         return ""
-    larger = list(ISO_CLASSES)[list(ISO_CLASSES).index(configured) + 1:]
-    calmer = [(c, iso_zone(severe.velocity_mm_s, c)) for c in larger
-              if iso_zone(severe.velocity_mm_s, c) in ("A", "B")]
+    classes = list(ISO_CLASSES)
+    larger = classes[classes.index(configured) + 1:]
+    zones = [(c, iso_zone(severe.velocity_mm_s, c)) for c in larger]
+    calmer = [(c, zone) for c, zone in zones if zone in ("A", "B")]
     if not calmer:
         return ""
     other = ", ".join(f"zone {zone} in class {c} ({ISO_CLASS_MACHINES[c]})" for c, zone in calmer)

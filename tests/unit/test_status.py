@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import MachineSection, load_config
-from gateway.inference.worker import severe_text, severe_zone
+from gateway.inference.features import severe_text, severe_zone
 from gateway.ops.status import collect_status, render_status, status_json
 from gateway.store.database import open_database
 
