@@ -11,11 +11,14 @@ walk-ins, reach-ins and an ice machine among the kitchen's noise) and `salesfloo
 supermarket's sales floor, written blind) and `reeferyard` (gateway.devtools.reeferyard, the
 tenth: reefer containers in a port's container yard, written blind) and `brewcellar`
 (gateway.devtools.brewcellar, the eleventh: a craft brewery's cellar and plant room, glycol
-chillers and keg-store units among pumps, keg washing and a canning line, written blind).
+chillers and keg-store units among pumps, keg washing and a canning line, written blind) and
+`milkroom` (gateway.devtools.milkroom, the twelfth: dairy farms' milk rooms, bulk-tank
+condensing units cooling after each milking beside the parlour, written blind).
 All expose the same
 public functions, so one adapter serves them: the audio source, the vibration and
 device-week windows, and their figures, named <name>_*. Off by default (`--generators
-coldroom,rackhall,rooftop,screwhall,kitchen,salesfloor,reeferyard,brewcellar`, alone or
+coldroom,rackhall,rooftop,screwhall,kitchen,salesfloor,reeferyard,brewcellar,milkroom`,
+alone or
 with others).
 
 Units are drawn from ids <name>-NN (audio; the accelerometer is <vibration>-NN) and
@@ -44,6 +47,7 @@ from gateway.devtools import (
     brewcellar,
     coldroom,
     kitchen,
+    milkroom,
     rackhall,
     reeferyard,
     rooftop,
@@ -94,6 +98,11 @@ GOALS = {
     "brewcellar_false_alerts_per_device_day": ("<=", 0),
     "brewcellar_onset_to_alert_worst": ("<=", 3),
     "brewcellar_vibration_pooled_auc_s050": (">=", 0.95),
+    "milkroom_pooled_auc_s050": (">=", 0.97), "milkroom_pooled_auc_s025": (">=", 0.93),
+    "milkroom_worst_kind_auc_s050": (">=", 0.90), "milkroom_lead_over_peer_min": (">=", 0.0),
+    "milkroom_false_alerts_per_device_day": ("<=", 0),
+    "milkroom_onset_to_alert_worst": ("<=", 3),
+    "milkroom_vibration_pooled_auc_s050": (">=", 0.95),
 }  # a literal: bench/run_all reads it without importing this script
 
 
@@ -186,4 +195,5 @@ SETS = {held.name: held for held in (HeldOut("coldroom", coldroom, "coldvib", "c
                                      HeldOut("reeferyard", reeferyard, "reefvib", "reefweek",
                                              83),
                                      HeldOut("brewcellar", brewcellar, "brewvib", "brewweek",
-                                             89))}
+                                             89),
+                                     HeldOut("milkroom", milkroom, "milkvib", "milkweek", 97))}
