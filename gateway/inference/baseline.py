@@ -64,6 +64,11 @@ HARD_OFF_DROP_DB = 30.0
 LINES_GONE_DB = 20.0
 LINE_FEATURES = ("rotation 1x line", "rotation 2x line", "rotation 3x line",
                  "rotation 4-8x lines")
+# With the motor's hum gone too (the mains line and its 2x, of either mains: the largest
+# drop among them), lines this far under are enough: the farm's pumps and agitator keep
+# the window loud and some lines half covered when the compressor stops (milkroom).
+LINES_AND_HUM_GONE_DB = 15.0
+HUM_FEATURES = ("50 Hz hum", "100 Hz hum", "60 Hz hum", "120 Hz hum")
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
 RUNNING_QUANTILE = 90.0
 Z_CLIP = 6.0  # for estimating the correlation: one wild value cannot dominate it
@@ -159,6 +164,12 @@ def _line_features(names: tuple[str, ...]) -> list[int]:
     the off test asks on every window, and a device's names are the same tuple each time.
     The list is shared: index with it, never change it."""
     return [i for i, name in enumerate(names) if name in LINE_FEATURES]
+
+
+@lru_cache(maxsize=64)
+def _hum_features(names: tuple[str, ...]) -> list[int]:
+    """The motor's mains hum lines among the features (HUM_FEATURES; shared, as above)."""
+    return [i for i, name in enumerate(names) if name in HUM_FEATURES]
 
 
 def _state_features(names) -> list[int]:
@@ -496,8 +507,15 @@ def lines_gone_db(fit: Fit, values: np.ndarray | None, centre: ArrayLike | None 
     if not lines or values is None:
         return None
     running = fit.origin if centre is None else np.asarray(centre, np.float64)
-    drop = float(np.median(running[lines] - np.asarray(values, np.float64)[lines]))
-    return drop if drop >= LINES_GONE_DB else None
+    values = np.asarray(values, np.float64)
+    drop = float(np.median(running[lines] - values[lines]))
+    if drop >= LINES_GONE_DB:
+        return drop
+    hum = _hum_features(fit.names)
+    if drop >= LINES_AND_HUM_GONE_DB and hum and float(
+            np.max(running[hum] - values[hum])) >= LINES_AND_HUM_GONE_DB:
+        return drop
+    return None
 
 
 def follow(fit: Fit, centre: np.ndarray, values: np.ndarray, rate: float,

@@ -543,6 +543,32 @@ def test_a_stop_with_the_site_busy_around_it_is_off_when_the_compressors_lines_a
     assert weaker.details["state"] != "off" and weaker.anomaly is True
 
 
+HUM_NAMES = LINE_NAMES + baseline.HUM_FEATURES
+
+
+def _with_hum(rng, lines_db=0.0, hum_db=0.0, bands_db=0.0, level=RUNNING_DB) -> Observation:
+    lines = _with_lines(rng, lines_db, bands_db, level)
+    values = np.r_[lines.features.values,
+                   20.0 + hum_db + rng.normal(0.0, 1.0, len(baseline.HUM_FEATURES))]
+    return Observation(WindowFeatures(HUM_NAMES, values, np.full(len(HUM_NAMES), 0.05),
+                                      ("dB",) * len(HUM_NAMES), level, {}))
+
+
+def test_a_stop_with_the_farms_pumps_going_is_off_when_its_hum_went_with_its_lines():
+    rng = np.random.default_rng(37)
+    fitted = run([_with_hum(rng) for _ in range(30)])[-1]
+    # as loud as running (pumps, the agitator), the lines 17 dB under, the hum 20 dB under
+    stopped, = run([_with_hum(rng, lines_db=-17.0, hum_db=-20.0, bands_db=6.0)],
+                   fitted.memory)
+    assert stopped.details["state"] == "off" and stopped.anomaly is False
+    # the same lines with the motor still humming: a running machine that changed, scored
+    humming, = run([_with_hum(rng, lines_db=-17.0, bands_db=6.0)], fitted.memory)
+    assert humming.details["state"] != "off" and humming.anomaly is True
+    # the hum gone but the lines only 10 dB under: not enough for a stop
+    fainter, = run([_with_hum(rng, lines_db=-10.0, hum_db=-20.0)], fitted.memory)
+    assert fainter.details["state"] != "off" and fainter.anomaly is True
+
+
 def _and_lines(observation: Observation, lines_db: float, rng) -> Observation:
     f = observation.features
     lines = lines_db + 0.3 * rng.normal(0.0, 1.0, len(baseline.LINE_FEATURES))
