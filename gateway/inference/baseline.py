@@ -64,10 +64,12 @@ HARD_OFF_DROP_DB = 30.0
 LINES_GONE_DB = 20.0
 LINE_FEATURES = ("rotation 1x line", "rotation 2x line", "rotation 3x line",
                  "rotation 4-8x lines")
-# With the motor's hum gone too (the mains line and its 2x, of either mains: the largest
-# drop among them), lines this far under are enough: the farm's pumps and agitator keep
-# the window loud and some lines half covered when the compressor stops (milkroom).
-LINES_AND_HUM_GONE_DB = 15.0
+# With the motor's hum gone too, HUM_GONE_DB or more under (the mains line and its 2x, of
+# either mains: the largest drop among them), lines this far under are enough: the farm's
+# pumps and agitator keep the window loud and some lines half covered when the compressor
+# stops (milkroom, round 11 of docs/inference.md).
+LINES_WITH_HUM_GONE_DB = 12.0
+HUM_GONE_DB = 15.0
 HUM_FEATURES = ("50 Hz hum", "100 Hz hum", "60 Hz hum", "120 Hz hum")
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
 RUNNING_QUANTILE = 90.0
@@ -512,8 +514,8 @@ def lines_gone_db(fit: Fit, values: np.ndarray | None, centre: ArrayLike | None 
     if drop >= LINES_GONE_DB:
         return drop
     hum = _hum_features(fit.names)
-    if drop >= LINES_AND_HUM_GONE_DB and hum and float(
-            np.max(running[hum] - values[hum])) >= LINES_AND_HUM_GONE_DB:
+    if drop >= LINES_WITH_HUM_GONE_DB and hum and float(
+            np.max(running[hum] - values[hum])) >= HUM_GONE_DB:
         return drop
     return None
 
