@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 
 import numpy as np
 import pytest
@@ -340,17 +339,3 @@ def test_argument_errors():
     with pytest.raises(ValueError):
         milkroom.device_week(unit, T0, 0.0, 1.0)
 
-
-def test_windows_are_fast_enough():
-    unit = find_unit(lambda u: u.audio_rate == 48_000 and u.vib_rate == 25_600, "fast")
-    milkroom.audio_window(unit, T0, "liquid_slugging", 0.5, True)  # warm the caches
-    milkroom.vibration_window(unit, T0, "bearing_ball", 0.5, True)
-    start = time.perf_counter()
-    for i in range(5):
-        milkroom.audio_window(unit, T0 + i, "liquid_slugging", 0.5, True)
-    audio_ms = (time.perf_counter() - start) / 5 * 1e3
-    start = time.perf_counter()
-    for i in range(5):
-        milkroom.vibration_window(unit, T0 + i, "bearing_ball", 0.5, True)
-    vib_ms = (time.perf_counter() - start) / 5 * 1e3
-    assert audio_ms < 90.0 and vib_ms < 45.0, (audio_ms, vib_ms)  # 3x headroom: shared CI
