@@ -51,6 +51,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -272,29 +273,47 @@ def vibration_message(sent: Sent, xyz: np.ndarray, rate: int, payload: str | Non
 
 
 class Boxes:
-    """The sensor boxes' side: publish a window, remember what it was."""
+    """The sensor boxes' side: publish a window, remember what it was. `analysed()` (the
+    results received so far) paces them: at most MAX_AHEAD_BYTES of messages published and
+    not yet analysed, as boxes sending in real time never get far ahead of the gateway."""
 
-    def __init__(self, port: int):
+    MAX_AHEAD_BYTES = 48 * 2**20
+
+    def __init__(self, port: int, analysed: Callable[[], int] = lambda: 0):
         self.publisher = Publisher(port)
         self.sent: dict[tuple[str, str, int], Sent] = {}
         self._pending: list = []
+        self._analysed = analysed
+        self._bytes_to = [0]  # bytes published before the i-th message
 
-    def _track(self, info) -> None:
+    def _track(self, info, size: int) -> None:
         self._pending.append(info)
+        self._bytes_to.append(self._bytes_to[-1] + size)
         if len(self._pending) > 400:  # bound what waits in the client
             self._pending.pop(0).wait_for_publish(120)
+        # Unpaced, the backlog waited in the broker: up to 1,000 unacknowledged 0.8 MB
+        # vibration messages (25.6 kHz, JSON) went past Mosquitto's memory_limit, and it
+        # disconnected this publisher mid-run (milkroom, 2026-12-04). Results come about in
+        # the order sent, so the bytes ahead are those of the messages after the analysed.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = min(self._analysed(), len(self._bytes_to) - 1)
+            if self._bytes_to[-1] - self._bytes_to[done] <= self.MAX_AHEAD_BYTES:
+                break
+            time.sleep(0.05)
 
     def audio(self, sent: Sent, samples: np.ndarray, rate: int) -> None:
         self.sent[(sent.device, "audio", sent.ts_ms)] = sent
-        self._track(self.publisher.publish(f"sensors/{sent.device}/audio",
-                                           audio_message(sent, samples, rate),
-                                           ts_ms=sent.ts_ms))
+        message = audio_message(sent, samples, rate)
+        self._track(self.publisher.publish(f"sensors/{sent.device}/audio", message,
+                                           ts_ms=sent.ts_ms), len(message))
 
     def vibration(self, sent: Sent, xyz: np.ndarray, rate: int,
                   payload: str | None = None) -> None:
         self.sent[(sent.device, "vibration", sent.ts_ms)] = sent
-        self._track(self.publisher.publish(f"sensors/{sent.device}/vibration",
-                                           vibration_message(sent, xyz, rate, payload)))
+        message = vibration_message(sent, xyz, rate, payload)
+        self._track(self.publisher.publish(f"sensors/{sent.device}/vibration", message),
+                    len(message))
 
     def flush(self) -> None:
         for info in self._pending:
@@ -404,7 +423,7 @@ def run(args) -> tuple[dict, dict, list[dict], float]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the gateway did not come online")
             time.sleep(0.1)
-        boxes = Boxes(broker.port)
+        boxes = Boxes(broker.port, analysed=lambda: inbox.count_ending("/result"))
         stack.callback(boxes.close)
         names = args.generators.split(",")
         for name in names:

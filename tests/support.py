@@ -161,6 +161,7 @@ class Subscriber:
 
     def __init__(self, port: int, topic: str):
         self.messages: list[tuple[str, bytes, bool]] = []
+        self._counted: dict[str, tuple[int, int]] = {}  # suffix: (messages seen, count)
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         self.client.on_message = self._on_message
@@ -175,6 +176,15 @@ class Subscriber:
     def json_payloads(self, topic: str) -> list[dict]:
         with self._lock:
             return [json.loads(p) for t, p, _ in self.messages if t == topic]
+
+    def count_ending(self, suffix: str) -> int:
+        """Messages so far whose topic ends with suffix, counted on from the last call (a
+        benchmark asks after every publish)."""
+        with self._lock:
+            seen, count = self._counted.get(suffix, (0, 0))
+            count += sum(1 for t, _, _ in self.messages[seen:] if t.endswith(suffix))
+            self._counted[suffix] = (len(self.messages), count)
+            return count
 
     def close(self) -> None:
         self.client.disconnect()
