@@ -13,11 +13,15 @@ tenth: reefer containers in a port's container yard, written blind) and `brewcel
 (gateway.devtools.brewcellar, the eleventh: a craft brewery's cellar and plant room, glycol
 chillers and keg-store units among pumps, keg washing and a canning line, written blind) and
 `milkroom` (gateway.devtools.milkroom, the twelfth: dairy farms' milk rooms, bulk-tank
-condensing units cooling after each milking beside the parlour, written blind).
+condensing units cooling after each milking beside the parlour, written blind; tuned on since
+its first measurement) and `freezerdock` (gateway.devtools.freezerdock, the thirteenth: a
+frozen-food distribution centre, condensing units with defrost cycles among forklifts, dock
+doors and idling truck reefers, written blind).
 All expose the same
 public functions, so one adapter serves them: the audio source, the vibration and
 device-week windows, and their figures, named <name>_*. Off by default (`--generators
-coldroom,rackhall,rooftop,screwhall,kitchen,salesfloor,reeferyard,brewcellar,milkroom`,
+coldroom,rackhall,rooftop,screwhall,kitchen,salesfloor,reeferyard,brewcellar,milkroom,
+freezerdock`,
 alone or
 with others).
 
@@ -46,6 +50,7 @@ from bench.detection_figures import (
 from gateway.devtools import (
     brewcellar,
     coldroom,
+    freezerdock,
     kitchen,
     milkroom,
     rackhall,
@@ -103,6 +108,12 @@ GOALS = {
     "milkroom_false_alerts_per_device_day": ("<=", 0),
     "milkroom_onset_to_alert_worst": ("<=", 3),
     "milkroom_vibration_pooled_auc_s050": (">=", 0.95),
+    "freezerdock_pooled_auc_s050": (">=", 0.97), "freezerdock_pooled_auc_s025": (">=", 0.93),
+    "freezerdock_worst_kind_auc_s050": (">=", 0.90),
+    "freezerdock_lead_over_peer_min": (">=", 0.0),
+    "freezerdock_false_alerts_per_device_day": ("<=", 0),
+    "freezerdock_onset_to_alert_worst": ("<=", 3),
+    "freezerdock_vibration_pooled_auc_s050": (">=", 0.95),
 }  # a literal: bench/run_all reads it without importing this script
 
 
@@ -196,4 +207,6 @@ SETS = {held.name: held for held in (HeldOut("coldroom", coldroom, "coldvib", "c
                                              83),
                                      HeldOut("brewcellar", brewcellar, "brewvib", "brewweek",
                                              89),
-                                     HeldOut("milkroom", milkroom, "milkvib", "milkweek", 97))}
+                                     HeldOut("milkroom", milkroom, "milkvib", "milkweek", 97),
+                                     HeldOut("freezerdock", freezerdock, "dockvib", "dockweek",
+                                             101))}
