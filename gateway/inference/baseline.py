@@ -71,6 +71,15 @@ LINE_FEATURES = ("rotation 1x line", "rotation 2x line", "rotation 3x line",
 LINES_WITH_HUM_GONE_DB = 12.0
 HUM_GONE_DB = 15.0
 HUM_FEATURES = ("50 Hz hum", "100 Hz hum", "60 Hz hum", "120 Hz hum")
+# The motor's mains hum alone this far under the running centre, and HUM_ALONE_SIGMAS of
+# its own learned spread (the largest such drop among HUM_FEATURES): the motor is not
+# energised. A distribution centre's stops (freezerdock, round 12 of docs/inference.md):
+# the unit coolers' fans turn on and the heaters tick through a defrost, so the lines the
+# speed estimate finds are the fans' and the window is nearly as loud as running; the hum
+# is what goes. The spread keeps an inverter-driven unit running: its hum follows the
+# drive, not the mains, and a drop of 25 dB lies within its own spread.
+HUM_ALONE_DB = 25.0
+HUM_ALONE_SIGMAS = 6.0
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
 RUNNING_QUANTILE = 90.0
 Z_CLIP = 6.0  # for estimating the correlation: one wild value cannot dominate it
@@ -477,13 +486,15 @@ def assess(fit: Fit, centre: np.ndarray, values: np.ndarray) -> Assessment:
 
 def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
            centre: ArrayLike | None = None, was_off: bool = False) -> bool:
-    """The machine is stopped. With a learned off state: the window is nearer the device's
-    stopped sound than its running sound (the drifting `centre`), with hysteresis around
+    """The machine is stopped. Whatever else: its lines are gone (lines_gone_db), or the
+    motor's mains hum is (hum_gone_db). With a learned off state: the window is nearer the
+    device's stopped sound than its running sound (the drifting `centre`), with hysteresis around
     the midpoint (`was_off`: the previous window was off), or HARD_OFF_DROP_DB quieter than
     it runs. Without one: OFF_DROP_DB quieter, or QUIETER_DB quieter and quieter everywhere
     (energy and spectral shape: a fault changes the shape, a stop lowers all of it)."""
     drop = fit.running_level_db - level_db
-    if lines_gone_db(fit, values, centre) is not None:
+    if lines_gone_db(fit, values, centre) is not None or hum_gone_db(fit, values,
+                                                                     centre) is not None:
         return True
     if fit.off_state is not None and values is not None:
         if drop >= HARD_OFF_DROP_DB:
@@ -518,6 +529,20 @@ def lines_gone_db(fit: Fit, values: np.ndarray | None, centre: ArrayLike | None 
             np.max(running[hum] - values[hum])) >= HUM_GONE_DB:
         return drop
     return None
+
+
+def hum_gone_db(fit: Fit, values: np.ndarray | None, centre: ArrayLike | None = None
+                ) -> float | None:
+    """How far the motor's mains hum (HUM_FEATURES) is under the running `centre` (the
+    learned one if None), the largest drop among its lines that is HUM_ALONE_DB or more and
+    HUM_ALONE_SIGMAS of the line's learned spread: the motor is stopped. None otherwise."""
+    hum = _hum_features(fit.names)
+    if not hum or values is None:
+        return None
+    running = fit.origin if centre is None else np.asarray(centre, np.float64)
+    drop = running[hum] - np.asarray(values, np.float64)[hum]
+    gone = (drop >= HUM_ALONE_DB) & (drop >= HUM_ALONE_SIGMAS * fit.scale[hum])
+    return float(drop[gone].max()) if gone.any() else None
 
 
 def follow(fit: Fit, centre: np.ndarray, values: np.ndarray, rate: float,

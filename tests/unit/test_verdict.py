@@ -546,10 +546,11 @@ def test_a_stop_with_the_site_busy_around_it_is_off_when_the_compressors_lines_a
 HUM_NAMES = LINE_NAMES + baseline.HUM_FEATURES
 
 
-def _with_hum(rng, lines_db=0.0, hum_db=0.0, bands_db=0.0, level=RUNNING_DB) -> Observation:
+def _with_hum(rng, lines_db=0.0, hum_db=0.0, bands_db=0.0, level=RUNNING_DB,
+              hum_spread=1.0) -> Observation:
     lines = _with_lines(rng, lines_db, bands_db, level)
     values = np.r_[lines.features.values,
-                   20.0 + hum_db + rng.normal(0.0, 1.0, len(baseline.HUM_FEATURES))]
+                   20.0 + hum_db + rng.normal(0.0, hum_spread, len(baseline.HUM_FEATURES))]
     return Observation(WindowFeatures(HUM_NAMES, values, np.full(len(HUM_NAMES), 0.05),
                                       ("dB",) * len(HUM_NAMES), level, {}))
 
@@ -567,6 +568,23 @@ def test_a_stop_with_the_farms_pumps_going_is_off_when_its_hum_went_with_its_lin
     # the hum gone but the lines only 10 dB under: not enough for a stop
     fainter, = run([_with_hum(rng, lines_db=-10.0, hum_db=-20.0)], fitted.memory)
     assert fainter.details["state"] != "off" and fainter.anomaly is True
+
+
+def test_a_defrost_with_the_fans_turning_is_off_when_the_motors_hum_is_gone():
+    rng = np.random.default_rng(41)
+    fitted = run([_with_hum(rng) for _ in range(30)])[-1]
+    # the unit cooler's fans keep the lines and the level; the motor's hum 30 dB under
+    stopped, = run([_with_hum(rng, hum_db=-30.0)], fitted.memory)
+    assert stopped.details["state"] == "off" and stopped.anomaly is False
+    assert "the motor's mains hum" in stopped.details["why"]
+    # the hum 20 dB under with the lines there: a running machine that changed, scored
+    quieter, = run([_with_hum(rng, hum_db=-20.0)], fitted.memory)
+    assert quieter.details["state"] != "off" and quieter.anomaly is True
+    # an inverter-driven unit, whose hum follows the drive (8 dB of spread while learning):
+    # the same 30 dB is within six of its spreads, so it is scored, not called off
+    drive = run([_with_hum(rng, hum_spread=8.0) for _ in range(30)])[-1]
+    running, = run([_with_hum(rng, hum_db=-30.0)], drive.memory)
+    assert running.details["state"] != "off"
 
 
 def _and_lines(observation: Observation, lines_db: float, rng) -> Observation:
