@@ -77,9 +77,12 @@ HUM_FEATURES = ("50 Hz hum", "100 Hz hum", "60 Hz hum", "120 Hz hum")
 # the unit coolers' fans turn on and the heaters tick through a defrost, so the lines the
 # speed estimate finds are the fans' and the window is nearly as loud as running; the hum
 # is what goes. The spread keeps an inverter-driven unit running: its hum follows the
-# drive, not the mains, and a drop of 25 dB lies within its own spread.
+# drive, not the mains, and a drop of 25 dB lies within its own spread. And the window must
+# be HUM_QUIETER_DB quieter than running: a stopped motor takes its own sound with it, while
+# rooftop's high head pressure moves the hum 26-34 dB with the machine running as loud.
 HUM_ALONE_DB = 25.0
 HUM_ALONE_SIGMAS = 6.0
+HUM_QUIETER_DB = 1.5
 QUIETER_DB = 6.0  # this far below, with the whole spectrum this much quieter too: also off
 RUNNING_QUANTILE = 90.0
 Z_CLIP = 6.0  # for estimating the correlation: one wild value cannot dominate it
@@ -493,8 +496,8 @@ def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
     it runs. Without one: OFF_DROP_DB quieter, or QUIETER_DB quieter and quieter everywhere
     (energy and spectral shape: a fault changes the shape, a stop lowers all of it)."""
     drop = fit.running_level_db - level_db
-    if lines_gone_db(fit, values, centre) is not None or hum_gone_db(fit, values,
-                                                                     centre) is not None:
+    if lines_gone_db(fit, values, centre) is not None or hum_gone_db(
+            fit, level_db, values, centre) is not None:
         return True
     if fit.off_state is not None and values is not None:
         if drop >= HARD_OFF_DROP_DB:
@@ -531,13 +534,14 @@ def lines_gone_db(fit: Fit, values: np.ndarray | None, centre: ArrayLike | None 
     return None
 
 
-def hum_gone_db(fit: Fit, values: np.ndarray | None, centre: ArrayLike | None = None
-                ) -> float | None:
+def hum_gone_db(fit: Fit, level_db: float, values: np.ndarray | None,
+                centre: ArrayLike | None = None) -> float | None:
     """How far the motor's mains hum (HUM_FEATURES) is under the running `centre` (the
     learned one if None), the largest drop among its lines that is HUM_ALONE_DB or more and
-    HUM_ALONE_SIGMAS of the line's learned spread: the motor is stopped. None otherwise."""
+    HUM_ALONE_SIGMAS of the line's learned spread, in a window HUM_QUIETER_DB or more
+    quieter than running: the motor is stopped. None otherwise."""
     hum = _hum_features(fit.names)
-    if not hum or values is None:
+    if not hum or values is None or fit.running_level_db - level_db < HUM_QUIETER_DB:
         return None
     running = fit.origin if centre is None else np.asarray(centre, np.float64)
     drop = running[hum] - np.asarray(values, np.float64)[hum]

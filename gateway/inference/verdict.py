@@ -148,7 +148,8 @@ def judge(memory: DeviceMemory, observation: Observation, model: str,
         lines = baseline.lines_gone_db(memory.fit, features.values, memory.centre)
         if lines is not None:
             why += f", the compressor's lines {lines:.0f} dB under theirs"
-        hum = baseline.hum_gone_db(memory.fit, features.values, memory.centre)
+        hum = baseline.hum_gone_db(memory.fit, features.level_db, features.values,
+                                   memory.centre)
         if hum is not None:
             why += f", the motor's mains hum {hum:.0f} dB under its own"
         return Verdict(replace(memory, state=OFF), 0.0, memory.threshold, False, None, "",

@@ -573,17 +573,23 @@ def test_a_stop_with_the_farms_pumps_going_is_off_when_its_hum_went_with_its_lin
 def test_a_defrost_with_the_fans_turning_is_off_when_the_motors_hum_is_gone():
     rng = np.random.default_rng(41)
     fitted = run([_with_hum(rng) for _ in range(30)])[-1]
-    # the unit cooler's fans keep the lines and the level; the motor's hum 30 dB under
-    stopped, = run([_with_hum(rng, hum_db=-30.0)], fitted.memory)
+    # the unit cooler's fans keep the lines and nearly the level (3 dB under); the motor's
+    # hum 30 dB under
+    defrost = RUNNING_DB - 3.0
+    stopped, = run([_with_hum(rng, hum_db=-30.0, level=defrost)], fitted.memory)
     assert stopped.details["state"] == "off" and stopped.anomaly is False
     assert "the motor's mains hum" in stopped.details["why"]
     # the hum 20 dB under with the lines there: a running machine that changed, scored
-    quieter, = run([_with_hum(rng, hum_db=-20.0)], fitted.memory)
+    quieter, = run([_with_hum(rng, hum_db=-20.0, level=defrost)], fitted.memory)
     assert quieter.details["state"] != "off" and quieter.anomaly is True
+    # the hum 30 dB under in a window as loud as running (rooftop's high head pressure):
+    # the machine runs, scored
+    loaded, = run([_with_hum(rng, hum_db=-30.0)], fitted.memory)
+    assert loaded.details["state"] != "off" and loaded.anomaly is True
     # an inverter-driven unit, whose hum follows the drive (8 dB of spread while learning):
     # the same 30 dB is within six of its spreads, so it is scored, not called off
     drive = run([_with_hum(rng, hum_spread=8.0) for _ in range(30)])[-1]
-    running, = run([_with_hum(rng, hum_db=-30.0)], drive.memory)
+    running, = run([_with_hum(rng, hum_db=-30.0, level=defrost)], drive.memory)
     assert running.details["state"] != "off"
 
 
