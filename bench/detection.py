@@ -279,7 +279,7 @@ class Boxes:
 
     MAX_AHEAD_BYTES = 48 * 2**20
 
-    def __init__(self, port: int, analysed: Callable[[], int] = lambda: 0):
+    def __init__(self, port: int, analysed: Callable[[], int]):
         self.publisher = Publisher(port)
         self.sent: dict[tuple[str, str, int], Sent] = {}
         self._pending: list = []

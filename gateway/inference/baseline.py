@@ -489,15 +489,14 @@ def assess(fit: Fit, centre: np.ndarray, values: np.ndarray) -> Assessment:
 
 def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
            centre: ArrayLike | None = None, was_off: bool = False) -> bool:
-    """The machine is stopped. Whatever else: its lines are gone (lines_gone_db), or the
-    motor's mains hum is (hum_gone_db). With a learned off state: the window is nearer the
-    device's stopped sound than its running sound (the drifting `centre`), with hysteresis around
-    the midpoint (`was_off`: the previous window was off), or HARD_OFF_DROP_DB quieter than
-    it runs. Without one: OFF_DROP_DB quieter, or QUIETER_DB quieter and quieter everywhere
-    (energy and spectral shape: a fault changes the shape, a stop lowers all of it)."""
+    """The machine is stopped. Whatever else: the compressor is heard stopped (stop_heard).
+    With a learned off state: the window is nearer the device's stopped sound than its
+    running sound (the drifting `centre`), with hysteresis around the midpoint (`was_off`:
+    the previous window was off), or HARD_OFF_DROP_DB quieter than it runs. Without one:
+    OFF_DROP_DB quieter, or QUIETER_DB quieter and quieter everywhere (energy and spectral
+    shape: a fault changes the shape, a stop lowers all of it)."""
     drop = fit.running_level_db - level_db
-    if lines_gone_db(fit, values, centre) is not None or hum_gone_db(
-            fit, level_db, values, centre) is not None:
+    if stop_heard(fit, level_db, values, centre) is not None:
         return True
     if fit.off_state is not None and values is not None:
         if drop >= HARD_OFF_DROP_DB:
@@ -512,6 +511,20 @@ def is_off(fit: Fit, level_db: float, values: np.ndarray | None = None,
         return False
     shape = _shape_features(fit.names)
     return bool(shape) and float(_quieter_everywhere(fit.origin, values, shape)[0]) >= QUIETER_DB
+
+
+def stop_heard(fit: Fit, level_db: float, values: np.ndarray | None,
+               centre: ArrayLike | None = None) -> str | None:
+    """What says the compressor is stopped whatever the rest of the window sounds like, for
+    its `why`: its lines gone (lines_gone_db), or the motor's mains hum (hum_gone_db). None
+    when neither does."""
+    lines = lines_gone_db(fit, values, centre)
+    if lines is not None:
+        return f"the compressor's lines {lines:.0f} dB under theirs"
+    hum = hum_gone_db(fit, level_db, values, centre)
+    if hum is not None:
+        return f"the motor's mains hum {hum:.0f} dB under its own"
+    return None
 
 
 def lines_gone_db(fit: Fit, values: np.ndarray | None, centre: ArrayLike | None = None

@@ -145,13 +145,10 @@ def judge(memory: DeviceMemory, observation: Observation, model: str,
             memory.state == OFF):
         drop = memory.fit.running_level_db - features.level_db
         why = f"machine off: level {drop:.0f} dB below its running level"
-        lines = baseline.lines_gone_db(memory.fit, features.values, memory.centre)
-        if lines is not None:
-            why += f", the compressor's lines {lines:.0f} dB under theirs"
-        hum = baseline.hum_gone_db(memory.fit, features.level_db, features.values,
-                                   memory.centre)
-        if hum is not None:
-            why += f", the motor's mains hum {hum:.0f} dB under its own"
+        heard = baseline.stop_heard(memory.fit, features.level_db, features.values,
+                                    memory.centre)
+        if heard is not None:
+            why += f", {heard}"
         return Verdict(replace(memory, state=OFF), 0.0, memory.threshold, False, None, "",
                        {"state": OFF, "why": why, "drivers": []})
     return _score(memory, observation, rules, normal)

@@ -12,12 +12,17 @@ from collections.abc import Sequence
 MAX_SECONDS = 60.0
 
 
+def _number(value: object, name: str, expected: str) -> float:
+    """`value` as a float, or a ValueError naming the argument and what it must be."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {expected}, got {value!r}") from None
+
+
 def finite_time(t_s: object, name: str = "t_s") -> float:
     """An epoch time in seconds; NaN and infinities have no place on a schedule."""
-    try:
-        value = float(t_s)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number of epoch seconds, got {t_s!r}") from None
+    value = _number(t_s, name, "a number of epoch seconds")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {t_s!r}")
     return value
@@ -25,10 +30,7 @@ def finite_time(t_s: object, name: str = "t_s") -> float:
 
 def severity(value: object) -> float:
     """Fault severity, 0 (healthy twin) to 1 (plainly audible or measurable)."""
-    try:
-        sev = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"severity must be a number in [0, 1], got {value!r}") from None
+    sev = _number(value, "severity", "a number in [0, 1]")
     if not 0.0 <= sev <= 1.0:  # also rejects NaN
         raise ValueError(f"severity must be in [0, 1], got {value!r}")
     return sev
@@ -36,10 +38,7 @@ def severity(value: object) -> float:
 
 def seconds(value: object) -> float:
     """Window length: positive and no longer than a box would ever send (60 s)."""
-    try:
-        sec = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"seconds must be a number in (0, 60], got {value!r}") from None
+    sec = _number(value, "seconds", "a number in (0, 60]")
     if not 0.0 < sec <= MAX_SECONDS:
         raise ValueError(f"seconds must be in (0, 60], got {value!r}")
     return sec
